@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+
+.PHONY: demo test lint bench bench-deps clean
+
+# CPU build of torch: pinned, because it installs from local disk on these machines
+# (an unpinned torch pulls a multi-GB CUDA build).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bayesal run configs/two_moons.yaml --out $(OUT)/two_moons
+	$(VENV)/bin/bayesal report $(OUT)/two_moons
+
+test: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+# Peer libraries for the side-by-side benchmarks (never runtime dependencies).
+bench-deps: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m pip install -q --no-deps "batchbald-redux==2.0.5"
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""bayesal: Bayesian active learning on PyTorch."""
+
+__version__ = "0.1.0"
