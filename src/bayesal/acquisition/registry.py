@@ -1,0 +1,307 @@
+"""Strategies built on pointwise scores, and the registry that finds strategies by name.
+
+A strategy is looked up with ``get_strategy(name, **params)``. Built-in names:
+
+* ``random``, ``least_confidence``, ``margin``, ``entropy``, ``variation_ratios``,
+  ``mean_std``, ``bald``: the top-k of that score (:class:`TopKStrategy`);
+* ``power_<score>``, ``softmax_<score>``, ``softrank_<score>``: a stochastic batch drawn
+  with weights from that score (:class:`StochasticStrategy`, Kirsch et al. 2023), for
+  every score except ``random``; there is no ``power_margin`` because margin scores are
+  never positive. These accept ``temperature`` (default 1.0).
+
+Adding a strategy is one call, e.g. for a batch method::
+
+    register_strategy("batchbald", lambda **params: BatchBALDStrategy(**params))
+
+where the factory returns an object satisfying :class:`~bayesal.acquisition.base.Strategy`.
+Strategies hold no random state: the ``torch.Generator`` is passed to every ``select``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from bayesal.acquisition import scores as _scores
+from bayesal.acquisition._checks import check_batch_size, check_generator, check_temperature
+from bayesal.acquisition.base import Selection, Strategy
+from bayesal.acquisition.selection import top_k
+from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
+from bayesal.errors import InvalidInputError, UnknownStrategyError
+
+__all__ = [
+    "StochasticStrategy",
+    "TopKStrategy",
+    "available_strategies",
+    "get_strategy",
+    "register_strategy",
+    "unregister_strategy",
+]
+
+#: A pointwise score ``log_probs_N_K_C -> scores_N``; ``random`` also takes ``generator=``.
+ScoreFn = Callable[..., Tensor]
+
+
+def _compute_scores(
+    score_fn: ScoreFn, uses_generator: bool, log_probs_N_K_C: Tensor, generator: torch.Generator
+) -> Tensor:
+    if uses_generator:
+        return score_fn(log_probs_N_K_C, generator=generator)
+    return score_fn(log_probs_N_K_C)
+
+
+@dataclass(frozen=True)
+class TopKStrategy:
+    """Acquire the ``batch_size`` highest scores of a pointwise score (ties: at random).
+
+    Attributes:
+        name: the registry name.
+        score_fn: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``, higher = acquire first.
+        score_uses_generator: True when ``score_fn`` takes ``generator=`` (``random``).
+    """
+
+    name: str
+    score_fn: ScoreFn
+    score_uses_generator: bool = False
+    needs_target: bool = field(default=False, init=False)
+
+    def score(self, log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
+        """``scores_N [N]`` of ``log_probs_N_K_C [N, K, C]``; safe to call chunk by chunk."""
+        check_generator(generator, f"strategy {self.name!r}")
+        return _compute_scores(self.score_fn, self.score_uses_generator, log_probs_N_K_C, generator)
+
+    def select_from_scores(
+        self, scores_N: Tensor, batch_size: int, *, generator: torch.Generator
+    ) -> Selection:
+        """Top ``batch_size`` of ``scores_N [N]``, see :func:`~.selection.top_k`."""
+        return top_k(scores_N, batch_size, generator=generator)
+
+    def select(
+        self,
+        log_probs_N_K_C: Tensor,
+        batch_size: int,
+        *,
+        generator: torch.Generator,
+        log_probs_target_M_K_C: Tensor | None = None,
+    ) -> Selection:
+        """Score ``log_probs_N_K_C [N, K, C]`` and take the top ``batch_size``.
+
+        ``log_probs_target_M_K_C`` is not used (``needs_target`` is False) and is ignored.
+        """
+        scores_N = self.score(log_probs_N_K_C, generator=generator)
+        check_batch_size(batch_size, scores_N.shape[0])
+        return self.select_from_scores(scores_N, batch_size, generator=generator)
+
+
+@dataclass(frozen=True)
+class StochasticStrategy:
+    """Sample a batch without replacement with weights from a pointwise score.
+
+    See :func:`~.stochastic.stochastic_batch` (Kirsch et al. 2023, TMLR).
+
+    Attributes:
+        name: the registry name.
+        score_fn: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``, higher = acquire first.
+        mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
+        temperature: ``> 0``; β = 1 / temperature. Default 1.0.
+        score_uses_generator: True when ``score_fn`` takes ``generator=``.
+    """
+
+    name: str
+    score_fn: ScoreFn
+    mode: StochasticMode
+    temperature: float = 1.0
+    score_uses_generator: bool = False
+    needs_target: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in STOCHASTIC_MODES:
+            raise InvalidInputError(
+                f"unknown stochastic mode {self.mode!r} for strategy {self.name!r}; "
+                f"choose one of {', '.join(STOCHASTIC_MODES)}."
+            )
+        check_temperature(self.temperature)
+
+    def score(self, log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
+        """``scores_N [N]`` of ``log_probs_N_K_C [N, K, C]``; safe to call chunk by chunk."""
+        check_generator(generator, f"strategy {self.name!r}")
+        return _compute_scores(self.score_fn, self.score_uses_generator, log_probs_N_K_C, generator)
+
+    def select_from_scores(
+        self, scores_N: Tensor, batch_size: int, *, generator: torch.Generator
+    ) -> Selection:
+        """Sample ``batch_size`` positions from ``scores_N [N]``."""
+        return stochastic_batch(
+            scores_N,
+            batch_size,
+            mode=self.mode,
+            temperature=self.temperature,
+            generator=generator,
+        )
+
+    def select(
+        self,
+        log_probs_N_K_C: Tensor,
+        batch_size: int,
+        *,
+        generator: torch.Generator,
+        log_probs_target_M_K_C: Tensor | None = None,
+    ) -> Selection:
+        """Score ``log_probs_N_K_C [N, K, C]`` and sample ``batch_size`` positions.
+
+        ``log_probs_target_M_K_C`` is not used (``needs_target`` is False) and is ignored.
+        """
+        scores_N = self.score(log_probs_N_K_C, generator=generator)
+        check_batch_size(batch_size, scores_N.shape[0])
+        return self.select_from_scores(scores_N, batch_size, generator=generator)
+
+
+# Factories are small classes rather than closures, so that strategies pickle (the grid
+# runner ships them to worker processes).
+@dataclass(frozen=True)
+class _TopKFactory:
+    name: str
+    score_fn: ScoreFn
+    score_uses_generator: bool
+
+    def __call__(self) -> TopKStrategy:
+        return TopKStrategy(self.name, self.score_fn, self.score_uses_generator)
+
+
+@dataclass(frozen=True)
+class _StochasticFactory:
+    name: str
+    score_fn: ScoreFn
+    mode: StochasticMode
+    score_uses_generator: bool
+
+    def __call__(self, *, temperature: float = 1.0) -> StochasticStrategy:
+        return StochasticStrategy(
+            self.name, self.score_fn, self.mode, temperature, self.score_uses_generator
+        )
+
+
+_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+
+
+def register_strategy(
+    name: str, factory: Callable[..., Strategy], *, overwrite: bool = False
+) -> None:
+    """Make ``get_strategy(name, **params)`` return ``factory(**params)``.
+
+    Args:
+        name: the strategy name used in configs and on the command line.
+        factory: called with the keyword parameters given to :func:`get_strategy`; must
+            return an object satisfying :class:`~bayesal.acquisition.base.Strategy`.
+        overwrite: replace an existing registration instead of raising.
+
+    Raises:
+        InvalidInputError: for an empty name, a non-callable factory, or a name that is
+            already registered without ``overwrite=True``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"strategy name must be a non-empty string, got {name!r}.")
+    if not callable(factory):
+        raise InvalidInputError(
+            f"factory for strategy {name!r} must be callable, got {type(factory).__name__}."
+        )
+    if name in _REGISTRY and not overwrite:
+        raise InvalidInputError(
+            f"strategy {name!r} is already registered; pass overwrite=True to replace it."
+        )
+    _REGISTRY[name] = factory
+
+
+def unregister_strategy(name: str) -> None:
+    """Remove ``name`` from the registry.
+
+    Raises:
+        UnknownStrategyError: when ``name`` is not registered.
+    """
+    if name not in _REGISTRY:
+        raise UnknownStrategyError(_unknown_message(name))
+    del _REGISTRY[name]
+
+
+def available_strategies() -> list[str]:
+    """The registered strategy names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _unknown_message(name: object) -> str:
+    names = available_strategies()
+    suggestion = ""
+    if isinstance(name, str):
+        close = difflib.get_close_matches(name, names, n=3) or difflib.get_close_matches(
+            name.lower(), names, n=3
+        )
+        if close:
+            suggestion = f" Did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"unknown acquisition strategy {name!r}.{suggestion} Available: {', '.join(names)}."
+
+
+def get_strategy(name: str, **params: object) -> Strategy:
+    """The strategy registered as ``name``, built with ``params`` (e.g. ``temperature``).
+
+    Raises:
+        UnknownStrategyError: for a name that is not registered; the message lists the
+            available names and suggests close matches.
+        InvalidInputError: for parameters the strategy does not accept, or a factory that
+            does not return a :class:`~bayesal.acquisition.base.Strategy`.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise UnknownStrategyError(_unknown_message(name))
+    factory = _REGISTRY[name]
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins have no signature: just call them
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**params)
+        except TypeError as error:
+            accepted = [
+                p.name
+                for p in signature.parameters.values()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            raise InvalidInputError(
+                f"strategy {name!r} does not accept parameters {sorted(params)} ({error}); "
+                f"accepted: {', '.join(accepted) if accepted else 'none'}."
+            ) from None
+    strategy = factory(**params)
+    if not isinstance(strategy, Strategy):
+        raise InvalidInputError(
+            f"the factory registered as {name!r} returned {type(strategy).__name__}, which "
+            "does not satisfy the Strategy protocol (name, needs_target, select)."
+        )
+    return strategy
+
+
+# (score function, uses generator, allowed stochastic modes)
+_BUILTIN_SCORES: dict[str, tuple[ScoreFn, bool, tuple[StochasticMode, ...]]] = {
+    "random": (_scores.random, True, ()),
+    "least_confidence": (_scores.least_confidence, False, STOCHASTIC_MODES),
+    # margin scores are <= 0, so s^β is undefined: no power_margin.
+    "margin": (_scores.margin, False, ("softmax", "softrank")),
+    "entropy": (_scores.entropy, False, STOCHASTIC_MODES),
+    "variation_ratios": (_scores.variation_ratios, False, STOCHASTIC_MODES),
+    "mean_std": (_scores.mean_std, False, STOCHASTIC_MODES),
+    "bald": (_scores.bald, False, STOCHASTIC_MODES),
+}
+
+
+def _register_builtins() -> None:
+    for score_name, (score_fn, uses_generator, modes) in _BUILTIN_SCORES.items():
+        register_strategy(score_name, _TopKFactory(score_name, score_fn, uses_generator))
+        for mode in modes:
+            name = f"{mode}_{score_name}"
+            register_strategy(name, _StochasticFactory(name, score_fn, mode, uses_generator))
+
+
+_register_builtins()

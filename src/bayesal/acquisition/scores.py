@@ -1,0 +1,211 @@
+"""Pointwise acquisition scores: pure functions ``log_probs_N_K_C -> scores_N``.
+
+``log_probs_N_K_C[n, k, c] = log p(y = c | x_n, θ_k)`` for N inputs, K parameter samples
+θ_k of the approximate posterior, and C classes. Every function returns ``scores_N``
+(one float per input) and follows one sign rule: **higher = acquire first**.
+
+Notation used in the docstrings:
+
+* ``p_k(c) = exp(log_probs_N_K_C[n, k, c])``, the predictive of sample k;
+* ``p̄(c) = (1/K) Σ_k p_k(c)``, the MC-averaged predictive, computed in log space as
+  ``logsumexp_k log p_k(c) - log K``;
+* ``H[p] = -Σ_c p(c) log p(c)`` (natural log, nats), with ``0 log 0 = 0``.
+
+Half-precision inputs are scored in float32; other dtypes keep their precision.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from bayesal.acquisition._checks import check_generator, check_log_probs
+from bayesal.errors import InvalidInputError
+
+__all__ = [
+    "bald",
+    "entropy",
+    "least_confidence",
+    "margin",
+    "mean_log_probs",
+    "mean_std",
+    "random",
+    "variation_ratios",
+]
+
+
+def _as_compute_dtype(log_probs_N_K_C: Tensor) -> Tensor:
+    if log_probs_N_K_C.dtype in (torch.float16, torch.bfloat16):
+        return log_probs_N_K_C.float()
+    return log_probs_N_K_C
+
+
+def _entropy_from_log_probs(log_probs_C: Tensor) -> Tensor:
+    """``-Σ_c p_c log p_c`` over the last dim; ``-inf`` log-probs contribute 0, not NaN."""
+    # 0 * -inf would be NaN; the limit p log p -> 0 as p -> 0 makes the term exactly 0.
+    terms = torch.where(
+        torch.isneginf(log_probs_C),
+        torch.zeros((), dtype=log_probs_C.dtype, device=log_probs_C.device),
+        log_probs_C.exp() * log_probs_C,
+    )
+    return -terms.sum(dim=-1)
+
+
+def mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
+    """Log of the MC-averaged predictive, ``log p̄(c) = logsumexp_k log p_k(c) - log K``.
+
+    Shapes: ``[N, K, C] -> [N, C]``. Computed in log space, so probabilities far below
+    float precision (and exact zeros, ``-inf``) are handled without underflow.
+    """
+    check_log_probs(log_probs_N_K_C)
+    return _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
+
+
+def _mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
+    K = log_probs_N_K_C.shape[1]
+    return torch.logsumexp(log_probs_N_K_C, dim=1) - math.log(K)
+
+
+def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
+    """Uniform random scores, the baseline every other score must beat.
+
+    Equation: ``s_n ~ U[0, 1)`` i.i.d., drawn from ``generator`` (never the global RNG), so
+    that top-k of these scores is a uniformly random batch. Only the shape of the input is
+    used.
+
+    Args:
+        log_probs_N_K_C: log-probabilities ``[N, K, C]`` (validated, otherwise unused).
+        generator: the source of randomness; required.
+
+    Returns:
+        ``scores_N``, shape ``[N]``, on the input's device.
+
+    Reference: the standard baseline, e.g. Gal, Islam & Ghahramani (2017), "Deep Bayesian
+    Active Learning with Image Data", ICML.
+    """
+    check_generator(generator, "random")
+    check_log_probs(log_probs_N_K_C)
+    dtype = _as_compute_dtype(log_probs_N_K_C).dtype
+    N = log_probs_N_K_C.shape[0]
+    # Drawn on the generator's device, so a CPU generator gives the same scores anywhere.
+    scores_N = torch.rand(N, generator=generator, device=generator.device, dtype=dtype)
+    return scores_N.to(log_probs_N_K_C.device)
+
+
+def least_confidence(log_probs_N_K_C: Tensor) -> Tensor:
+    """Least confidence: one minus the probability of the most likely class.
+
+    Equation: ``s_n = 1 - max_c p̄(c)``, in ``[0, 1 - 1/C]``.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
+
+    Reference: Lewis & Gale (1994), "A Sequential Algorithm for Training Text
+    Classifiers", SIGIR; applied to the MC-averaged predictive as in Gal et al. (2017).
+    """
+    check_log_probs(log_probs_N_K_C)
+    mean_log_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
+    return 1.0 - mean_log_probs_N_C.max(dim=-1).values.exp()
+
+
+def margin(log_probs_N_K_C: Tensor) -> Tensor:
+    """Margin: the gap between the two most likely classes, **negated**.
+
+    Equation: ``s_n = -(p̄_(1) - p̄_(2))`` where ``p̄_(1) >= p̄_(2)`` are the two largest
+    entries of ``p̄``. A small gap means the model hesitates between two classes; the
+    minus sign turns that into a high score, so the sign rule (higher = acquire first)
+    holds. Scores lie in ``[-1, 0]``: they are never positive, which is why the
+    ``power`` stochastic mode cannot use them.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``; needs ``C >= 2``.
+
+    Reference: Scheffer, Decomain & Wrobel (2001), "Active Hidden Markov Models for
+    Information Extraction", IDA.
+    """
+    check_log_probs(log_probs_N_K_C)
+    if log_probs_N_K_C.shape[2] < 2:
+        raise InvalidInputError(
+            f"margin needs at least 2 classes, got C = {log_probs_N_K_C.shape[2]} "
+            f"(shape {list(log_probs_N_K_C.shape)})."
+        )
+    mean_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C)).exp()
+    top_N_2 = mean_probs_N_C.topk(2, dim=-1).values
+    return -(top_N_2[:, 0] - top_N_2[:, 1])
+
+
+def entropy(log_probs_N_K_C: Tensor) -> Tensor:
+    """Predictive entropy: the entropy of the MC-averaged predictive.
+
+    Equation: ``s_n = H[p̄] = -Σ_c p̄(c) log p̄(c)``, in ``[0, log C]`` (nats).
+    Round-off below 0 is clamped to 0.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
+
+    Reference: Shannon (1948), "A Mathematical Theory of Communication"; as an
+    acquisition function with MC dropout: Gal, Islam & Ghahramani (2017), "Deep Bayesian
+    Active Learning with Image Data", ICML.
+    """
+    check_log_probs(log_probs_N_K_C)
+    mean_log_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
+    return _entropy_from_log_probs(mean_log_probs_N_C).clamp_min(0.0)
+
+
+def variation_ratios(log_probs_N_K_C: Tensor) -> Tensor:
+    """Variation ratios: the fraction of samples that disagree with the modal prediction.
+
+    Equation: with ``ŷ_k = argmax_c p_k(c)`` the prediction of sample k,
+    ``s_n = 1 - max_c |{k : ŷ_k = c}| / K``, in ``[0, 1 - 1/C]``; ``K = 1`` gives 0.
+    Within one sample, a tie between classes goes to the lowest class index.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
+
+    Reference: Freeman (1965), "Elementary Applied Statistics"; as an acquisition function:
+    Gal, Islam & Ghahramani (2017), "Deep Bayesian Active Learning with Image Data", ICML.
+    """
+    check_log_probs(log_probs_N_K_C)
+    values = _as_compute_dtype(log_probs_N_K_C)
+    N, K, C = values.shape
+    predictions_N_K = values.argmax(dim=-1)
+    counts_N_C = torch.zeros(N, C, dtype=values.dtype, device=values.device)
+    ones_N_K = torch.ones_like(predictions_N_K, dtype=values.dtype)
+    counts_N_C.scatter_add_(1, predictions_N_K, ones_N_K)
+    return 1.0 - counts_N_C.max(dim=-1).values / K
+
+
+def mean_std(log_probs_N_K_C: Tensor) -> Tensor:
+    """Mean standard deviation: the spread of the class probabilities across samples.
+
+    Equation: ``s_n = (1/C) Σ_c sqrt( (1/K) Σ_k (p_k(c) - p̄(c))² )`` (population
+    standard deviation over K, averaged over classes); ``>= 0``, and 0 when ``K = 1``.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
+
+    Reference: Kampffmeyer, Salberg & Jenssen (2016), "Semantic Segmentation of Small
+    Objects and Modeling of Uncertainty in Urban Remote Sensing Images Using Deep
+    Convolutional Neural Networks", CVPR Workshops; used by Gal et al. (2017).
+    """
+    check_log_probs(log_probs_N_K_C)
+    probs_N_K_C = _as_compute_dtype(log_probs_N_K_C).exp()
+    return probs_N_K_C.std(dim=1, correction=0).mean(dim=-1)
+
+
+def bald(log_probs_N_K_C: Tensor) -> Tensor:
+    """BALD: the mutual information between the label and the model parameters.
+
+    Equation: ``s_n = I[y; θ | x_n] ≈ H[p̄] - (1/K) Σ_k H[p_k]``, the predictive entropy
+    minus the expected entropy of the per-sample predictives, in ``[0, log C]`` (nats).
+    High when the samples are individually confident but disagree. It is non-negative by
+    Jensen's inequality; round-off below 0 is clamped to 0. ``K = 1`` gives 0.
+
+    Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
+
+    Reference: Houlsby, Huszár, Ghahramani & Lengyel (2011), "Bayesian Active Learning for
+    Classification and Preference Learning", arXiv:1112.5745; with MC dropout: Gal, Islam
+    & Ghahramani (2017), "Deep Bayesian Active Learning with Image Data", ICML.
+    """
+    check_log_probs(log_probs_N_K_C)
+    values = _as_compute_dtype(log_probs_N_K_C)
+    predictive_entropy_N = _entropy_from_log_probs(_mean_log_probs(values))
+    expected_entropy_N = _entropy_from_log_probs(values).mean(dim=1)
+    return (predictive_entropy_N - expected_entropy_N).clamp_min(0.0)
