@@ -1,0 +1,40 @@
+"""Tables and figures from a results directory (reads files only; trains nothing).
+
+Entry points: :func:`load_results`, :func:`summary_table`, :func:`write_summary`,
+:func:`plot_learning_curves`, :func:`plot_acquisition_grid`, :func:`plot_bald_anatomy`
+and :func:`write_report` (all of the above in one call). See ``docs/report.md``.
+"""
+
+from bayesal.report.build import write_report
+from bayesal.report.curves import plot_learning_curves, strategy_colors
+from bayesal.report.results_io import (
+    REQUIRED_COLUMNS,
+    load_results,
+    load_snapshot,
+    load_snapshots,
+    parse_ids,
+    snapshot_files,
+    validate_results,
+    validate_snapshot,
+)
+from bayesal.report.tables import summary_markdown, summary_table, write_summary
+from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "load_results",
+    "load_snapshot",
+    "load_snapshots",
+    "parse_ids",
+    "plot_acquisition_grid",
+    "plot_bald_anatomy",
+    "plot_learning_curves",
+    "snapshot_files",
+    "strategy_colors",
+    "summary_markdown",
+    "summary_table",
+    "validate_results",
+    "validate_snapshot",
+    "write_report",
+    "write_summary",
+]

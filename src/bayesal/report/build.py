@@ -1,0 +1,84 @@
+"""``write_report``: every table and figure that a results directory allows, in one call."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from bayesal.errors import InvalidInputError
+from bayesal.report.curves import plot_learning_curves
+from bayesal.report.results_io import load_results, load_snapshot, snapshot_files
+from bayesal.report.tables import write_summary_files
+from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
+
+FIGURES_DIR = "figures"
+#: Strategy label whose snapshot the BALD-anatomy figure prefers.
+BALD_LABEL = "bald"
+
+
+def write_report(results_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write the summary tables and every figure the results directory has data for.
+
+    Always: ``summary.csv``, ``summary.md`` and ``figures/learning_curves.png``. When
+    ``snapshots/`` holds snapshots: ``figures/acquisition_grid.png`` for the lowest
+    snapshot seed (plus ``figures/acquisition_grid_seed<s>.png`` for each other seed),
+    and ``figures/bald_anatomy.png`` from the ``"bald"`` strategy's snapshot (else the
+    first label in the results table that has one) of that lowest seed, at its middle
+    snapshot round. A snapshot file that cannot be read is skipped with a warning, so
+    one bad file does not cost the rest of the report. Every file is written atomically.
+
+    Returns:
+        The paths written, in the order above.
+
+    Raises:
+        DataNotFoundError: no ``results.csv`` (run ``bayesal run CONFIG --out DIR``).
+        InvalidInputError: a malformed results table.
+    """
+    directory = Path(results_dir)
+    df = load_results(directory)
+    strategies = list(df["strategy"].unique())
+    written = write_summary_files(directory, df)
+    figures = directory / FIGURES_DIR
+    written.append(
+        plot_learning_curves(df, figures / "learning_curves.png", thresholds=(0.90, 0.95))
+    )
+
+    by_seed: dict[int, dict[str, dict]] = {}
+    for (label, seed), path in snapshot_files(directory).items():
+        try:
+            by_seed.setdefault(seed, {})[label] = load_snapshot(path)
+        except InvalidInputError as exc:
+            warnings.warn(f"skipping snapshot {path}: {exc}", stacklevel=2)
+    by_seed = {seed: snaps for seed, snaps in by_seed.items() if snaps}
+    if not by_seed:
+        return written
+
+    seeds = sorted(by_seed)
+    for seed in seeds:
+        # Rows in the results table's order; snapshot-only labels after them.
+        snaps = by_seed[seed]
+        order = [s for s in strategies if s in snaps] + sorted(set(snaps) - set(strategies))
+        name = "acquisition_grid.png" if seed == seeds[0] else f"acquisition_grid_seed{seed}.png"
+        written.append(
+            plot_acquisition_grid({label: snaps[label] for label in order}, figures / name, seed)
+        )
+
+    snaps = by_seed[seeds[0]]
+    ranked = [BALD_LABEL] + strategies + sorted(snaps)
+    label = next(s for s in ranked if s in snaps)
+    rounds = snaps[label]["rounds"].tolist()
+    middle = int(rounds[len(rounds) // 2])
+    written.append(
+        plot_bald_anatomy(
+            snaps[label],
+            figures / "bald_anatomy.png",
+            middle,
+            title=(
+                f"Anatomy of BALD: {label}, seed {seeds[0]}, round {middle} "
+                f"({int(snaps[label]['labelled_mask'][rounds.index(middle)].sum())} labels; "
+                "stars: acquired next)"
+            ),
+        )
+    )
+    return written

@@ -1,0 +1,356 @@
+"""Read a results directory (results table, TwoMoons snapshots) and write files atomically.
+
+A results directory, as written by ``bayesal run CONFIG --out DIR``::
+
+    DIR/results.csv                       one row per strategy x seed x round
+    DIR/snapshots/<label>__seed<s>.npz    optional, 2-D datasets only
+    DIR/config.resolved.yaml              optional
+
+This module knows only files; it imports nothing of the loop or the experiment runner.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesal.errors import DataNotFoundError, InvalidInputError
+
+RESULTS_FILE = "results.csv"
+SNAPSHOT_DIR = "snapshots"
+
+#: Columns of ``results.csv`` and the kind of value each holds.
+INT_COLUMNS: tuple[str, ...] = ("seed", "round", "n_labels")
+FLOAT_COLUMNS: tuple[str, ...] = (
+    "test_accuracy",
+    "test_nll",
+    "train_seconds",
+    "score_seconds",
+    "select_seconds",
+    "eval_seconds",
+)
+TIMING_COLUMNS: tuple[str, ...] = (
+    "train_seconds",
+    "score_seconds",
+    "select_seconds",
+    "eval_seconds",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    *INT_COLUMNS,
+    *FLOAT_COLUMNS,
+    "acquired_ids",
+)
+
+#: Arrays of a snapshot file, and their number of dimensions.
+SNAPSHOT_ARRAYS: dict[str, int] = {
+    "grid_x": 1,
+    "grid_y": 1,
+    "rounds": 1,
+    "mean_prob": 3,
+    "predictive_entropy": 3,
+    "expected_entropy": 3,
+    "labelled_mask": 2,
+    "acquired_mask": 2,
+    "train_x": 2,
+    "train_y": 1,
+}
+
+_IDS_RE = re.compile(r"^\s*(\d+(\s+\d+)*)?\s*$")
+_SNAPSHOT_RE = re.compile(r"^(?P<label>.+)__seed(?P<seed>-?\d+)\.npz$")
+
+Snapshot = Mapping[str, np.ndarray]
+
+
+def _run_first_hint(results_dir: Path) -> str:
+    return f"run `bayesal run CONFIG --out {results_dir}` first to create it"
+
+
+def load_results(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and validate ``results_dir/results.csv``.
+
+    Returns one row per strategy x seed x round, sorted by strategy (in order of first
+    appearance in the file), seed and round, with integer ``seed``/``round``/``n_labels``,
+    float metric and timing columns, and ``acquired_ids`` as a (possibly empty) string
+    of space-separated ids. Extra columns are kept.
+
+    Raises:
+        DataNotFoundError: the directory or its ``results.csv`` does not exist.
+        InvalidInputError: the table is malformed (the message names the problem).
+    """
+    directory = Path(results_dir)
+    if not directory.is_dir():
+        raise DataNotFoundError(
+            f"results directory {directory} does not exist; {_run_first_hint(directory)}"
+        )
+    path = directory / RESULTS_FILE
+    if not path.is_file():
+        raise DataNotFoundError(f"no {RESULTS_FILE} in {directory}; {_run_first_hint(directory)}")
+    try:
+        # Everything is read as text first: a strategy called "NA" stays a string, and
+        # a non-numeric cell is reported by name below instead of becoming NaN.
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInputError(f"{path} is empty; expected a header and rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not a readable CSV file: {exc}") from exc
+    return validate_results(raw, source=str(path))
+
+
+def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:
+    """Check a results table and return a typed, sorted copy (see :func:`load_results`).
+
+    Checks: required columns present; at least one row; integer seed/round/n_labels
+    (round and n_labels non-negative); numeric metrics and timings, ``test_accuracy``
+    in [0, 1], timings non-negative (NaN timings allowed); ``acquired_ids`` empty or
+    space-separated non-negative integers; no duplicate (strategy, seed, round); per
+    run the rounds are 0, 1, ..., R without gaps and ``n_labels`` never decreases.
+
+    Raises:
+        InvalidInputError: naming the column, the first offending row and what to fix.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{source} lacks column(s) {missing}; found {list(df.columns)}. "
+            f"Expected columns: {list(REQUIRED_COLUMNS)}"
+        )
+    if len(df) == 0:
+        raise InvalidInputError(f"{source} has a header but no rows")
+    out = df.copy()
+
+    strategy = out["strategy"].astype(object)
+    bad = strategy.isna() | (strategy.astype(str).str.strip() == "")
+    if bad.any():
+        raise InvalidInputError(f"{source}: empty strategy label in row {_first(bad)}")
+    out["strategy"] = strategy.astype(str)
+
+    for col in INT_COLUMNS:
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() | (values != np.round(values))
+        if bad.any():
+            row = _first(bad)
+            raise InvalidInputError(
+                f"{source}: column {col!r} must hold integers; row {row} has {df[col].iloc[row]!r}"
+            )
+        out[col] = values.astype(np.int64)
+    for col in ("round", "n_labels"):
+        bad = out[col] < 0
+        if bad.any():
+            raise InvalidInputError(f"{source}: negative {col!r} in row {_first(bad)}")
+
+    for col in FLOAT_COLUMNS:
+        text = df[col].astype(object)
+        values = pd.to_numeric(text, errors="coerce").astype(np.float64)
+        blank = text.isna() | (text.astype(str).str.strip() == "")
+        # NaN that did not come from an empty cell or an explicit "nan" is non-numeric.
+        not_numeric = values.isna() & ~blank & ~text.astype(str).str.strip().str.lower().eq("nan")
+        if not_numeric.any():
+            row = _first(not_numeric)
+            raise InvalidInputError(
+                f"{source}: column {col!r} must hold numbers; row {row} has {df[col].iloc[row]!r}"
+            )
+        out[col] = values
+
+    acc = out["test_accuracy"]
+    bad = ~((acc >= 0.0) & (acc <= 1.0))
+    if bad.any():
+        row = _first(bad)
+        raise InvalidInputError(
+            f"{source}: test_accuracy must be a fraction in [0, 1]; row {row} has "
+            f"{acc.iloc[row]!r} (a percentage? divide by 100)"
+        )
+    for col in TIMING_COLUMNS:
+        bad = out[col] < 0
+        if bad.any():
+            raise InvalidInputError(f"{source}: negative {col!r} in row {_first(bad)}")
+
+    ids = out["acquired_ids"].astype(object).where(out["acquired_ids"].notna(), "")
+    ids = ids.astype(str)
+    bad = ~ids.str.match(_IDS_RE)
+    if bad.any():
+        row = _first(bad)
+        raise InvalidInputError(
+            f"{source}: acquired_ids must be space-separated non-negative integers "
+            f"(or empty); row {row} has {ids.iloc[row]!r}"
+        )
+    out["acquired_ids"] = ids.str.strip()
+
+    key = ["strategy", "seed", "round"]
+    dup = out.duplicated(key, keep=False)
+    if dup.any():
+        row = _first(dup)
+        r = out.iloc[row]
+        raise InvalidInputError(
+            f"{source}: duplicate rows for strategy={r['strategy']!r}, seed={r['seed']}, "
+            f"round={r['round']}; each strategy x seed x round must appear once"
+        )
+
+    order = {label: i for i, label in enumerate(pd.unique(out["strategy"]))}
+    out["_order"] = out["strategy"].map(order)
+    out = out.sort_values(["_order", "seed", "round"], kind="stable").drop(columns="_order")
+    out = out.reset_index(drop=True)
+    for (label, seed), run in out.groupby(["strategy", "seed"], sort=False):
+        rounds = run["round"].to_numpy()
+        if not np.array_equal(rounds, np.arange(len(rounds))):
+            raise InvalidInputError(
+                f"{source}: strategy={label!r}, seed={seed} has rounds {rounds.tolist()}; "
+                "expected 0, 1, ..., R without gaps (was the run interrupted? "
+                "re-run it to complete the table)"
+            )
+        if np.any(np.diff(run["n_labels"].to_numpy()) < 0):
+            raise InvalidInputError(
+                f"{source}: strategy={label!r}, seed={seed}: n_labels decreases from one "
+                "round to the next; labels are only ever added"
+            )
+    return out
+
+
+def parse_ids(acquired_ids: str) -> list[int]:
+    """The ids in one ``acquired_ids`` cell (``"3 17 4"`` -> ``[3, 17, 4]``)."""
+    return [int(tok) for tok in str(acquired_ids).split()]
+
+
+def _first(mask: pd.Series) -> int:
+    """Position (0-based data row) of the first True in ``mask``."""
+    return int(np.flatnonzero(mask.to_numpy(dtype=bool))[0])
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def snapshot_files(results_dir: str | os.PathLike[str]) -> dict[tuple[str, int], Path]:
+    """Map ``(label, seed)`` to the snapshot file, for every ``snapshots/*.npz`` present.
+
+    An absent ``snapshots`` folder gives an empty dict. Files whose name does not
+    follow ``<label>__seed<seed>.npz`` are ignored.
+    """
+    folder = Path(results_dir) / SNAPSHOT_DIR
+    if not folder.is_dir():
+        return {}
+    found: dict[tuple[str, int], Path] = {}
+    for path in sorted(folder.glob("*.npz")):
+        match = _SNAPSHOT_RE.match(path.name)
+        if match:
+            found[(match["label"], int(match["seed"]))] = path
+    return found
+
+
+def load_snapshot(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read one snapshot ``.npz`` fully into memory and validate it.
+
+    Raises:
+        DataNotFoundError: the file does not exist.
+        InvalidInputError: it is not a readable ``.npz`` or its arrays are inconsistent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"snapshot {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"snapshot {path} is not a readable .npz file: {exc}") from exc
+    return validate_snapshot(arrays, source=str(path))
+
+
+def validate_snapshot(snapshot: Snapshot, source: str = "snapshot") -> dict[str, np.ndarray]:
+    """Check the arrays of one snapshot and return them as a plain dict of numpy arrays.
+
+    Shapes: ``grid_x [Gx]``, ``grid_y [Gy]``, ``rounds [R]``, ``mean_prob``,
+    ``predictive_entropy`` and ``expected_entropy [R, Gy, Gx]`` (index ``[r, iy, ix]``),
+    ``labelled_mask`` and ``acquired_mask [R, N]`` (bool), ``train_x [N, 2]``,
+    ``train_y [N]``.
+
+    Raises:
+        InvalidInputError: an array is missing or has the wrong shape.
+    """
+    missing = [name for name in SNAPSHOT_ARRAYS if name not in snapshot]
+    if missing:
+        raise InvalidInputError(f"{source} lacks array(s) {missing}")
+    arrays: dict[str, np.ndarray] = {name: np.asarray(snapshot[name]) for name in snapshot}
+    for name, ndim in SNAPSHOT_ARRAYS.items():
+        if arrays[name].ndim != ndim:
+            raise InvalidInputError(
+                f"{source}: {name} must have {ndim} dimension(s); got shape {arrays[name].shape}"
+            )
+    n_rounds = len(arrays["rounds"])
+    n_grid = (n_rounds, len(arrays["grid_y"]), len(arrays["grid_x"]))
+    n_train = len(arrays["train_y"])
+    expected: dict[str, tuple[int, ...]] = {
+        "mean_prob": n_grid,
+        "predictive_entropy": n_grid,
+        "expected_entropy": n_grid,
+        "labelled_mask": (n_rounds, n_train),
+        "acquired_mask": (n_rounds, n_train),
+        "train_x": (n_train, 2),
+    }
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise InvalidInputError(
+                f"{source}: {name} has shape {arrays[name].shape}; expected {shape} "
+                "(rounds R, grid Gy x Gx, N training points)"
+            )
+    if n_rounds == 0:
+        raise InvalidInputError(f"{source} holds no rounds")
+    arrays["rounds"] = arrays["rounds"].astype(np.int64)
+    arrays["labelled_mask"] = arrays["labelled_mask"].astype(bool)
+    arrays["acquired_mask"] = arrays["acquired_mask"].astype(bool)
+    return arrays
+
+
+def load_snapshots(results_dir: str | os.PathLike[str], seed: int) -> dict[str, dict[str, Any]]:
+    """All snapshots of one seed, as ``{strategy label: arrays}`` (sorted by label)."""
+    files = snapshot_files(results_dir)
+    return {label: load_snapshot(path) for (label, s), path in files.items() if s == seed}
+
+
+# ------------------------------------------------------------------------- atomic writes
+
+
+def _temp_path(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    A reader sees the old file or the new one, never half of one; on failure the temp
+    file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure as PNG to ``path`` atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        fig.savefig(tmp, format="png", **savefig_kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
