@@ -97,7 +97,7 @@ def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
 def least_confidence(log_probs_N_K_C: Tensor) -> Tensor:
     """Least confidence: one minus the probability of the most likely class.
 
-    Equation: ``s_n = 1 - max_c p̄(c)``, in ``[0, 1 - 1/C]``.
+    Equation: ``s_n = 1 - max_c p̄(c)``, in ``[0, 1 - 1/C]`` (round-off below 0 is clamped).
 
     Shapes: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``.
 
@@ -106,7 +106,8 @@ def least_confidence(log_probs_N_K_C: Tensor) -> Tensor:
     """
     check_log_probs(log_probs_N_K_C)
     mean_log_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
-    return 1.0 - mean_log_probs_N_C.max(dim=-1).values.exp()
+    # Round-off can push max p̄ a hair above 1; the score itself is never negative.
+    return (1.0 - mean_log_probs_N_C.max(dim=-1).values.exp()).clamp_min(0.0)
 
 
 def margin(log_probs_N_K_C: Tensor) -> Tensor:
@@ -187,7 +188,9 @@ def mean_std(log_probs_N_K_C: Tensor) -> Tensor:
     """
     check_log_probs(log_probs_N_K_C)
     probs_N_K_C = _as_compute_dtype(log_probs_N_K_C).exp()
-    return probs_N_K_C.std(dim=1, correction=0).mean(dim=-1)
+    deviation_N_K_C = probs_N_K_C - probs_N_K_C.mean(dim=1, keepdim=True)
+    std_N_C = deviation_N_K_C.square().mean(dim=1).sqrt()
+    return std_N_C.mean(dim=-1)
 
 
 def bald(log_probs_N_K_C: Tensor) -> Tensor:

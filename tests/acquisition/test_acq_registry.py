@@ -1,0 +1,241 @@
+"""The strategy registry, and one suite that every registered strategy must pass."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+
+from bayesal.acquisition import (
+    PointwiseStrategy,
+    Selection,
+    StochasticStrategy,
+    Strategy,
+    TopKStrategy,
+    available_strategies,
+    bald,
+    get_strategy,
+    register_strategy,
+    unregister_strategy,
+)
+from bayesal.errors import InvalidInputError, UnknownStrategyError
+
+SCORE_NAMES = [
+    "random",
+    "least_confidence",
+    "margin",
+    "entropy",
+    "variation_ratios",
+    "mean_std",
+    "bald",
+]
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _log_probs(N: int = 12, K: int = 5, C: int = 3, seed: int = 0) -> torch.Tensor:
+    logits = 2.0 * torch.randn(N, K, C, generator=_gen(seed), dtype=torch.float64)
+    return torch.log_softmax(logits, dim=-1)
+
+
+# ---------------------------------------------------------------- the registry itself
+
+
+def test_builtin_names() -> None:
+    expected = set(SCORE_NAMES)
+    for score in SCORE_NAMES[1:]:
+        expected |= {f"softmax_{score}", f"softrank_{score}"}
+        if score != "margin":
+            expected.add(f"power_{score}")
+    names = available_strategies()
+    assert names == sorted(names)
+    assert set(names) >= expected
+    assert "power_margin" not in names
+    assert not any(name.endswith("_random") for name in names)
+
+
+def test_topk_and_stochastic_kinds() -> None:
+    assert isinstance(get_strategy("bald"), TopKStrategy)
+    strategy = get_strategy("power_bald", temperature=0.25)
+    assert isinstance(strategy, StochasticStrategy)
+    assert (strategy.mode, strategy.temperature, strategy.score_fn) == ("power", 0.25, bald)
+    assert get_strategy("softrank_margin").temperature == 1.0
+
+
+def test_unknown_name_lists_names_and_suggests_a_close_match() -> None:
+    with pytest.raises(UnknownStrategyError) as info:
+        get_strategy("badl")
+    message = str(info.value)
+    assert "unknown acquisition strategy 'badl'" in message
+    assert "Did you mean 'bald'" in message
+    assert "Available: bald, entropy" in message
+    assert isinstance(info.value, KeyError)  # old callers catching KeyError still work
+
+
+def test_unknown_name_suggestion_ignores_case() -> None:
+    with pytest.raises(UnknownStrategyError, match="Did you mean 'power_bald'"):
+        get_strategy("POWER_BALD")
+
+
+def test_unexpected_parameter() -> None:
+    with pytest.raises(InvalidInputError, match=r"'bald' does not accept.*accepted: none"):
+        get_strategy("bald", temperature=0.5)
+    with pytest.raises(InvalidInputError, match="accepted: temperature"):
+        get_strategy("softmax_entropy", beta=2.0)
+
+
+def test_bad_temperature_fails_when_the_strategy_is_built() -> None:
+    with pytest.raises(InvalidInputError, match="temperature must be a finite number > 0"):
+        get_strategy("softmax_entropy", temperature=0.0)
+
+
+class _FirstK:
+    """A minimal custom strategy: the first ``batch_size`` positions."""
+
+    name = "first_k"
+    needs_target = False
+
+    def select(self, log_probs_N_K_C, batch_size, *, generator, log_probs_target_M_K_C=None):
+        indices_B = torch.arange(batch_size)
+        return Selection(indices_B=indices_B, scores_B=torch.zeros(batch_size))
+
+
+def test_register_a_strategy_in_one_call() -> None:
+    register_strategy("first_k", _FirstK)
+    try:
+        assert "first_k" in available_strategies()
+        strategy = get_strategy("first_k")
+        assert isinstance(strategy, Strategy)
+        assert not isinstance(strategy, PointwiseStrategy)
+        assert strategy.select(_log_probs(), 2, generator=_gen(0)).indices_B.tolist() == [0, 1]
+        with pytest.raises(InvalidInputError, match="already registered; pass overwrite=True"):
+            register_strategy("first_k", _FirstK)
+        register_strategy("first_k", lambda: _FirstK(), overwrite=True)
+        assert isinstance(get_strategy("first_k"), _FirstK)
+    finally:
+        unregister_strategy("first_k")
+    assert "first_k" not in available_strategies()
+
+
+def test_register_validation() -> None:
+    with pytest.raises(InvalidInputError, match="non-empty string"):
+        register_strategy("  ", _FirstK)
+    with pytest.raises(InvalidInputError, match="must be callable"):
+        register_strategy("x_strategy", 3)  # type: ignore[arg-type]
+    with pytest.raises(UnknownStrategyError, match="'never_registered'"):
+        unregister_strategy("never_registered")
+
+
+def test_factory_returning_a_non_strategy_is_reported() -> None:
+    register_strategy("broken_strategy", lambda: object())
+    try:
+        with pytest.raises(InvalidInputError, match="does not satisfy the Strategy protocol"):
+            get_strategy("broken_strategy")
+    finally:
+        unregister_strategy("broken_strategy")
+
+
+def test_builtin_strategies_keep_their_name_and_pickle() -> None:
+    for name in available_strategies():
+        strategy = get_strategy(name)
+        clone = pickle.loads(pickle.dumps(strategy))
+        assert clone.name == name
+        assert type(clone) is type(strategy)
+
+
+# ------------------------------------------- the suite every registered strategy passes
+
+
+@pytest.fixture(params=available_strategies())
+def strategy(request: pytest.FixtureRequest) -> Strategy:
+    return get_strategy(request.param)
+
+
+def _select(strategy: Strategy, log_probs_N_K_C: torch.Tensor, batch_size: int, seed: int):
+    target = _log_probs(N=7, seed=99) if strategy.needs_target else None
+    return strategy.select(
+        log_probs_N_K_C, batch_size, generator=_gen(seed), log_probs_target_M_K_C=target
+    )
+
+
+class TestEveryStrategy:
+    def test_is_a_strategy(self, strategy: Strategy) -> None:
+        assert isinstance(strategy, Strategy)
+        assert isinstance(strategy.name, str) and strategy.name in available_strategies()
+        assert isinstance(strategy.needs_target, bool)
+
+    @pytest.mark.parametrize("batch_size", [1, 4, 12])
+    def test_selects_distinct_positions(self, strategy: Strategy, batch_size: int) -> None:
+        selection = _select(strategy, _log_probs(), batch_size, seed=0)
+        assert isinstance(selection, Selection)
+        indices = selection.indices_B.tolist()
+        assert selection.indices_B.dtype == torch.int64
+        assert len(indices) == batch_size == len(set(indices))
+        assert all(0 <= i < 12 for i in indices)
+        assert selection.scores_B.shape == (batch_size,)
+        assert not torch.isnan(selection.scores_B).any()
+
+    def test_seeded_reproducibility_without_global_rng(self, strategy: Strategy) -> None:
+        log_probs = _log_probs()
+        torch.manual_seed(0)
+        state = torch.get_rng_state()
+        first = _select(strategy, log_probs, 5, seed=3)
+        again = _select(strategy, log_probs, 5, seed=3)
+        assert torch.equal(first.indices_B, again.indices_B)
+        assert torch.equal(first.scores_B, again.scores_B)
+        assert torch.equal(torch.get_rng_state(), state)
+
+    def test_float32_input(self, strategy: Strategy) -> None:
+        selection = _select(strategy, _log_probs().float(), 3, seed=0)
+        assert len(set(selection.indices_B.tolist())) == 3
+
+    def test_pointwise_select_equals_score_then_select(self, strategy: Strategy) -> None:
+        if not isinstance(strategy, PointwiseStrategy):
+            pytest.skip("not a pointwise strategy")
+        log_probs = _log_probs()
+        generator = _gen(5)
+        scores_N = strategy.score(log_probs, generator=generator)
+        assert scores_N.shape == (12,)
+        split = strategy.select_from_scores(scores_N, 4, generator=generator)
+        whole = strategy.select(log_probs, 4, generator=_gen(5))
+        assert torch.equal(split.indices_B, whole.indices_B)
+
+    def test_pointwise_scores_chunk_by_chunk(self, strategy: Strategy) -> None:
+        if not isinstance(strategy, PointwiseStrategy) or strategy.name == "random":
+            pytest.skip("deterministic pointwise strategies only")
+        log_probs = _log_probs(N=10)
+        whole = strategy.score(log_probs, generator=_gen(0))
+        chunks = [strategy.score(c, generator=_gen(0)) for c in log_probs.split(3)]
+        assert torch.allclose(torch.cat(chunks), whole, rtol=0, atol=1e-12)
+
+    @pytest.mark.parametrize(
+        ("mutate", "pattern"),
+        [
+            (lambda lp: lp[0], r"shape \[N, K, C\]"),
+            (lambda lp: lp.unsqueeze(0), r"shape \[N, K, C\]"),
+            (lambda lp: lp.index_fill(2, torch.tensor([0]), math.nan), "NaN"),
+            (lambda lp: lp.index_fill(2, torch.tensor([1]), math.inf), r"\+inf"),
+            (lambda lp: lp + 0.1, "normalised log-probabilities"),
+            (lambda lp: lp.exp(), "normalised log-probabilities"),
+        ],
+        ids=["rank2", "rank4", "nan", "posinf", "unnormalised", "probabilities"],
+    )
+    def test_rejects_bad_log_probs(self, strategy: Strategy, mutate, pattern: str) -> None:
+        with pytest.raises(InvalidInputError, match=pattern):
+            _select(strategy, mutate(_log_probs()), 2, seed=0)
+
+    @pytest.mark.parametrize(
+        ("batch_size", "pattern"),
+        [(13, "batch size 13 is larger than the pool size 12"), (0, "at least 1, got 0")],
+    )
+    def test_rejects_bad_batch_size(self, strategy: Strategy, batch_size: int, pattern) -> None:
+        with pytest.raises(InvalidInputError, match=pattern):
+            _select(strategy, _log_probs(), batch_size, seed=0)
+
+    def test_requires_a_generator(self, strategy: Strategy) -> None:
+        with pytest.raises(InvalidInputError, match=r"torch\.Generator"):
+            strategy.select(_log_probs(), 2, generator=None)  # type: ignore[arg-type]
