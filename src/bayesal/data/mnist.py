@@ -17,6 +17,7 @@ still verifies, and they are written atomically (temporary file, then ``os.repla
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import importlib
@@ -384,6 +385,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in {("numpy", "ndarray"), ("numpy", "dtype")}:
             return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes: harmless
+            return codecs.encode
         if name == "_reconstruct" and module in {"numpy.core.multiarray", "numpy._core.multiarray"}:
             try:  # numpy >= 2 moved it; importing the old path there warns
                 return importlib.import_module("numpy._core.multiarray")._reconstruct
