@@ -295,19 +295,17 @@ def download_idx_files(
                 continue
             try:
                 digest = _content_sha256(tmp)
-            except InvalidInputError as exc:
-                tmp.unlink(missing_ok=True)
-                failures.append(f"{url}: {exc}")
-                continue
-            if digest != spec.sha256:
-                tmp.unlink(missing_ok=True)
+                if digest == spec.sha256:
+                    os.replace(tmp, target)
+                    break
                 failures.append(
                     f"{url}: checksum mismatch (SHA-256 of the decompressed content is "
                     f"{digest}, expected {spec.sha256})"
                 )
-                continue
-            os.replace(tmp, target)
-            break
+            except InvalidInputError as exc:
+                failures.append(f"{url}: {exc}")
+            finally:
+                tmp.unlink(missing_ok=True)  # no-op after a successful os.replace
         else:
             raise DataNotFoundError(
                 f"could not download {spec.name} into {folder}:\n  "
