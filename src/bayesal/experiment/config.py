@@ -1,0 +1,332 @@
+"""The experiment config: a YAML file validated by pydantic models (unknown keys rejected).
+
+``load_config(path, overrides)`` reads the file, applies command-line overrides and
+validates everything, including strategy names and parameters (through the acquisition
+registry) and dataset names (through the data registry), before any training starts.
+Every problem is raised as one :class:`~bayesal.errors.ConfigError` whose message names
+the file and the field path, e.g. ``training.lr: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bayesal.acquisition import available_strategies, get_strategy
+from bayesal.data.registry import available_datasets
+from bayesal.errors import ConfigError, DataNotFoundError, InvalidInputError, UnknownStrategyError
+from bayesal.models import build_model
+from bayesal.training import TrainConfig
+
+DEFAULT_NUM_SAMPLES = 20
+DEFAULT_MEMBERS = 5
+
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    """``load_dataset(name, **params)``; ``name`` must be in ``available_datasets()``."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in available_datasets():
+            raise ValueError(
+                f"unknown dataset {name!r}; available: {', '.join(available_datasets())}"
+            )
+        return name
+
+
+class ModelConfig(_Strict):
+    """``bayesal.models.build_model(name, seed=..., **params)``; checked by building once."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ModelConfig:
+        try:
+            build_model(self.name, seed=0, **self.params)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class PosteriorConfig(_Strict):
+    """The posterior approximation that produces the ``[N, K, C]`` log-probs.
+
+    ``mc_dropout``: one model, K = ``num_samples`` dropout masks (default 20).
+    ``ensemble``: ``members`` independently initialised and trained models (default 5);
+    each member is one of the K samples, so K = ``members``.
+    """
+
+    name: Literal["mc_dropout", "ensemble"] = "mc_dropout"
+    num_samples: int | None = Field(default=None, ge=1)
+    members: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> PosteriorConfig:
+        if self.name == "mc_dropout":
+            if self.members is not None:
+                raise ValueError("members applies to posterior 'ensemble' only")
+            if self.num_samples is None:
+                self.num_samples = DEFAULT_NUM_SAMPLES
+        else:
+            if self.num_samples is not None:
+                raise ValueError(
+                    "an ensemble uses each member as one sample: set members, not num_samples"
+                )
+            if self.members is None:
+                self.members = DEFAULT_MEMBERS
+        return self
+
+    @property
+    def k(self) -> int:
+        """K, the number of parameter samples per draw."""
+        return int(self.members if self.name == "ensemble" else self.num_samples)  # type: ignore[arg-type]
+
+
+class StrategyConfig(_Strict):
+    """One arm of the comparison: ``get_strategy(name, **params)`` under a posterior.
+
+    ``label`` (default: ``name``) names the arm in file names and tables, so the same
+    strategy can appear twice (e.g. ``bald`` with MC dropout and with an ensemble).
+    ``posterior`` overrides the experiment's posterior for this arm.
+    """
+
+    name: str
+    label: str | None = None
+    posterior: PosteriorConfig | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in available_strategies():
+            try:
+                get_strategy(name)
+            except UnknownStrategyError as exc:
+                raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> StrategyConfig:
+        try:
+            get_strategy(self.name, **self.params)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        if self.label is None:
+            self.label = self.name
+        if not _LABEL_RE.match(self.label):
+            raise ValueError(
+                f"label {self.label!r} must start with a letter or digit and hold only "
+                "letters, digits and _ . + - (it becomes part of file names)"
+            )
+        return self
+
+
+class SnapshotConfig(_Strict):
+    """Posterior pictures on a grid (2-D datasets only), for some seeds and rounds."""
+
+    rounds: list[int] = Field(min_length=1)
+    resolution: int = Field(default=80, ge=8, le=1000)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("rounds")
+    @classmethod
+    def _non_negative(cls, rounds: list[int]) -> list[int]:
+        if any(r < 0 for r in rounds):
+            raise ValueError("rounds must be >= 0")
+        return sorted(set(rounds))
+
+
+class ExperimentConfig(_Strict):
+    """A whole study: every strategy x seed is one active-learning run (a *trial*)."""
+
+    name: str
+    description: str = ""
+    dataset: DatasetConfig
+    model: ModelConfig
+    posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
+    training: TrainConfig = Field(default_factory=TrainConfig)
+    strategies: list[StrategyConfig] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    initial_labels: int = Field(default=20, ge=1)
+    acquisition_size: int = Field(default=10, ge=1)
+    rounds: int = Field(default=10, ge=0)
+    pool_subset: int | None = Field(default=None, ge=1)
+    num_target_samples: int = Field(default=100, ge=1)
+    chunk_size: int = Field(default=4096, ge=1)
+    snapshots: SnapshotConfig | None = None
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _names_to_specs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_labels(cls, specs: list[StrategyConfig]) -> list[StrategyConfig]:
+        labels = [s.label for s in specs]
+        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})  # type: ignore[misc]
+        if duplicates:
+            raise ValueError(
+                f"strategy labels must be unique; {duplicates} appear more than once "
+                "(give each arm its own label)"
+            )
+        return specs
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_to_list(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError("a seed count must be >= 1")
+            return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if any(s < 0 for s in seeds):
+            raise ValueError("seeds must be >= 0")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.pool_subset is not None and self.pool_subset < self.acquisition_size:
+            raise ValueError(
+                f"pool_subset ({self.pool_subset}) must be >= acquisition_size "
+                f"({self.acquisition_size})"
+            )
+        if self.snapshots is not None:
+            late = [r for r in self.snapshots.rounds if r > self.rounds]
+            if late:
+                raise ValueError(f"snapshots.rounds {late} exceed rounds ({self.rounds})")
+            unknown = [s for s in self.snapshots.seeds if s not in self.seeds]
+            if unknown:
+                raise ValueError(f"snapshots.seeds {unknown} are not among seeds {self.seeds}")
+        return self
+
+    def strategy(self, label: str) -> StrategyConfig:
+        """The strategy arm called ``label``."""
+        for spec in self.strategies:
+            if spec.label == label:
+                return spec
+        raise InvalidInputError(f"no strategy labelled {label!r} in config {self.name!r}")
+
+    def posterior_for(self, spec: StrategyConfig) -> PosteriorConfig:
+        """The posterior used by one arm: its override, else the experiment's."""
+        return spec.posterior if spec.posterior is not None else self.posterior
+
+    def trials(self) -> list[tuple[str, int]]:
+        """Every ``(label, seed)`` trial, in config order."""
+        return [(spec.label, seed) for spec in self.strategies for seed in self.seeds]  # type: ignore[misc]
+
+    def to_yaml(self) -> str:
+        """The fully resolved config (defaults filled in) as YAML."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    parts = []
+    for err in error.errors():
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = _format_location(tuple(err["loc"]))
+        parts.append(f"{where}: {message}" if where else message)
+    return f"invalid config {source}: " + "; ".join(parts)
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (``training.lr``) in a copy of ``raw``.
+
+    A ``strategies`` override that is a list of strings may name labels of the file's
+    strategy arms: such names keep the arm's whole spec (posterior, params).
+    """
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if key == "strategies" and isinstance(value, list):
+            arms = {}
+            for arm in out.get("strategies") or []:
+                if isinstance(arm, str):
+                    arms[arm] = arm
+                elif isinstance(arm, dict):
+                    arms[arm.get("label", arm.get("name"))] = arm
+            value = [arms.get(v, v) if isinstance(v, str) else v for v in value]
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return out
+
+
+def config_from_dict(
+    raw: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str = "<dict>",
+) -> ExperimentConfig:
+    """Validate a config given as a mapping (after dotted-key ``overrides``)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"invalid config {source}: the top level must be a mapping of fields, "
+            f"got {type(raw).__name__}"
+        )
+    data = _apply_overrides(dict(raw), overrides or {})
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_config(
+    path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> ExperimentConfig:
+    """Read, override and validate the YAML config at ``path``.
+
+    ``overrides`` maps dotted field paths to values, e.g. ``{"seeds": 2, "rounds": 5,
+    "strategies": ["random", "bald"]}``; they are validated like the file.
+
+    Raises:
+        DataNotFoundError: ``path`` does not exist.
+        ConfigError: unreadable YAML or an invalid field (the message names the file
+            and the field path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        message = f"invalid config {path}: not valid YAML: {exc}".replace("\n", " ")
+        raise ConfigError(message) from None
+    return config_from_dict(raw if raw is not None else {}, overrides, source=str(path))
