@@ -101,10 +101,12 @@ def load_results(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
         raise InvalidInputError(f"{path} is empty; expected a header and rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path} is not a readable CSV file: {exc}") from exc
-    return validate_results(raw, source=str(path))
+    return validate_results(raw, source=str(path), from_csv=True)
 
 
-def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:
+def validate_results(
+    df: pd.DataFrame, source: str = "results table", from_csv: bool = False
+) -> pd.DataFrame:
     """Check a results table and return a typed, sorted copy (see :func:`load_results`).
 
     Checks: required columns present; at least one row; integer seed/round/n_labels
@@ -113,9 +115,15 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
     space-separated non-negative integers; no duplicate (strategy, seed, round); per
     run the rounds are 0, 1, ..., R without gaps and ``n_labels`` never decreases.
 
+    Rows are named 1-based in the order given (``from_csv`` adds the file's line number).
+
     Raises:
         InvalidInputError: naming the column, the first offending row and what to fix.
     """
+
+    def at(i: int) -> str:
+        return f"row {i + 1}" + (f" (line {i + 2} of the file)" if from_csv else "")
+
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InvalidInputError(
@@ -129,7 +137,7 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
     strategy = out["strategy"].astype(object)
     bad = strategy.isna() | (strategy.astype(str).str.strip() == "")
     if bad.any():
-        raise InvalidInputError(f"{source}: empty strategy label in row {_first(bad)}")
+        raise InvalidInputError(f"{source}: empty strategy label in {at(_first(bad))}")
     out["strategy"] = strategy.astype(str)
 
     for col in INT_COLUMNS:
@@ -138,13 +146,13 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
         if bad.any():
             row = _first(bad)
             raise InvalidInputError(
-                f"{source}: column {col!r} must hold integers; row {row} has {df[col].iloc[row]!r}"
+                f"{source}: column {col!r} must hold integers; {at(row)} has {df[col].iloc[row]!r}"
             )
         out[col] = values.astype(np.int64)
     for col in ("round", "n_labels"):
         bad = out[col] < 0
         if bad.any():
-            raise InvalidInputError(f"{source}: negative {col!r} in row {_first(bad)}")
+            raise InvalidInputError(f"{source}: negative {col!r} in {at(_first(bad))}")
 
     for col in FLOAT_COLUMNS:
         text = df[col].astype(object)
@@ -155,7 +163,7 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
         if not_numeric.any():
             row = _first(not_numeric)
             raise InvalidInputError(
-                f"{source}: column {col!r} must hold numbers; row {row} has {df[col].iloc[row]!r}"
+                f"{source}: column {col!r} must hold numbers; {at(row)} has {df[col].iloc[row]!r}"
             )
         out[col] = values
 
@@ -164,13 +172,13 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
     if bad.any():
         row = _first(bad)
         raise InvalidInputError(
-            f"{source}: test_accuracy must be a fraction in [0, 1]; row {row} has "
+            f"{source}: test_accuracy must be a fraction in [0, 1]; {at(row)} has "
             f"{acc.iloc[row]!r} (a percentage? divide by 100)"
         )
     for col in TIMING_COLUMNS:
         bad = out[col] < 0
         if bad.any():
-            raise InvalidInputError(f"{source}: negative {col!r} in row {_first(bad)}")
+            raise InvalidInputError(f"{source}: negative {col!r} in {at(_first(bad))}")
 
     ids = out["acquired_ids"].astype(object).where(out["acquired_ids"].notna(), "")
     ids = ids.astype(str)
@@ -179,7 +187,7 @@ def validate_results(df: pd.DataFrame, source: str = "results table") -> pd.Data
         row = _first(bad)
         raise InvalidInputError(
             f"{source}: acquired_ids must be space-separated non-negative integers "
-            f"(or empty); row {row} has {ids.iloc[row]!r}"
+            f"(or empty); {at(row)} has {ids.iloc[row]!r}"
         )
     out["acquired_ids"] = ids.str.strip()
 
