@@ -38,18 +38,20 @@ SUMMARY_MD = "summary.md"
 REACH_TOLERANCE = 1e-6
 
 CONVENTIONS_MD = """\
-**How to read this table.**
-*Final accuracy*: test accuracy at each seed's last round, mean ± sample s.d. over seeds.
-*AULC*: area under the learning curve (test accuracy against number of labels, trapezoid
-rule) divided by the span of labels, per seed, then mean ± s.d. over seeds; it is the
-average accuracy over the labelling budget.
-*Labels to t*: per seed, the number of labels at the first round whose test accuracy is
-≥ t. Seeds that never reach t count as needing infinitely many labels; the median and the
-inter-quartile range [Q1, Q3] are taken over all seeds, and any of them that depends on such
-a seed is shown as "n.r." (not reached). The median is therefore shown only when more than
-half of the seeds reach t; (k/n) says how many of the n seeds reached it.
-*s/round*: mean wall-clock seconds per round; training and evaluation over all rounds,
-scoring and selection over the rounds that acquired labels.
+**How to read this table**
+
+- *Final acc.*: test accuracy at each seed's last round; mean ± sample s.d. over seeds.
+- *AULC*: area under the learning curve (test accuracy against number of labels,
+  trapezoid rule) divided by the span of labels, per seed; mean ± s.d. over seeds.
+  It is the average accuracy over the labelling budget.
+- *Labels to t*: per seed, the number of labels at the first round whose test accuracy
+  is ≥ t. Seeds that never reach t count as needing infinitely many labels; the median
+  and the inter-quartile range [Q1, Q3] are taken over all n seeds (linear
+  interpolation), and any of them that depends on such a seed is shown as "n.r." (not
+  reached). So the median is shown only when more than half of the seeds reach t;
+  (k/n) says how many of the n seeds reached it.
+- *s/round*: mean wall-clock seconds per round; training and evaluation over all rounds,
+  scoring and selection over the rounds that acquired labels.
 """
 
 
