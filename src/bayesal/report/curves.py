@@ -170,11 +170,10 @@ def plot_learning_curves(
         else:
             seeds_text = f"{distinct_counts[0]}–{distinct_counts[-1]} seeds per strategy"
         ax.set_title(f"Learning curves (mean over {seeds_text})")
-        ax.legend(
-            title="shaded: ±1 s.d. over seeds",
-            title_fontsize=8,
-            loc="lower right",
-            frameon=True,
-            framealpha=0.9,
-        )
+        legend = {"title": "shaded: ±1 s.d. over seeds", "title_fontsize": 8}
+        if len(labels) <= 5:
+            ax.legend(loc="lower right", frameon=True, framealpha=0.9, **legend)
+        else:  # many lines: keep the legend off the curves
+            fig.set_size_inches(8.2, 4.4)
+            fig.legend(loc="outside right upper", frameon=False, **legend)
         return atomic_savefig(fig, path)

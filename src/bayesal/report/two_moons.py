@@ -202,7 +202,7 @@ def plot_acquisition_grid(
                     ax.set_ylabel(label, fontsize=11, fontweight="bold", color=colors[label])
         if mesh is not None:
             cbar = fig.colorbar(mesh, ax=axes, shrink=0.9 if n_rows > 1 else 1.0, pad=0.015)
-            cbar.set_label(r"$\bar p(y{=}1 \mid x)$, mean over posterior samples")
+            cbar.set_label(r"$\bar p(y{=}1 \mid x)$")
         fig.suptitle(f"Where each strategy acquires (seed {seed})")
         fig.legend(
             handles=_legend_handles(),
