@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import make_moons
 
 from bayesal.data.dataset import Dataset
 from bayesal.errors import InvalidInputError
@@ -23,6 +22,8 @@ def load_two_moons(
         raise InvalidInputError(f"need n_train >= 2 and n_test >= 1, got {n_train}, {n_test}")
     if noise < 0:
         raise InvalidInputError(f"noise must be >= 0, got {noise}")
+    from sklearn.datasets import make_moons  # imported here: sklearn takes ~2 s to import
+
     x, y = make_moons(n_samples=n_train + n_test, noise=noise, random_state=seed, shuffle=True)
     x_N_2 = torch.as_tensor(x, dtype=torch.float32)
     y_N = torch.as_tensor(y, dtype=torch.int64)
