@@ -1,0 +1,151 @@
+"""The results store of an experiment directory: trial files, results.csv, snapshots.
+
+Layout of ``out_dir``::
+
+    config.resolved.yaml                 the validated config, defaults filled in
+    trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), atomic
+    snapshots/<label>__seed<seed>.npz    posterior pictures (2-D datasets), atomic
+    results.csv                          every trial of the config, assembled, atomic
+
+Every file is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a reader (or a resumed run) sees a whole file or none. Temporary files
+are named ``.<name>.<random>.tmp`` and never match a trial name, so one left behind by a
+killed process is ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from bayesal.errors import DataNotFoundError, InvalidInputError
+from bayesal.loop import RoundRecord
+
+RESULTS_FILE = "results.csv"
+TRIALS_DIR = "trials"
+SNAPSHOTS_DIR = "snapshots"
+RESOLVED_CONFIG_FILE = "config.resolved.yaml"
+
+#: Columns of trial files and of results.csv, in order.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    "seed",
+    "round",
+    "n_labels",
+    "test_accuracy",
+    "test_nll",
+    "train_seconds",
+    "score_seconds",
+    "select_seconds",
+    "eval_seconds",
+    "acquired_ids",
+)
+
+
+def trial_path(out_dir: str | os.PathLike[str], label: str, seed: int) -> Path:
+    """``out_dir/trials/<label>__seed<seed>.csv``."""
+    return Path(out_dir) / TRIALS_DIR / f"{label}__seed{seed}.csv"
+
+
+def snapshot_path(out_dir: str | os.PathLike[str], label: str, seed: int) -> Path:
+    """``out_dir/snapshots/<label>__seed<seed>.npz``."""
+    return Path(out_dir) / SNAPSHOTS_DIR / f"{label}__seed{seed}.npz"
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+
+
+def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> Path:
+    """Save ``arrays`` as a compressed ``.npz`` at ``path`` atomically."""
+    return _atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
+
+
+def record_rows(label: str, seed: int, records: Iterable[RoundRecord]) -> list[list[str]]:
+    """Rows of :data:`RESULT_COLUMNS` as text; floats in ``repr`` form (exact round trip),
+    ``acquired_ids`` space-separated in pick order."""
+    return [
+        [
+            label,
+            str(seed),
+            str(r.round),
+            str(r.n_labels),
+            repr(r.test_accuracy),
+            repr(r.test_nll),
+            repr(r.train_seconds),
+            repr(r.score_seconds),
+            repr(r.select_seconds),
+            repr(r.eval_seconds),
+            " ".join(str(i) for i in r.acquired_ids),
+        ]
+        for r in records
+    ]
+
+
+def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(RESULT_COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_trial(
+    out_dir: str | os.PathLike[str], label: str, seed: int, records: Iterable[RoundRecord]
+) -> Path:
+    """Write one finished trial to :func:`trial_path` atomically."""
+    return atomic_write_text(
+        trial_path(out_dir, label, seed), _csv_text(record_rows(label, seed, records))
+    )
+
+
+def read_trial(path: str | os.PathLike[str]) -> list[list[str]]:
+    """The rows (as text, header checked) of one trial file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"trial file {path} does not exist")
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or tuple(rows[0]) != RESULT_COLUMNS:
+        raise InvalidInputError(
+            f"{path} is not a trial file (header {rows[0] if rows else 'missing'}); "
+            "delete it to recompute the trial"
+        )
+    body = rows[1:]
+    if any(len(row) != len(RESULT_COLUMNS) for row in body):
+        raise InvalidInputError(f"{path} has rows of the wrong length; delete it to recompute")
+    return body
+
+
+def assemble_results(out_dir: str | os.PathLike[str], trials: Iterable[tuple[str, int]]) -> Path:
+    """Concatenate the files of ``trials`` into ``out_dir/results.csv`` atomically.
+
+    Rows are sorted by (strategy, seed, round); values are copied as written (no float
+    re-formatting). Raises DataNotFoundError when a trial file is missing.
+    """
+    rows = [row for label, seed in trials for row in read_trial(trial_path(out_dir, label, seed))]
+    rows.sort(key=lambda row: (row[0], int(row[1]), int(row[2])))
+    return atomic_write_text(Path(out_dir) / RESULTS_FILE, _csv_text(rows))

@@ -1,0 +1,304 @@
+"""Run every strategy x seed of an experiment config, resumably, on local processes.
+
+Each trial (one strategy arm, one seed) is an independent active-learning run. A trial
+that finishes is written atomically to ``out_dir/trials/<label>__seed<seed>.csv``; on
+start, trials whose file already exists are skipped, so a grid killed at any moment
+(even ``kill -9``) resumes where it stopped and loses only the trials in flight. At the
+end ``results.csv`` is assembled from the trial files (see :mod:`.results`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from bayesal.acquisition import get_strategy
+from bayesal.data.dataset import Dataset
+from bayesal.data.registry import load_dataset
+from bayesal.errors import ConfigError, InvalidInputError
+from bayesal.experiment.config import ExperimentConfig
+from bayesal.experiment.results import (
+    RESOLVED_CONFIG_FILE,
+    assemble_results,
+    atomic_save_npz,
+    atomic_write_text,
+    snapshot_path,
+    trial_path,
+    write_trial,
+)
+from bayesal.loop import RoundContext, run_active_learning
+from bayesal.posterior.base import log_probs_in_chunks
+
+#: Fields of the config that a trial's results depend on besides its arm and seed; a
+#: resumed run must agree on them with the trials already on disk.
+_SHARED_FIELDS = (
+    "dataset",
+    "model",
+    "posterior",
+    "training",
+    "initial_labels",
+    "acquisition_size",
+    "rounds",
+    "pool_subset",
+    "num_target_samples",
+)
+
+
+@lru_cache(maxsize=4)
+def _cached_dataset(spec_json: str) -> Dataset:
+    spec = json.loads(spec_json)
+    return load_dataset(spec["name"], **spec["params"])
+
+
+def _dataset(config: ExperimentConfig) -> Dataset:
+    return _cached_dataset(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True))
+
+
+class _ModelBuilder:
+    """``seed -> fresh model`` for the loop; a class (not a closure) so it pickles."""
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        self.name, self.params = name, params
+
+    def __call__(self, seed: int) -> nn.Module:
+        from bayesal.models import build_model
+
+        return build_model(self.name, seed=seed, **self.params)
+
+
+def _grid_axes(train_x_N_2: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    low, high = train_x_N_2.min(axis=0), train_x_N_2.max(axis=0)
+    margin = 0.15 * (high - low)
+    return tuple(  # type: ignore[return-value]
+        np.linspace(low[d] - margin[d], high[d] + margin[d], resolution, dtype=np.float32)
+        for d in range(2)
+    )
+
+
+class SnapshotRecorder:
+    """An ``on_round`` callback that records the posterior on a 2-D grid.
+
+    For each listed round: ``mean_prob`` (p(class 1) averaged over the K samples of the
+    round's posterior draw), ``predictive_entropy`` H[mean_k p_k] and
+    ``expected_entropy`` mean_k H[p_k] (their difference is BALD), all ``[G, G]`` indexed
+    ``[iy, ix]`` at ``(grid_x[ix], grid_y[iy])``; ``labelled_mask`` (labelled before the
+    round's acquisition) and ``acquired_mask`` (acquired in the round) over the N
+    training ids.
+    """
+
+    def __init__(self, dataset: Dataset, rounds: list[int], resolution: int) -> None:
+        self.train_x = dataset.train_x.numpy().astype(np.float32)
+        self.train_y = dataset.train_y.numpy().astype(np.int64)
+        self.grid_x, self.grid_y = _grid_axes(self.train_x, resolution)
+        yy, xx = np.meshgrid(self.grid_y, self.grid_x, indexing="ij")
+        self.points_P_2 = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], axis=1))
+        self.wanted = set(rounds)
+        self.taken: dict[str, list[np.ndarray]] = {}
+        self.rounds: list[int] = []
+
+    def __call__(self, ctx: RoundContext) -> None:
+        if ctx.record.round not in self.wanted:
+            return
+        g = len(self.grid_x)
+        with torch.no_grad():
+            log_probs_P_K_C = log_probs_in_chunks(ctx.draw, self.points_P_2, 4096).double()
+        k = log_probs_P_K_C.shape[1]
+        probs_P_K_C = log_probs_P_K_C.exp()
+        mean_probs_P_C = (torch.logsumexp(log_probs_P_K_C, dim=1) - np.log(k)).exp()
+        fields = {
+            "mean_prob": mean_probs_P_C[:, 1],
+            "predictive_entropy": torch.special.entr(mean_probs_P_C).sum(-1),
+            "expected_entropy": torch.special.entr(probs_P_K_C).sum(-1).mean(-1),
+        }
+        labelled = np.zeros(len(self.train_y), dtype=bool)
+        labelled[ctx.labelled_ids] = True
+        acquired = np.zeros(len(self.train_y), dtype=bool)
+        acquired[list(ctx.record.acquired_ids)] = True
+        for name, values_P in fields.items():
+            self.taken.setdefault(name, []).append(values_P.reshape(g, g).float().numpy())
+        self.taken.setdefault("labelled_mask", []).append(labelled)
+        self.taken.setdefault("acquired_mask", []).append(acquired)
+        self.rounds.append(ctx.record.round)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The snapshot arrays in the documented ``.npz`` format."""
+        return {
+            "grid_x": self.grid_x,
+            "grid_y": self.grid_y,
+            "rounds": np.asarray(self.rounds, dtype=np.int64),
+            **{name: np.stack(values) for name, values in self.taken.items()},
+            "train_x": self.train_x,
+            "train_y": self.train_y,
+        }
+
+
+def _snapshot_wanted(config: ExperimentConfig, seed: int) -> bool:
+    return config.snapshots is not None and seed in config.snapshots.seeds
+
+
+def _trial_done(config: ExperimentConfig, out_dir: Path, label: str, seed: int) -> bool:
+    if not trial_path(out_dir, label, seed).is_file():
+        return False
+    if _snapshot_wanted(config, seed) and _dataset(config).input_shape == (2,):
+        return snapshot_path(out_dir, label, seed).is_file()
+    return True
+
+
+def run_trial(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike[str],
+    label: str,
+    seed: int,
+    *,
+    progress: bool = False,
+) -> Path:
+    """Run one trial and write its file (and snapshot) atomically; returns the trial path."""
+    spec = config.strategy(label)
+    post = config.posterior_for(spec)
+    dataset = _dataset(config)
+    recorder: SnapshotRecorder | None = None
+    if _snapshot_wanted(config, seed) and config.snapshots is not None:
+        if dataset.input_shape == (2,):
+            recorder = SnapshotRecorder(
+                dataset, config.snapshots.rounds, config.snapshots.resolution
+            )
+        else:
+            warnings.warn(
+                f"snapshots need 2-D inputs; {dataset.name} has shape {dataset.input_shape}: "
+                "skipped",
+                stacklevel=2,
+            )
+    records = run_active_learning(
+        dataset,
+        get_strategy(spec.name, **spec.params),
+        build_model=_ModelBuilder(config.model.name, dict(config.model.params)),
+        train_config=config.training,
+        initial_labels=config.initial_labels,
+        acquisition_size=config.acquisition_size,
+        rounds=config.rounds,
+        seed=seed,
+        posterior=post.name,
+        num_samples=post.k,
+        ensemble_size=post.k,
+        pool_subset=config.pool_subset,
+        num_target_samples=config.num_target_samples,
+        chunk_size=config.chunk_size,
+        on_round=recorder,
+        progress=progress,
+    )
+    if recorder is not None:  # before the trial file: a finished trial implies its snapshot
+        atomic_save_npz(snapshot_path(out_dir, label, seed), recorder.arrays())
+    return write_trial(out_dir, label, seed, records)
+
+
+def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
+    """Refuse to mix trials of a different config into ``out_dir``."""
+    resolved = out_dir / RESOLVED_CONFIG_FILE
+    if not resolved.is_file():
+        return
+    try:
+        old = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return  # unreadable: it is rewritten below; trial files carry no config of their own
+    new = config.model_dump(mode="json")
+    differ = [f for f in _SHARED_FIELDS if old.get(f) != new.get(f)]
+    old_arms = {arm.get("label"): arm for arm in old.get("strategies") or []}
+    differ += [
+        f"strategies[{arm['label']}]"
+        for arm in new["strategies"]
+        if arm["label"] in old_arms and old_arms[arm["label"]] != arm
+    ]
+    if differ:
+        raise ConfigError(
+            f"{out_dir} holds results of a different config (differs in: {', '.join(differ)}); "
+            "use another --out directory, or delete it to start over"
+        )
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Run every trial of ``config`` not yet on disk, then assemble ``results.csv``.
+
+    Args:
+        config: a validated :class:`ExperimentConfig`.
+        out_dir: results directory (created); an existing one is resumed, provided it was
+            written by a compatible config (ConfigError otherwise).
+        workers: parallel worker processes (spawned); each uses ``cores // workers``
+            torch threads. Results do not depend on ``workers``.
+        progress: tqdm bars over trials (and over rounds when ``workers == 1``).
+
+    Returns the path of ``results.csv``.
+    """
+    if workers < 1:
+        raise InvalidInputError(f"workers must be >= 1, got {workers}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resumable(config, out)
+    atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
+
+    trials = config.trials()
+    todo = [(label, seed) for label, seed in trials if not _trial_done(config, out, label, seed)]
+    bar = tqdm(
+        total=len(trials),
+        initial=len(trials) - len(todo),
+        desc=f"{config.name} trials",
+        unit="trial",
+        disable=not progress,
+    )
+    with bar:
+        if workers == 1 or len(todo) <= 1:
+            for label, seed in todo:
+                bar.set_postfix_str(f"{label} seed {seed}")
+                run_trial(config, out, label, seed, progress=progress)
+                bar.update()
+        else:
+            _run_parallel(config, out, todo, workers, bar.update)
+    return assemble_results(out, trials)
+
+
+def _run_parallel(
+    config: ExperimentConfig,
+    out: Path,
+    todo: list[tuple[str, int]],
+    workers: int,
+    on_done: Callable[[], Any],
+) -> None:
+    workers = min(workers, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads,),
+    ) as pool:
+        pending = {pool.submit(run_trial, config, out, label, seed) for label, seed in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise future.exception()  # type: ignore[misc]
+                on_done()
