@@ -1,0 +1,117 @@
+"""The ``bayesal`` command line: ``run`` an experiment config, ``report`` a results
+directory, list ``strategies``.
+
+Errors that bayesal raises on purpose (:class:`~bayesal.errors.BayesalError`: a bad
+config, a missing file, ...) print one line to stderr and exit with status 2, without a
+traceback; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bayesal.errors import BayesalError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BayesalError as exc:
+            click.echo(f"bayesal: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def _split_names(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter("give at least one strategy name or label")
+    return names
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bayesal")
+def main() -> None:
+    """Bayesian active learning: run acquisition-function studies and report them."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Results directory (created; an existing one is resumed).",
+)
+@click.option("--seeds", type=int, default=None, help="Run seeds 0..N-1 instead of the config's.")
+@click.option(
+    "--strategies",
+    callback=_split_names,
+    default=None,
+    help="Comma-separated labels of the config's arms (or registered strategy names).",
+)
+@click.option("--rounds", type=int, default=None, help="Number of acquisitions per run.")
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default: the number of CPU cores)."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run(
+    config: Path,
+    out_dir: Path,
+    seeds: int | None,
+    strategies: list[str] | None,
+    rounds: int | None,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
+    from bayesal.experiment import load_config, run_experiment
+    from bayesal.report import write_summary
+
+    overrides: dict[str, Any] = {}
+    if seeds is not None:
+        overrides["seeds"] = seeds
+    if strategies is not None:
+        overrides["strategies"] = strategies
+    if rounds is not None:
+        overrides["rounds"] = rounds
+    cfg = load_config(config, overrides)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
+    results = run_experiment(cfg, out_dir, workers=workers, progress=not quiet)
+    write_summary(out_dir)
+    if not quiet:
+        summary = out_dir / "summary.md"
+        if summary.is_file():
+            click.echo(summary.read_text(encoding="utf-8"))
+        click.echo(f"results: {results}")
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+def report(results_dir: Path) -> None:
+    """Write figures and tables for RESULTS_DIR (a directory made by `bayesal run`)."""
+    from bayesal.report import write_report
+
+    write_report(results_dir)
+    click.echo(f"report written to {results_dir}")
+
+
+@main.command()
+def strategies() -> None:
+    """List the registered acquisition strategy names."""
+    from bayesal.acquisition import available_strategies
+
+    for name in available_strategies():
+        click.echo(name)

@@ -1,0 +1,96 @@
+"""The bayesal command line, through click's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from bayesal.acquisition import available_strategies
+from bayesal.cli import main
+
+CONFIG = {
+    "name": "cli",
+    "dataset": {"name": "two_moons", "params": {"n_train": 50, "n_test": 30}},
+    "model": {"name": "two_moons_mlp", "params": {"hidden": 8}},
+    "posterior": {"name": "mc_dropout", "num_samples": 3},
+    "training": {"epochs": 1, "min_steps": 5},
+    "strategies": ["random", "bald", "margin"],
+    "seeds": 3,
+    "initial_labels": 4,
+    "acquisition_size": 2,
+    "rounds": 5,
+    "snapshots": {"rounds": [0, 1], "resolution": 8, "seeds": [0]},
+}
+
+
+@pytest.fixture()
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+def test_strategies_lists_the_registry() -> None:
+    result = CliRunner().invoke(main, ["strategies"])
+    assert result.exit_code == 0
+    assert result.output.split() == available_strategies()
+
+
+def test_run_with_overrides_then_report(config_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", str(config_file), "--out", str(out), "--seeds", "1", "--rounds", "1"]
+    result = CliRunner().invoke(
+        main, [*args, "--strategies", "random,bald", "--workers", "1", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = (out / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 2  # header + 2 strategies x 1 seed x 2 rounds
+    assert {line.split(",")[0] for line in lines[1:]} == {"random", "bald"}
+    assert (out / "summary.md").is_file()
+    resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+    assert resolved["seeds"] == [0] and resolved["rounds"] == 1
+
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "figures" / "learning_curves.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--strategies", "random,balt"],
+            "strategies[1].name: unknown acquisition strategy 'balt'",
+        ),
+        (["--rounds", "-2"], "rounds: Input should be greater than or equal to 0"),
+        (["--seeds", "0"], "seeds: a seed count must be >= 1"),
+    ],
+)
+def test_bad_overrides_exit_2_with_one_line(
+    config_file: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(main, ["run", str(config_file), "--out", str(tmp_path), *extra])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_missing_files_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "no.yaml"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "no.yaml does not exist" in result.stderr
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and result.stderr.startswith("bayesal: error:")
+
+
+def test_usage_errors(config_file: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(config_file)])
+    assert result.exit_code == 2 and "--out" in result.stderr
+    result = CliRunner().invoke(
+        main, ["run", str(config_file), "--out", str(tmp_path), "--workers", "0"]
+    )
+    assert result.exit_code == 2 and "--workers" in result.stderr
