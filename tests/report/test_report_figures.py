@@ -208,8 +208,16 @@ def test_write_report_bald_anatomy_choice(
 
 
 def test_write_report_skips_a_bad_snapshot_with_a_warning(
-    fx: SimpleNamespace, small_snapshots: dict, tmp_path: Path
+    fx: SimpleNamespace, small_snapshots: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    grids: list[list[str]] = []
+
+    def fake_grid(snapshots: dict, path: Path, seed: int) -> Path:
+        grids.append(list(snapshots))
+        return Path(path)
+
+    monkeypatch.setattr(build_module, "plot_acquisition_grid", fake_grid)
+    monkeypatch.setattr(build_module, "plot_bald_anatomy", lambda s, path, r, title: Path(path))
     run = fx.write_results_dir(
         tmp_path / "run",
         fx.synthetic_results(n_rounds=3),
@@ -219,6 +227,7 @@ def test_write_report_skips_a_bad_snapshot_with_a_warning(
     with pytest.warns(UserWarning, match=r"skipping snapshot .*random__seed0\.npz"):
         written = write_report(run)
     assert "acquisition_grid.png" in {p.name for p in written}
+    assert grids == [["bald"]]
 
 
 def test_write_report_missing_results(tmp_path: Path) -> None:
