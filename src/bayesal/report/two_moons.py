@@ -53,7 +53,7 @@ def _draw_points(ax: Axes, snap: Mapping[str, np.ndarray], r: int, acquired: boo
     x_N_2, y_N = snap["train_x"], snap["train_y"]
     labelled_N = snap["labelled_mask"][r]
     acquired_N = snap["acquired_mask"][r]
-    ax.scatter(x_N_2[:, 0], x_N_2[:, 1], s=3, c="0.25", alpha=0.18, linewidths=0, zorder=2)
+    ax.scatter(x_N_2[:, 0], x_N_2[:, 1], s=3, c="0.5", alpha=0.35, linewidths=0, zorder=2)
     for cls, color in enumerate(_CLASS_COLORS):
         sel = labelled_N & (y_N == cls)
         ax.scatter(
@@ -80,7 +80,7 @@ def _draw_points(ax: Axes, snap: Mapping[str, np.ndarray], r: int, acquired: boo
 
 def _legend_handles() -> list[Line2D]:
     return [
-        Line2D([], [], linestyle="", marker="o", markersize=3, color="0.25", alpha=0.4,
+        Line2D([], [], linestyle="", marker="o", markersize=3, color="0.5", alpha=0.6,
                label="unlabelled pool"),
         Line2D([], [], linestyle="", marker="o", markersize=5, color=_CLASS_COLORS[0],
                markeredgecolor="white", label="labelled, class 0"),
