@@ -53,6 +53,16 @@ def check_log_probs(log_probs_N_K_C: object, name: str = "log_probs_N_K_C") -> N
         )
     if log_probs_N_K_C.numel() == 0:
         return
+    # Half-precision inputs are checked in float32, with a tolerance a few ulps wide.
+    values = log_probs_N_K_C
+    if values.dtype in (torch.float16, torch.bfloat16):
+        values = values.float()
+    atol = max(NORMALISATION_ATOL, 4 * torch.finfo(log_probs_N_K_C.dtype).eps)
+    # One pass covers the common case: a NaN or +inf entry makes its row's logsumexp NaN or
+    # +inf, so only a failing tensor pays for the diagnosis below.
+    deviation_N_K = torch.logsumexp(values, dim=-1).abs()
+    if bool((deviation_N_K <= atol).all()):
+        return
     if torch.isnan(log_probs_N_K_C).any():
         raise InvalidInputError(
             f"{name} contains NaN; check the model output (e.g. a diverged training run)."
@@ -62,20 +72,13 @@ def check_log_probs(log_probs_N_K_C: object, name: str = "log_probs_N_K_C") -> N
             f"{name} contains +inf, which is not a log-probability; "
             "pass log-probabilities, e.g. log_softmax(logits)."
         )
-    # Half-precision inputs are checked in float32, with a tolerance a few ulps wide.
-    values = log_probs_N_K_C
-    if values.dtype in (torch.float16, torch.bfloat16):
-        values = values.float()
-    atol = max(NORMALISATION_ATOL, 4 * torch.finfo(log_probs_N_K_C.dtype).eps)
-    deviation = torch.logsumexp(values, dim=-1).abs()
-    worst = deviation.max()
-    if not bool(worst <= atol):  # also catches rows that are all -inf (deviation inf)
-        n, k = divmod(int(deviation.argmax()), deviation.shape[1])
-        raise InvalidInputError(
-            f"{name} rows must be normalised log-probabilities over the C classes, but at "
-            f"[n={n}, k={k}] |logsumexp over C| = {float(worst):.3g} > {atol:g}; "
-            "pass log-probabilities, e.g. log_softmax(logits), not logits or probabilities."
-        )
+    worst = deviation_N_K.max()  # rows that are all -inf have deviation +inf
+    n, k = divmod(int(deviation_N_K.argmax()), deviation_N_K.shape[1])
+    raise InvalidInputError(
+        f"{name} rows must be normalised log-probabilities over the C classes, but at "
+        f"[n={n}, k={k}] |logsumexp over C| = {float(worst):.3g} > {atol:g}; "
+        "pass log-probabilities, e.g. log_softmax(logits), not logits or probabilities."
+    )
 
 
 def check_batch_size(batch_size: object, pool_size: int) -> None:
