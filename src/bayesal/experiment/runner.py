@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -228,8 +230,16 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
         )
 
 
-def _init_worker(threads: int) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:  # the runner was killed: stop, do not run orphaned
+            os._exit(1)
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
 def run_experiment(
@@ -291,7 +301,7 @@ def _run_parallel(
         max_workers=workers,
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     ) as pool:
         pending = {pool.submit(run_trial, config, out, label, seed) for label, seed in todo}
         while pending:
