@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -39,3 +41,11 @@ def test_registry() -> None:
         load_dataset("nope")
     with pytest.raises(InvalidInputError, match="n_train"):
         load_dataset("two_moons", size=3)
+
+
+def test_mnist_loaders_are_registered_lazily() -> None:
+    if importlib.util.find_spec("bayesal.data.mnist") is None:
+        pytest.skip("bayesal.data.mnist is not part of this installation")
+    assert {"mnist", "fashion_mnist", "repeated_mnist"} <= set(available_datasets())
+    with pytest.raises(InvalidInputError, match="dataset 'fashion_mnist'.*bogus"):
+        load_dataset("fashion_mnist", bogus=1)  # rejected before any file is read

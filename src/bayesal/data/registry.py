@@ -16,7 +16,7 @@ Loader = Callable[..., Dataset]
 _MNIST_MODULE = "bayesal.data.mnist"
 
 
-def _mnist_loader(function_name: str) -> Loader:
+def _mnist_loader(name: str, function_name: str) -> Loader:
     """A loader that imports ``bayesal.data.mnist`` only when called (it reads big files)."""
 
     def load(**kwargs: Any) -> Dataset:
@@ -27,7 +27,7 @@ def _mnist_loader(function_name: str) -> Loader:
                 f"{_MNIST_MODULE} is not available in this installation of bayesal"
             ) from exc
         function = getattr(module, function_name)
-        _check_params(function_name, function, kwargs)
+        _check_params(name, function, kwargs)
         return function(**kwargs)
 
     load.__name__ = function_name
@@ -45,7 +45,7 @@ _LAZY: dict[str, str] = {
 def _registry() -> dict[str, Loader]:
     loaders = dict(_LOADERS)
     if importlib.util.find_spec(_MNIST_MODULE) is not None:
-        loaders.update({name: _mnist_loader(fn) for name, fn in _LAZY.items()})
+        loaders.update({name: _mnist_loader(name, fn) for name, fn in _LAZY.items()})
     return loaders
 
 
