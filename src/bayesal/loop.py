@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from bayesal.acquisition import mean_log_probs
 from bayesal.acquisition.base import PointwiseStrategy, Strategy
 from bayesal.data.dataset import Dataset
 from bayesal.data.pool import IdArray, Pool, balanced_initial_ids
@@ -123,8 +124,8 @@ def predictive_log_probs(
     chunks = []
     for start in range(0, len(inputs_N), chunk_size):
         x = inputs_N[start : start + chunk_size]
-        member_log_probs_M_N_C = torch.stack([F.log_softmax(m(x), dim=-1) for m in models])
-        chunks.append(torch.logsumexp(member_log_probs_M_N_C, dim=0) - float(np.log(len(models))))
+        log_probs_N_M_C = torch.stack([F.log_softmax(m(x), dim=-1) for m in models], dim=1)
+        chunks.append(mean_log_probs(log_probs_N_M_C))
     return torch.cat(chunks)
 
 

@@ -27,7 +27,7 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
-from bayesal.acquisition import get_strategy
+from bayesal.acquisition import entropy, get_strategy, mean_log_probs
 from bayesal.data.dataset import Dataset
 from bayesal.data.registry import load_dataset
 from bayesal.errors import ConfigError, InvalidInputError
@@ -117,13 +117,12 @@ class SnapshotRecorder:
         g = len(self.grid_x)
         with torch.no_grad():
             log_probs_P_K_C = log_probs_in_chunks(ctx.draw, self.points_P_2, 4096).double()
-        k = log_probs_P_K_C.shape[1]
-        probs_P_K_C = log_probs_P_K_C.exp()
-        mean_probs_P_C = (torch.logsumexp(log_probs_P_K_C, dim=1) - np.log(k)).exp()
+        p, k, c = log_probs_P_K_C.shape
         fields = {
-            "mean_prob": mean_probs_P_C[:, 1],
-            "predictive_entropy": torch.special.entr(mean_probs_P_C).sum(-1),
-            "expected_entropy": torch.special.entr(probs_P_K_C).sum(-1).mean(-1),
+            "mean_prob": mean_log_probs(log_probs_P_K_C)[:, 1].exp(),
+            "predictive_entropy": entropy(log_probs_P_K_C),
+            # entropy of each sample's own predictive (a "posterior" of one sample), averaged
+            "expected_entropy": entropy(log_probs_P_K_C.reshape(p * k, 1, c)).reshape(p, k).mean(1),
         }
         labelled = np.zeros(len(self.train_y), dtype=bool)
         labelled[ctx.labelled_ids] = True
