@@ -1,0 +1,8 @@
+"""Network architectures. Each returns logits ``[N, C]`` and is an ``nn.Sequential``, so the
+MC-dropout posterior can compute the layers before the first dropout once per input."""
+
+from bayesal.models.gal_cnn import GalCNN
+from bayesal.models.registry import available_models, build_model
+from bayesal.models.two_moons import TWO_MOONS_DROPOUT, TwoMoonsMLP
+
+__all__ = ["GalCNN", "TWO_MOONS_DROPOUT", "TwoMoonsMLP", "available_models", "build_model"]
