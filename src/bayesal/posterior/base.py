@@ -8,9 +8,13 @@ inputs (EPIG) all see the same K parameter samples ("consistent" sampling).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from bayesal.errors import InvalidInputError
 
 
 class PosteriorDraw(ABC):
@@ -41,11 +45,66 @@ class Posterior(ABC):
         chunk_size: int = 4096,
     ) -> Tensor:
         """``[N, K, C]`` log-probs of ``inputs_N``, one draw shared by all chunks."""
+        check_chunk_size(chunk_size)
         draw = self.draw(num_samples, generator)
         return log_probs_in_chunks(draw, inputs_N, chunk_size)
 
 
 def log_probs_in_chunks(draw: PosteriorDraw, inputs_N: Tensor, chunk_size: int) -> Tensor:
     """Apply one draw to ``inputs_N`` chunk by chunk and concatenate the ``[N, K, C]``."""
-    chunks = [draw.log_probs(inputs_N[i : i + chunk_size]) for i in range(0, len(inputs_N), chunk_size)]
+    check_chunk_size(chunk_size)
+    check_inputs(inputs_N)
+    if len(inputs_N) <= chunk_size:
+        return draw.log_probs(inputs_N)
+    chunks = [
+        draw.log_probs(inputs_N[i : i + chunk_size]) for i in range(0, len(inputs_N), chunk_size)
+    ]
     return torch.cat(chunks, dim=0)
+
+
+def check_chunk_size(chunk_size: object) -> None:
+    """Raise :class:`InvalidInputError` unless ``chunk_size`` is a positive int."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+
+
+def check_num_samples(num_samples: object) -> int:
+    """Return ``num_samples`` if it is a positive int, else raise :class:`InvalidInputError`."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise InvalidInputError(f"num_samples must be a positive integer, got {num_samples!r}")
+    return num_samples
+
+
+def check_generator(generator: object) -> torch.Generator:
+    """Return ``generator`` if it is a :class:`torch.Generator`, else raise."""
+    if not isinstance(generator, torch.Generator):
+        raise InvalidInputError(
+            f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+            f"got {type(generator).__name__}"
+        )
+    return generator
+
+
+def check_inputs(inputs_N: object) -> Tensor:
+    """Return ``inputs_N`` if it is a tensor with a leading batch dimension, else raise."""
+    if not isinstance(inputs_N, Tensor):
+        raise InvalidInputError(f"inputs must be a torch.Tensor, got {type(inputs_N).__name__}")
+    if inputs_N.dim() < 1:
+        raise InvalidInputError("inputs must have a leading batch dimension N, got a scalar")
+    return inputs_N
+
+
+@contextmanager
+def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Put ``module`` and all its submodules in eval mode; restore each one's own mode on exit.
+
+    Restoring flag by flag (not ``module.train(mode)``) keeps a mixed state, such as a
+    frozen BatchNorm inside a training model, exactly as the caller left it.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
