@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from bayesal.acquisition import mean_log_probs
-from bayesal.acquisition.base import PointwiseStrategy, Strategy
+from bayesal.acquisition.base import PointwiseStrategy, Selection, Strategy
 from bayesal.data.dataset import Dataset
 from bayesal.data.pool import IdArray, Pool, balanced_initial_ids
 from bayesal.errors import InvalidInputError
@@ -172,6 +172,49 @@ def _check_arguments(
         )
 
 
+def _chunks(ids: IdArray, chunk_size: int) -> list[IdArray]:
+    return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+
+
+@torch.no_grad()
+def _score_and_select(
+    strategy: Strategy,
+    draw: PosteriorDraw,
+    train_x: Tensor,
+    scored_ids: IdArray,
+    batch_size: int,
+    generator: torch.Generator,
+    targets_M: Tensor | None,
+    chunk_size: int,
+) -> tuple[Selection, float]:
+    """The strategy's selection among ``train_x[scored_ids]`` under one draw, and the time
+    at which scoring ended. Inputs are gathered chunk by chunk (no copy of the pool)."""
+    if isinstance(strategy, PointwiseStrategy) and not strategy.needs_target:
+        # Only scores_N is kept, never [N, K, C] of the whole pool.
+        scores_N = torch.cat(
+            [
+                strategy.score(draw.log_probs(train_x[ids]), generator=generator)
+                for ids in _chunks(scored_ids, chunk_size)
+            ]
+        )
+        scored = time.perf_counter()
+        return strategy.select_from_scores(scores_N, batch_size, generator=generator), scored
+    log_probs_N_K_C = torch.cat(
+        [draw.log_probs(train_x[ids]) for ids in _chunks(scored_ids, chunk_size)]
+    )
+    log_probs_target_M_K_C = None
+    if targets_M is not None:
+        log_probs_target_M_K_C = log_probs_in_chunks(draw, targets_M, chunk_size)
+    scored = time.perf_counter()
+    selection = strategy.select(
+        log_probs_N_K_C,
+        batch_size,
+        generator=generator,
+        log_probs_target_M_K_C=log_probs_target_M_K_C,
+    )
+    return selection, scored
+
+
 def run_active_learning(
     dataset: Dataset,
     strategy: Strategy,
@@ -241,7 +284,6 @@ def run_active_learning(
     pool.label(
         balanced_initial_ids(dataset.train_y, initial_labels, dataset.num_classes, initial_rng)
     )
-    pointwise = isinstance(strategy, PointwiseStrategy) and not strategy.needs_target
 
     records: list[RoundRecord] = []
     for r in tqdm(range(rounds + 1), desc="rounds", leave=False, disable=not progress):
@@ -275,42 +317,25 @@ def run_active_learning(
                 subset_rng = np.random.default_rng(stream_seed(seed, _SUBSET, r))
                 scored_ids = pool.subset_unlabelled(pool_subset, subset_rng)
             draw = post.draw(k, _torch_generator(stream_seed(seed, _DRAW, r)))
-            select_gen = _torch_generator(stream_seed(seed, _SELECT, r))
-            with torch.no_grad():
-                if pointwise:
-                    scores_N = torch.cat(
-                        [
-                            strategy.score(
-                                draw.log_probs(dataset.train_x[scored_ids[i : i + chunk_size]]),
-                                generator=select_gen,
-                            )
-                            for i in range(0, len(scored_ids), chunk_size)
-                        ]
-                    )
-                    t4 = time.perf_counter()
-                    selection = strategy.select_from_scores(
-                        scores_N, acquisition_size, generator=select_gen
-                    )
+            targets = None
+            if strategy.needs_target:
+                if target_inputs is None:
+                    target_rng = np.random.default_rng(stream_seed(seed, _TARGET, r))
+                    targets = dataset.train_x[
+                        pool.subset_unlabelled(num_target_samples, target_rng)
+                    ]
                 else:
-                    log_probs_N_K_C = log_probs_in_chunks(
-                        draw, dataset.train_x[scored_ids], chunk_size
-                    )
-                    log_probs_target_M_K_C = None
-                    if strategy.needs_target:
-                        if target_inputs is None:
-                            target_rng = np.random.default_rng(stream_seed(seed, _TARGET, r))
-                            target_ids = pool.subset_unlabelled(num_target_samples, target_rng)
-                            targets = dataset.train_x[target_ids]
-                        else:
-                            targets = target_inputs
-                        log_probs_target_M_K_C = log_probs_in_chunks(draw, targets, chunk_size)
-                    t4 = time.perf_counter()
-                    selection = strategy.select(
-                        log_probs_N_K_C,
-                        acquisition_size,
-                        generator=select_gen,
-                        log_probs_target_M_K_C=log_probs_target_M_K_C,
-                    )
+                    targets = target_inputs
+            selection, t4 = _score_and_select(
+                strategy,
+                draw,
+                dataset.train_x,
+                scored_ids,
+                acquisition_size,
+                _torch_generator(stream_seed(seed, _SELECT, r)),
+                targets,
+                chunk_size,
+            )
             t5 = time.perf_counter()
             score_s, select_s = t4 - t3, t5 - t4
             positions = selection.indices_B.cpu().numpy().astype(np.int64)
