@@ -218,7 +218,8 @@ class MCDropoutDraw(PosteriorDraw):
 
     Masks are generated lazily, per dropout layer and per feature shape, from a stream
     seeded by the draw's seed and the layer's position, and then cached: every call sees
-    the same masks whatever the chunking.
+    the same masks whatever the chunking. One draw must not be used from two threads at
+    once (it installs hooks on the model while it computes).
     """
 
     def __init__(
