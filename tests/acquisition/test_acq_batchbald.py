@@ -321,10 +321,10 @@ def test_pruning_bounds_hold():
     candidates = torch.arange(4, 50)
     exact = step.exact_gains(posterior, configs.weights_U[None], candidates)
     for head in (0, 10, 100):
-        upper, lower = step.bounds(posterior, configs.weights_U, head, candidates)
+        upper, lower = step.bounds(configs, head, candidates)
         assert bool((upper >= exact - 1e-12).all()) and bool((lower <= exact + 1e-12).all())
     # With every configuration on its own, both bounds are the exact value.
-    upper, lower = step.bounds(posterior, configs.weights_U, len(configs.weights_U), candidates)
+    upper, lower = step.bounds(configs, len(configs.weights_U), candidates)
     assert torch.allclose(upper, exact, atol=1e-12) and torch.allclose(lower, exact, atol=1e-12)
 
 

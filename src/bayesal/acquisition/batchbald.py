@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -94,9 +95,21 @@ class _Configurations:
     log_joint_U_K: Tensor
     weights_U: Tensor
 
+    @cached_property
+    def posterior64_U_K(self) -> Tensor:
+        """``w_k(y_u)``: softmax over k of the log joint, float64 ``[U, K]``."""
+        return torch.softmax(self.log_joint_U_K, dim=1)
+
     def posterior(self, dtype: torch.dtype) -> Tensor:
-        """``w_k(y_u)``: softmax over k of the log joint, ``[U, K]``."""
-        return torch.softmax(self.log_joint_U_K, dim=1).to(dtype)
+        """``w_k(y_u)`` in ``dtype``, ``[U, K]``."""
+        return self.posterior64_U_K.to(dtype)
+
+    @cached_property
+    def pooling_order(self) -> tuple[Tensor, Tensor]:
+        """Configurations by decreasing ``v_u (1 - max_k w_uk)``, and ``argmax_k w_uk``."""
+        max_U, argmax_U = self.posterior64_U_K.max(dim=1)
+        order_U = torch.argsort(self.weights_U * (1.0 - max_U), descending=True, stable=True)
+        return order_U, argmax_U
 
     def entropy(self) -> Tensor:
         """``H(y_B) = -Σ_u v_u log p(y_u)`` (exact table) or its sample mean."""
@@ -127,7 +140,9 @@ class _Particles:
     independently from ``p_k``. A new chosen point only appends one label per particle.
     """
 
-    def __init__(self, num_samples: int, K: int, generator: torch.Generator, device) -> None:
+    def __init__(
+        self, num_samples: int, K: int, generator: torch.Generator, device: torch.device
+    ) -> None:
         repeats, remainder = divmod(num_samples, K)
         k_M = torch.arange(K, device=device).repeat(repeats)
         if remainder:
@@ -135,6 +150,9 @@ class _Particles:
             k_M = torch.cat([k_M, extra.to(device)])
         self.k_M = k_M
         self.labels_M_B = torch.empty(num_samples, 0, dtype=torch.long, device=device)
+        # Each configuration as one integer (base C digits) while C^B fits in int64:
+        # deduplicating integers is much faster than deduplicating rows.
+        self.keys_M: Tensor | None = torch.zeros(num_samples, dtype=torch.long, device=device)
         self.generator = generator
 
     def append(self, log_probs_K_C: Tensor) -> None:
@@ -151,10 +169,25 @@ class _Particles:
         labels_M = torch.searchsorted(cdf_M_C, (u_M * cdf_M_C[:, -1])[:, None], right=True)
         labels_M = labels_M.clamp_max(cdf_M_C.shape[1] - 1)
         self.labels_M_B = torch.cat([self.labels_M_B, labels_M], dim=1)
+        C, B = cdf_M_C.shape[1], self.labels_M_B.shape[1]
+        if self.keys_M is not None and C**B < 2**62:
+            self.keys_M = self.keys_M * C + labels_M[:, 0]
+        else:
+            self.keys_M = None
 
     def configurations(self, log_probs_B_K_C: Tensor) -> _Configurations:
         """Distinct sampled configurations with weights ``count / M``."""
-        unique_U_B, counts_U = torch.unique(self.labels_M_B, dim=0, return_counts=True)
+        if self.keys_M is not None:
+            keys_U, inverse_M, counts_U = torch.unique(
+                self.keys_M, return_inverse=True, return_counts=True
+            )
+            # Any particle with the key gives the labels; scatter keeps one of them.
+            first_U = torch.empty_like(keys_U).scatter_(
+                0, inverse_M, torch.arange(len(inverse_M), device=inverse_M.device)
+            )
+            unique_U_B = self.labels_M_B[first_U]
+        else:
+            unique_U_B, counts_U = torch.unique(self.labels_M_B, dim=0, return_counts=True)
         B, K, _ = log_probs_B_K_C.shape
         log_joint_U_K = torch.zeros(
             len(unique_U_B), K, dtype=torch.float64, device=log_probs_B_K_C.device
@@ -359,21 +392,21 @@ class _Step:
         self.chunk_budget = chunk_budget
         self.prune = prune
         N, K, C = log_probs_N_K_C.shape
-        #: H[p_k(y_n)] per point and sample, float64 [N, K].
-        self.entropies_N_K = torch.empty(N, K, dtype=torch.float64, device=log_probs_N_K_C.device)
-        self.predictive_N = torch.empty(N, dtype=torch.float64, device=log_probs_N_K_C.device)
+        device = log_probs_N_K_C.device
+        #: H[p_k(y_n)] per point and sample, [N, K] in the compute dtype (lower bounds only).
+        self.entropies_N_K = torch.empty(N, K, dtype=self.dtype, device=device)
+        #: (1/K) Σ_k H[p_k(y_n)] and H[p̄(y_n)], float64 [N].
+        self.expected_N = torch.empty(N, dtype=torch.float64, device=device)
+        self.predictive_N = torch.empty(N, dtype=torch.float64, device=device)
         chunk = max(1, chunk_budget // (K * C))
         for start in range(0, N, chunk):
-            probs_n_K_C = log_probs_N_K_C[start : start + chunk].to(torch.float64).exp()
-            self.entropies_N_K[start : start + chunk] = -torch.special.xlogy(
-                probs_n_K_C, probs_n_K_C
-            ).sum(dim=2)
+            stop = start + chunk
+            probs_n_K_C = log_probs_N_K_C[start:stop].to(torch.float64).exp()
+            entropies_n_K = -torch.special.xlogy(probs_n_K_C, probs_n_K_C).sum(dim=2)
+            self.entropies_N_K[start:stop] = entropies_n_K
+            self.expected_N[start:stop] = entropies_n_K.mean(dim=1)
             mean_n_C = probs_n_K_C.mean(dim=1)
-            self.predictive_N[start : start + chunk] = -torch.special.xlogy(mean_n_C, mean_n_C).sum(
-                1
-            )
-        #: (1/K) Σ_k H[p_k(y_n)], float64 [N].
-        self.expected_N = self.entropies_N_K.mean(dim=1)
+            self.predictive_N[start:stop] = -torch.special.xlogy(mean_n_C, mean_n_C).sum(dim=1)
 
     def _max_chunk(self, rows: int) -> int:
         return max(1, self.chunk_budget // (rows * self.log_probs_N_K_C.shape[2]))
@@ -384,16 +417,16 @@ class _Step:
         return _conditional_entropies(posterior_U_K, weights_1_U, lp)[0] - self.expected_N[idx]
 
     def bounds(
-        self, posterior_U_K: Tensor, weights_U: Tensor, head: int, positions_A: Tensor
+        self, configs: _Configurations, head: int, positions_A: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Certified upper and lower bounds on the gains of ``positions_A``.
 
-        ``posterior_U_K`` is float64; the ``head`` configurations with the most mass off
-        their most probable θ_k stay alone, the others are pooled by that θ_k.
+        The ``head`` configurations with the most mass off their most probable θ_k stay
+        alone; the others are pooled by that θ_k.
         """
+        posterior_U_K, weights_U = configs.posterior64_U_K, configs.weights_U
         K = posterior_U_K.shape[1]
-        max_U, argmax_U = posterior_U_K.max(dim=1)
-        order_U = torch.argsort(weights_U * (1.0 - max_U), descending=True, stable=True)
+        order_U, argmax_U = configs.pooling_order
         head_H, tail_T = order_U[:head], order_U[head:]
         tail_weighted_T_K = weights_U[tail_T, None] * posterior_U_K[tail_T]
         pooled_G_K = torch.zeros(K, K, dtype=torch.float64, device=weights_U.device)
@@ -421,7 +454,9 @@ class _Step:
             expected_n = self.expected_N[idx]
             upper_A[start : start + size] = parts_2_n[0] - expected_n
             lower_A[start : start + size] = (
-                parts_2_n[1] + self.entropies_N_K[idx] @ tail_mass_K - expected_n
+                parts_2_n[1]
+                + (self.entropies_N_K[idx] @ tail_mass_K.to(self.dtype)).to(torch.float64)
+                - expected_n
             )
         return upper_A, lower_A
 
@@ -435,8 +470,7 @@ class _Step:
         order of evaluation. Returns ``gains_N`` (exact where evaluated, an upper bound
         elsewhere, -inf for chosen points) and the evaluated positions ``evaluated_E``.
         """
-        posterior64_U_K = configs.posterior(torch.float64)
-        posterior_U_K = posterior64_U_K.to(self.dtype)
+        posterior_U_K = configs.posterior(self.dtype)
         weights_U = configs.weights_U
         weights_1_U = weights_U[None]
         U, K = posterior_U_K.shape
@@ -470,9 +504,7 @@ class _Step:
             open_A = torch.nonzero(~done_A & (upper_A + self.tolerance >= lower)).flatten()
             if len(open_A) <= _SEEDS:
                 break
-            upper_bound_O, lower_bound_O = self.bounds(
-                posterior64_U_K, weights_U, head, candidates_A[open_A]
-            )
+            upper_bound_O, lower_bound_O = self.bounds(configs, head, candidates_A[open_A])
             upper_A[open_A] = torch.minimum(upper_A[open_A], upper_bound_O)
             gains_N[candidates_A[open_A]] = upper_A[open_A]
             lower = max(lower, float(lower_bound_O.max()))
