@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from bayesal._atomic import atomic_write_bytes
 from bayesal.errors import InvalidInputError
 
 __all__ = ["IDX_DTYPES", "read_idx", "write_idx"]
@@ -141,13 +141,5 @@ def write_idx(
         compress = path.name.endswith(".gz")
     if compress:
         payload = gzip.compress(payload, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, payload)
     return path
