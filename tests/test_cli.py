@@ -56,6 +56,7 @@ def test_run_with_overrides_then_report(config_file: Path, tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["report", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "figures" / "learning_curves.png").is_file()
+    assert f"wrote {out / 'figures' / 'learning_curves.png'}" in result.output.splitlines()
 
 
 @pytest.mark.parametrize(

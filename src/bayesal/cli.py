@@ -104,8 +104,8 @@ def report(results_dir: Path) -> None:
     """Write figures and tables for RESULTS_DIR (a directory made by `bayesal run`)."""
     from bayesal.report import write_report
 
-    write_report(results_dir)
-    click.echo(f"report written to {results_dir}")
+    for path in write_report(results_dir):
+        click.echo(f"wrote {path}")
 
 
 @main.command()
