@@ -182,3 +182,13 @@ def test_random_is_seeded_uniform_and_leaves_global_rng_alone() -> None:
     assert first.mean().item() == pytest.approx(0.5, abs=0.05)
     counts = torch.histc(first, bins=10, min=0.0, max=1.0)
     assert counts.min() > 60 and counts.max() < 140
+
+
+def test_random_takes_an_integer_seed() -> None:
+    log_probs = torch.log_softmax(torch.zeros(50, 2, 3), dim=-1)
+    assert torch.equal(
+        random(log_probs, generator=7),
+        random(log_probs, generator=torch.Generator().manual_seed(7)),
+    )
+    with pytest.raises(InvalidInputError, match="torch.Generator"):
+        random(log_probs, generator=True)

@@ -68,7 +68,7 @@ def _mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
     return torch.logsumexp(log_probs_N_K_C, dim=1) - math.log(K)
 
 
-def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
+def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator | int) -> Tensor:
     """Uniform random scores, the baseline every other score must beat.
 
     Equation: ``s_n ~ U[0, 1)`` i.i.d., drawn from ``generator`` (never the global RNG), so
@@ -77,7 +77,8 @@ def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
 
     Args:
         log_probs_N_K_C: log-probabilities ``[N, K, C]`` (validated, otherwise unused).
-        generator: the source of randomness; required.
+        generator: the source of randomness, or an integer seed for a fresh CPU
+            generator; required.
 
     Returns:
         ``scores_N``, shape ``[N]``, on the input's device.
@@ -85,6 +86,8 @@ def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
     Reference: the standard baseline, e.g. Gal, Islam & Ghahramani (2017), "Deep Bayesian
     Active Learning with Image Data", ICML.
     """
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        generator = torch.Generator().manual_seed(generator)
     check_generator(generator, "random")
     check_log_probs(log_probs_N_K_C)
     dtype = _as_compute_dtype(log_probs_N_K_C).dtype
