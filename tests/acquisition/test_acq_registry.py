@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from bayesal.acquisition import (
+    BatchBALDStrategy,
+    EPIGStrategy,
     PointwiseStrategy,
     Selection,
     StochasticStrategy,
@@ -16,6 +18,8 @@ from bayesal.acquisition import (
     TopKStrategy,
     available_strategies,
     bald,
+    batchbald,
+    epig,
     get_strategy,
     register_strategy,
     unregister_strategy,
@@ -66,13 +70,56 @@ def test_topk_and_stochastic_kinds() -> None:
     assert get_strategy("softrank_margin").temperature == 1.0
 
 
+def test_batch_and_target_strategies_are_registered() -> None:
+    strategy = get_strategy("batchbald", num_samples=500, exact_budget=64, prune=False)
+    assert isinstance(strategy, BatchBALDStrategy) and not isinstance(strategy, PointwiseStrategy)
+    assert (strategy.num_samples, strategy.exact_budget, strategy.prune) == (500, 64, False)
+    assert strategy.needs_target is False
+    target_strategy = get_strategy("epig", chunk_budget=1000)
+    assert isinstance(target_strategy, EPIGStrategy) and target_strategy.needs_target is True
+    assert target_strategy.chunk_budget == 1000
+
+
+def test_registered_batchbald_and_epig_equal_the_functions() -> None:
+    log_probs = _log_probs(N=20, K=6, C=3, seed=4)
+    target = _log_probs(N=9, K=6, C=3, seed=5)
+    # exact_budget 3^2 * 6 = 54 < 3^3 * 6: steps 1-3 exact, step 4 sampled.
+    selection = get_strategy("batchbald", num_samples=300, exact_budget=54).select(
+        log_probs, 4, generator=_gen(2)
+    )
+    expected = batchbald(log_probs, 4, num_samples=300, exact_budget=54, generator=_gen(2))
+    assert torch.equal(selection.indices_B, expected.indices_B)
+    assert torch.equal(selection.scores_B, expected.scores_B)
+    chosen = get_strategy("epig").select(
+        log_probs, 3, generator=_gen(0), log_probs_target_M_K_C=target
+    )
+    assert chosen.indices_B.tolist() == epig(log_probs, target).topk(3).indices.tolist()
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "pattern"),
+    [
+        ("batchbald", {"num_samples": 0}, "num_samples must be a positive integer"),
+        ("batchbald", {"exact_budget": 1.5e6}, "exact_budget must be a positive integer"),
+        ("batchbald", {"chunk_budget": True}, "chunk_budget must be a positive integer"),
+        ("batchbald", {"prune": "yes"}, "prune must be true or false"),
+        ("batchbald", {"temperature": 1.0}, "accepted: num_samples, exact_budget"),
+        ("epig", {"chunk_budget": -1}, "chunk_budget must be a positive integer"),
+        ("epig", {"num_samples": 10}, "accepted: chunk_budget"),
+    ],
+)
+def test_batch_strategy_parameters_are_checked_when_built(name, params, pattern) -> None:
+    with pytest.raises(InvalidInputError, match=pattern):
+        get_strategy(name, **params)
+
+
 def test_unknown_name_lists_names_and_suggests_a_close_match() -> None:
     with pytest.raises(UnknownStrategyError) as info:
         get_strategy("badl")
     message = str(info.value)
     assert "unknown acquisition strategy 'badl'" in message
     assert "Did you mean 'bald'" in message
-    assert "Available: bald, entropy" in message
+    assert "Available: bald, batchbald, entropy, epig" in message
     assert isinstance(info.value, KeyError)  # old callers catching KeyError still work
 
 

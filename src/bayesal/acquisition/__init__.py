@@ -1,12 +1,20 @@
 """Acquisition: pure functions of log-probabilities ``[N, K, C]`` that choose what to label.
 
-Pointwise scores (higher = acquire first), top-k and stochastic batch selection, and a
+Pointwise scores (higher = acquire first), top-k and stochastic batch selection, BatchBALD
+(joint batch selection), EPIG (information about predictions on target inputs), and a
 registry of named strategies. This package imports nothing else from bayesal except
 :mod:`bayesal.errors`.
 """
 
 from bayesal.acquisition._checks import check_batch_size, check_log_probs
 from bayesal.acquisition.base import PointwiseStrategy, Selection, Strategy
+from bayesal.acquisition.batchbald import (
+    BatchBALDStrategy,
+    batchbald,
+    exact_joint_entropy,
+    sampled_joint_entropy,
+)
+from bayesal.acquisition.epig import EPIGStrategy, epig
 from bayesal.acquisition.registry import (
     StochasticStrategy,
     TopKStrategy,
@@ -35,6 +43,8 @@ from bayesal.acquisition.stochastic import (
 
 __all__ = [
     "STOCHASTIC_MODES",
+    "BatchBALDStrategy",
+    "EPIGStrategy",
     "PointwiseStrategy",
     "Selection",
     "StochasticMode",
@@ -43,9 +53,12 @@ __all__ = [
     "TopKStrategy",
     "available_strategies",
     "bald",
+    "batchbald",
     "check_batch_size",
     "check_log_probs",
     "entropy",
+    "epig",
+    "exact_joint_entropy",
     "get_strategy",
     "least_confidence",
     "margin",
@@ -53,6 +66,7 @@ __all__ = [
     "mean_std",
     "random",
     "register_strategy",
+    "sampled_joint_entropy",
     "stochastic_batch",
     "stochastic_log_weights",
     "top_k",

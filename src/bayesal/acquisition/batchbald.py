@@ -528,17 +528,41 @@ class _Step:
 class BatchBALDStrategy:
     """The :class:`~bayesal.acquisition.base.Strategy` for :func:`batchbald`.
 
+    Registered as ``batchbald``; in an experiment config::
+
+        strategies:
+          - name: batchbald
+            params: {num_samples: 10000, exact_budget: 1048576}
+
     Attributes:
         num_samples: configurations sampled once the exact table is over budget.
         exact_budget: largest exact table ``C^(b-1) * K`` (entries).
+        chunk_budget: largest ``[chunk, configurations, C]`` intermediate (elements).
         prune: certified pruning of candidates (see :func:`batchbald`).
+
+    Raises:
+        InvalidInputError: when built with a non-positive integer budget or sample count,
+            or a ``prune`` that is not a bool (so a bad config fails before any training).
     """
 
     num_samples: int = 10_000
     exact_budget: int = DEFAULT_EXACT_BUDGET
+    chunk_budget: int = DEFAULT_CHUNK_BUDGET
     prune: bool = True
     name: str = field(default="batchbald", init=False)
     needs_target: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        for attribute in ("num_samples", "exact_budget", "chunk_budget"):
+            value = getattr(self, attribute)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise InvalidInputError(
+                    f"strategy 'batchbald': {attribute} must be a positive integer, got {value!r}."
+                )
+        if not isinstance(self.prune, bool):
+            raise InvalidInputError(
+                f"strategy 'batchbald': prune must be true or false, got {self.prune!r}."
+            )
 
     def select(
         self,
@@ -556,5 +580,6 @@ class BatchBALDStrategy:
             num_samples=self.num_samples,
             generator=generator,
             exact_budget=self.exact_budget,
+            chunk_budget=self.chunk_budget,
             prune=self.prune,
         )

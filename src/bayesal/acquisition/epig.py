@@ -144,13 +144,27 @@ class EPIGStrategy:
     Ties are broken uniformly at random with the generator (see
     :func:`~bayesal.acquisition.selection.top_k`).
 
+    Registered as ``epig``. The loop draws the targets: ``num_target_samples`` inputs of
+    the unlabelled pool per round (a sample of ``p*`` = the pool distribution), or the
+    fixed ``target_inputs`` it is given, scored with the same posterior draw as the pool.
+
     Attributes:
         chunk_budget: passed to :func:`epig`.
+
+    Raises:
+        InvalidInputError: when ``chunk_budget`` is not a positive integer.
     """
 
     chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET
     name: str = field(default="epig", init=False)
     needs_target: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        value = self.chunk_budget
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InvalidInputError(
+                f"strategy 'epig': chunk_budget must be a positive integer, got {value!r}."
+            )
 
     def select(
         self,

@@ -8,12 +8,16 @@ A strategy is looked up with ``get_strategy(name, **params)``. Built-in names:
   with weights from that score (:class:`StochasticStrategy`, Kirsch et al. 2023), for
   every score except ``random``; there is no ``power_margin`` because margin scores are
   never positive. These accept ``temperature`` (default 1.0).
+* ``batchbald``: greedy BatchBALD (:class:`~.batchbald.BatchBALDStrategy`, Kirsch et al.
+  2019); accepts ``num_samples``, ``exact_budget``, ``chunk_budget``, ``prune``.
+* ``epig``: top-k of EPIG (:class:`~.epig.EPIGStrategy`, Bickford Smith et al. 2023);
+  ``needs_target`` is True; accepts ``chunk_budget``.
 
-Adding a strategy is one call, e.g. for a batch method::
-
-    register_strategy("batchbald", lambda **params: BatchBALDStrategy(**params))
-
-where the factory returns an object satisfying :class:`~bayesal.acquisition.base.Strategy`.
+Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``,
+where the factory (here a class) is called with the keyword parameters of
+:func:`get_strategy` and returns an object satisfying
+:class:`~bayesal.acquisition.base.Strategy`. Factories should pickle (module-level
+classes or functions, not lambdas) so that the grid runner can ship them to workers.
 Strategies hold no random state: the ``torch.Generator`` is passed to every ``select``.
 """
 
@@ -30,6 +34,8 @@ from torch import Tensor
 from bayesal.acquisition import scores as _scores
 from bayesal.acquisition._checks import check_batch_size, check_generator, check_temperature
 from bayesal.acquisition.base import Selection, Strategy
+from bayesal.acquisition.batchbald import BatchBALDStrategy
+from bayesal.acquisition.epig import EPIGStrategy
 from bayesal.acquisition.selection import top_k
 from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
 from bayesal.errors import InvalidInputError, UnknownStrategyError
@@ -302,6 +308,10 @@ def _register_builtins() -> None:
         for mode in modes:
             name = f"{mode}_{score_name}"
             register_strategy(name, _StochasticFactory(name, score_fn, mode, uses_generator))
+    # Joint / target-aware methods: the dataclass is its own factory (its fields are the
+    # accepted parameters, validated when it is built).
+    register_strategy("batchbald", BatchBALDStrategy)
+    register_strategy("epig", EPIGStrategy)
 
 
 _register_builtins()
