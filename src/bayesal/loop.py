@@ -53,9 +53,12 @@ def _torch_generator(seed: int) -> torch.Generator:
 @dataclass(frozen=True)
 class RoundRecord:
     """The outcome of one round: test metrics of the model(s) trained on ``n_labels``
-    labels, and the ids acquired afterwards (empty in the last round). Times in seconds:
-    ``score_seconds`` covers the posterior draw and the log-probs of the scored ids (and
-    their scores for pointwise strategies); ``select_seconds`` the strategy's selection."""
+    labels, and the ids acquired afterwards (empty in the last round). Wall-clock times in
+    seconds, disjoint: ``train_seconds`` fitting the round's model(s); ``eval_seconds``
+    the test-set evaluation; ``score_seconds`` the pool subset draw, the posterior draw
+    and the log-probs of the scored ids (and their scores for pointwise strategies);
+    ``select_seconds`` the strategy's selection. Scoring and selection are 0 in the last
+    round, which acquires nothing."""
 
     round: int
     n_labels: int
@@ -111,26 +114,37 @@ def _make_posterior(name: PosteriorName, models: list[nn.Module]) -> Posterior:
     return EnsemblePosterior(models)
 
 
+# Test-set evaluation runs in chunks whose activations stay in the CPU caches: for the
+# Gal CNN on the 10k MNIST test set, 256 inputs per pass in channels-last layout took
+# 1.07 s against 6.1 s for 4,096 contiguous inputs (measured; see docs/mnist.md).
+EVAL_CHUNK_SIZE = 256
+
+
 @torch.no_grad()
 def predictive_log_probs(
-    models: list[nn.Module], inputs_N: Tensor, chunk_size: int = 4096
+    models: list[nn.Module], inputs_N: Tensor, chunk_size: int = EVAL_CHUNK_SIZE
 ) -> Tensor:
     """``[N, C]`` log of the mean predictive probability of eval-mode ``models``.
 
     One model: its deterministic eval-mode prediction (for MC dropout, the standard
     weight-scaling approximation of the MC average). Several: the log of the mean of
-    the members' probabilities (logsumexp over members minus log M).
+    the members' probabilities (logsumexp over members minus log M). Image batches
+    (4-D) are passed in channels-last layout, which CPU convolutions run faster; the
+    values do not depend on the layout beyond float rounding.
     """
     chunks = []
     for start in range(0, len(inputs_N), chunk_size):
         x = inputs_N[start : start + chunk_size]
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         log_probs_N_M_C = torch.stack([F.log_softmax(m(x), dim=-1) for m in models], dim=1)
         chunks.append(mean_log_probs(log_probs_N_M_C))
     return torch.cat(chunks)
 
 
 def _evaluate(models: list[nn.Module], dataset: Dataset) -> tuple[float, float]:
-    log_probs_N_C = predictive_log_probs(models, dataset.test_x)
+    # A fixed chunk (not the run's chunk_size), so that test metrics do not depend on it.
+    log_probs_N_C = predictive_log_probs(models, dataset.test_x, EVAL_CHUNK_SIZE)
     accuracy = (log_probs_N_C.argmax(-1) == dataset.test_y).double().mean().item()
     nll = -log_probs_N_C.gather(1, dataset.test_y[:, None]).double().mean().item()
     return accuracy, nll
