@@ -169,6 +169,11 @@ class ExperimentConfig(_Strict):
     acquisition_size: int = Field(default=10, ge=1)
     rounds: int = Field(default=10, ge=0)
     pool_subset: int | None = Field(default=None, ge=1)
+    test_subset: int | None = Field(
+        default=None,
+        ge=1,
+        description="evaluate on this many test examples (a fixed random subset); None: all",
+    )
     num_target_samples: int = Field(default=100, ge=1)
     chunk_size: int = Field(default=4096, ge=1)
     snapshots: SnapshotConfig | None = None

@@ -9,17 +9,19 @@ end ``results.csv`` is assembled from the trial files (see :mod:`.results`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,7 +43,7 @@ from bayesal.experiment.results import (
     trial_path,
     write_trial,
 )
-from bayesal.loop import RoundContext, run_active_learning
+from bayesal.loop import RoundContext, RoundRecord, run_active_learning
 from bayesal.posterior.base import log_probs_in_chunks
 
 #: Fields of the config that a trial's results depend on besides its arm and seed; a
@@ -56,17 +58,36 @@ _SHARED_FIELDS = (
     "rounds",
     "pool_subset",
     "num_target_samples",
+    "test_subset",
 )
 
 
+#: Seed of the test subset draw (``test_subset``): fixed, so every trial of every config
+#: with the same dataset and subset size is evaluated on the same examples.
+TEST_SUBSET_SEED = 0
+
+
 @lru_cache(maxsize=4)
-def _cached_dataset(spec_json: str) -> Dataset:
+def _cached_dataset(spec_json: str, test_subset: int | None) -> Dataset:
     spec = json.loads(spec_json)
-    return load_dataset(spec["name"], **spec["params"])
+    dataset = load_dataset(spec["name"], **spec["params"])
+    n_test = len(dataset.test_y)
+    if test_subset is None or test_subset >= n_test:
+        return dataset
+    keep = torch.randperm(n_test, generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))
+    keep = keep[:test_subset].sort().values  # original order, as the full test set
+    return dataclasses.replace(dataset, test_x=dataset.test_x[keep], test_y=dataset.test_y[keep])
 
 
-def _dataset(config: ExperimentConfig) -> Dataset:
-    return _cached_dataset(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True))
+def load_trial_dataset(config: ExperimentConfig) -> Dataset:
+    """The dataset every trial of ``config`` runs on (cached per process).
+
+    With ``config.test_subset = m``, the test set is ``m`` examples drawn without
+    replacement by ``torch.randperm`` under seed :data:`TEST_SUBSET_SEED`, kept in their
+    original order (the full test set when ``m`` is at least its size).
+    """
+    spec = json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True)
+    return _cached_dataset(spec, config.test_subset)
 
 
 class _ModelBuilder:
@@ -153,23 +174,51 @@ def _snapshot_wanted(config: ExperimentConfig, seed: int) -> bool:
 def _trial_done(config: ExperimentConfig, out_dir: Path, label: str, seed: int) -> bool:
     if not trial_path(out_dir, label, seed).is_file():
         return False
-    if _snapshot_wanted(config, seed) and _dataset(config).input_shape == (2,):
+    if _snapshot_wanted(config, seed) and load_trial_dataset(config).input_shape == (2,):
         return snapshot_path(out_dir, label, seed).is_file()
     return True
 
 
-def run_trial(
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished trial, in memory: its round records and, for snapshot seeds of 2-D
+    datasets, the snapshot arrays (else None). Picklable, so it can come back from a
+    worker process or a Ray task."""
+
+    label: str
+    seed: int
+    records: list[RoundRecord]
+    snapshot: dict[str, np.ndarray] | None = None
+
+
+def _chain(
+    first: Callable[[RoundContext], None] | None, second: Callable[[RoundContext], None] | None
+) -> Callable[[RoundContext], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def both(ctx: RoundContext) -> None:
+        first(ctx)
+        second(ctx)
+
+    return both
+
+
+def compute_trial(
     config: ExperimentConfig,
-    out_dir: str | os.PathLike[str],
     label: str,
     seed: int,
     *,
     progress: bool = False,
-) -> Path:
-    """Run one trial and write its file (and snapshot) atomically; returns the trial path."""
+    on_round: Callable[[RoundContext], None] | None = None,
+) -> TrialResult:
+    """Run one trial (arm ``label``, ``seed``) in this process; writes nothing.
+
+    ``on_round`` is called after every round (after the snapshot recorder, if any).
+    """
     spec = config.strategy(label)
     post = config.posterior_for(spec)
-    dataset = _dataset(config)
+    dataset = load_trial_dataset(config)
     recorder: SnapshotRecorder | None = None
     if _snapshot_wanted(config, seed) and config.snapshots is not None:
         if dataset.input_shape == (2,):
@@ -197,12 +246,33 @@ def run_trial(
         pool_subset=config.pool_subset,
         num_target_samples=config.num_target_samples,
         chunk_size=config.chunk_size,
-        on_round=recorder,
+        on_round=_chain(recorder, on_round),
         progress=progress,
     )
-    if recorder is not None:  # before the trial file: a finished trial implies its snapshot
-        atomic_save_npz(snapshot_path(out_dir, label, seed), recorder.arrays())
-    return write_trial(out_dir, label, seed, records)
+    return TrialResult(label, seed, records, recorder.arrays() if recorder is not None else None)
+
+
+def save_trial(out_dir: str | os.PathLike[str], result: TrialResult) -> Path:
+    """Write a finished trial's snapshot (if any), then its trial file, each atomically.
+
+    In that order, so that an existing trial file implies its snapshot. Returns the
+    trial file's path.
+    """
+    if result.snapshot is not None:
+        atomic_save_npz(snapshot_path(out_dir, result.label, result.seed), result.snapshot)
+    return write_trial(out_dir, result.label, result.seed, result.records)
+
+
+def run_trial(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike[str],
+    label: str,
+    seed: int,
+    *,
+    progress: bool = False,
+) -> Path:
+    """Run one trial and write its file (and snapshot) atomically; returns the trial path."""
+    return save_trial(out_dir, compute_trial(config, label, seed, progress=progress))
 
 
 def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
@@ -241,12 +311,19 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
+#: Executors of :func:`run_experiment`.
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+
 def run_experiment(
     config: ExperimentConfig,
     out_dir: str | os.PathLike[str],
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     progress: bool = True,
+    executor: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    ray_init_kwargs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Run every trial of ``config`` not yet on disk, then assemble ``results.csv``.
 
@@ -254,14 +331,34 @@ def run_experiment(
         config: a validated :class:`ExperimentConfig`.
         out_dir: results directory (created); an existing one is resumed, provided it was
             written by a compatible config (ConfigError otherwise).
-        workers: parallel worker processes (spawned); each uses ``cores // workers``
-            torch threads. Results do not depend on ``workers``.
-        progress: tqdm bars over trials (and over rounds when ``workers == 1``).
+        workers: ``"local"``: parallel worker processes (spawned; ``None``: one per CPU
+            core), each with ``cores // workers`` torch threads. ``"ray"``: at most this
+            many trials submitted at a time (``None``: all of them; a local cluster then
+            gets every core). Results do not depend on ``workers``.
+        progress: tqdm bars over trials (and over rounds when one local worker runs).
+        executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray tasks, see
+            :func:`bayesal.experiment.ray_executor.run_on_ray`; needs the ``ray`` extra).
+        ray_address: the Ray cluster to join (``ray.init(address=...)``); ``None``
+            starts a local one. Only with ``executor="ray"``.
+        ray_init_kwargs: extra keyword arguments of ``ray.init``.
+
+    Both executors write the same files: a trial's file appears, atomically, only when
+    the trial is complete, and trials whose file exists are skipped.
 
     Returns the path of ``results.csv``.
     """
-    if workers < 1:
+    if executor not in EXECUTORS:
+        raise InvalidInputError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if executor == "local" and workers is None:
+        workers = os.cpu_count() or 1
+    if workers is not None and workers < 1:
         raise InvalidInputError(f"workers must be >= 1, got {workers}")
+    if executor != "ray" and (ray_address is not None or ray_init_kwargs):
+        raise InvalidInputError("ray_address and ray_init_kwargs need executor='ray'")
+    if executor == "ray":
+        from bayesal.experiment.ray_executor import import_ray
+
+        import_ray()  # fail before any work when Ray is missing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_resumable(config, out)
@@ -277,13 +374,25 @@ def run_experiment(
         disable=not progress,
     )
     with bar:
-        if workers == 1 or len(todo) <= 1:
+        if executor == "ray":
+            from bayesal.experiment.ray_executor import run_on_ray
+
+            run_on_ray(
+                config,
+                out,
+                todo,
+                address=ray_address,
+                max_in_flight=workers,
+                init_kwargs=ray_init_kwargs,
+                on_done=bar.update,
+            )
+        elif workers == 1 or len(todo) <= 1:
             for label, seed in todo:
                 bar.set_postfix_str(f"{label} seed {seed}")
                 run_trial(config, out, label, seed, progress=progress)
                 bar.update()
         else:
-            _run_parallel(config, out, todo, workers, bar.update)
+            _run_parallel(config, out, todo, int(workers), bar.update)  # type: ignore[arg-type]
     return assemble_results(out, trials)
 
 
