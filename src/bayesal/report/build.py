@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bayesal.errors import InvalidInputError
 from bayesal.report.curves import plot_learning_curves
+from bayesal.report.published import comparison_wanted, read_resolved_config, write_comparison
 from bayesal.report.results_io import load_results, load_snapshot, snapshot_files
 from bayesal.report.tables import write_summary_files
 from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
@@ -17,10 +18,16 @@ FIGURES_DIR = "figures"
 BALD_LABEL = "bald"
 
 
-def write_report(results_dir: str | os.PathLike[str]) -> list[Path]:
+def write_report(
+    results_dir: str | os.PathLike[str], *, published: bool | None = None
+) -> list[Path]:
     """Write the summary tables and every figure the results directory has data for.
 
-    Always: ``summary.csv``, ``summary.md`` and ``figures/learning_curves.png``. When
+    Always: ``summary.csv``, ``summary.md`` and ``figures/learning_curves.png``. Then
+    ``published_comparison.csv`` and ``published_comparison.md`` (labels to 90% / 95%
+    beside Gal et al. 2017 and the seed study, :mod:`bayesal.report.published`) when
+    ``published`` is True, or when it is None (the default) and the directory's
+    ``config.resolved.yaml`` names the MNIST dataset. When
     ``snapshots/`` holds snapshots: ``figures/acquisition_grid.png`` for the lowest
     snapshot seed (plus ``figures/acquisition_grid_seed<s>.png`` for each other seed),
     and ``figures/bald_anatomy.png`` from the ``"bald"`` strategy's snapshot (else the
@@ -43,6 +50,9 @@ def write_report(results_dir: str | os.PathLike[str]) -> list[Path]:
     written.append(
         plot_learning_curves(df, figures / "learning_curves.png", thresholds=(0.90, 0.95))
     )
+    config = read_resolved_config(directory)
+    if published or (published is None and comparison_wanted(config)):
+        written += write_comparison(directory, df, config)
 
     by_seed: dict[int, dict[str, dict]] = {}
     for (label, seed), path in snapshot_files(directory).items():

@@ -71,6 +71,28 @@ def labels_to_threshold(run: pd.DataFrame, threshold: float) -> float:
     return float(run["n_labels"].to_numpy()[np.argmax(reached)])
 
 
+def labels_to_threshold_of_mean_curve(runs: pd.DataFrame, threshold: float) -> float:
+    """Labels at the first round where the accuracy *averaged over seeds* is >= threshold.
+
+    ``runs`` holds the rows of one strategy (any number of seeds). Only rounds present
+    in every seed count; a round's label count is the median over seeds (they agree in a
+    grid). Returns ``inf`` if the mean curve never reaches the threshold. This is the
+    statistic one reads off a published mean learning curve; per-seed first crossings
+    (:func:`labels_to_threshold`) are summarised by their median instead.
+    """
+    n_seeds = runs["seed"].nunique()
+    by_round = runs.groupby("round", sort=True).agg(
+        accuracy=("test_accuracy", "mean"),
+        n_labels=("n_labels", "median"),
+        seeds=("seed", "nunique"),
+    )
+    by_round = by_round[by_round["seeds"] == n_seeds]
+    reached = by_round["accuracy"].to_numpy() >= threshold - REACH_TOLERANCE
+    if not reached.any():
+        return math.inf
+    return float(by_round["n_labels"].to_numpy()[np.argmax(reached)])
+
+
 def normalised_aulc(n_labels: np.ndarray, accuracy: np.ndarray) -> float:
     """Trapezoid area under ``accuracy`` over ``n_labels``, divided by the labels span.
 
