@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench bench-deps clean
+.PHONY: demo test lint bench bench-deps ray-deps clean
 
 # CPU build of torch: pinned, because it installs from local disk on these machines
 # (an unpinned torch pulls a multi-GB CUDA build).
@@ -34,6 +34,10 @@ lint: $(STAMP)
 bench-deps: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m pip install -q --no-deps "batchbald-redux==2.0.5"
+
+# Ray for `bayesal run --executor ray` and its test (which skips without it).
+ray-deps: $(STAMP)
+	$(PY) -m pip install -q -e ".[ray]"
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
