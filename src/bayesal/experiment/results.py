@@ -8,9 +8,10 @@ Layout of ``out_dir``::
     results.csv                          every trial of the config, assembled, atomic
 
 Every file is written to a temporary file in the same folder and moved into place with
-``os.replace``, so a reader (or a resumed run) sees a whole file or none. Temporary files
-are named ``.<name>.<random>.tmp`` and never match a trial name, so one left behind by a
-killed process is ignored.
+``os.replace`` (:func:`bayesal._atomic.atomic_write`), so a reader (or a resumed run)
+sees a whole file or none. Temporary files are named ``.<name>.<12 hex digits>.tmp`` and
+never match a trial name, so one left behind by a killed process is ignored, and the
+runner deletes such leftovers when it starts (:func:`remove_stale_temp_files`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
+from bayesal._atomic import atomic_write
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
 
@@ -59,30 +60,36 @@ def snapshot_path(out_dir: str | os.PathLike[str], label: str, seed: int) -> Pat
     return Path(out_dir) / SNAPSHOTS_DIR / f"{label}__seed{seed}.npz"
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # open(..., "xb") rather than mkstemp: the file gets the usual umask permissions.
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+# The temporary names of bayesal._atomic.atomic_write: ".<name>.<12 hex digits>.tmp".
+_TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def remove_stale_temp_files(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files that killed writers left in ``trials/`` and ``snapshots/``.
+
+    Only names of the form ``.<name>.<12 hex digits>.tmp`` are touched. Call it only while
+    no other process writes to ``out_dir`` (a runner at its start). Returns the paths
+    removed.
+    """
+    removed = []
+    for folder in (Path(out_dir) / TRIALS_DIR, Path(out_dir) / SNAPSHOTS_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(".*.tmp"):
+            if _TEMP_RE.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> Path:
     """Save ``arrays`` as a compressed ``.npz`` at ``path`` atomically."""
-    return _atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def record_rows(label: str, seed: int, records: Iterable[RoundRecord]) -> list[list[str]]:

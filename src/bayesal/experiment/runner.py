@@ -9,9 +9,12 @@ end ``results.csv`` is assembled from the trial files (see :mod:`.results`).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
+import signal
+import sys
 import threading
 import time
 import warnings
@@ -39,6 +42,7 @@ from bayesal.experiment.results import (
     assemble_results,
     atomic_save_npz,
     atomic_write_text,
+    remove_stale_temp_files,
     snapshot_path,
     trial_path,
     write_trial,
@@ -299,6 +303,20 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
         )
 
 
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+
+
+def _kill_me_with_parent() -> bool:
+    """Linux: have the kernel SIGKILL this process the moment its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     while True:
         time.sleep(1.0)
@@ -308,6 +326,12 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _init_worker(threads: int, parent_pid: int) -> None:
     torch.set_num_threads(threads)
+    # A killed runner's workers must not go on with queued trials (they would write trial
+    # files after the kill, racing a resumed run). On Linux the kernel kills them at once;
+    # elsewhere, and as a fallback, a watchdog thread notices within a second.
+    _kill_me_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -363,6 +387,7 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     _check_resumable(config, out)
     atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
+    remove_stale_temp_files(out)
 
     trials = config.trials()
     todo = [(label, seed) for label, seed in trials if not _trial_done(config, out, label, seed)]
