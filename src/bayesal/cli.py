@@ -61,7 +61,23 @@ def main() -> None:
 )
 @click.option("--rounds", type=int, default=None, help="Number of acquisitions per run.")
 @click.option(
-    "--workers", type=int, default=None, help="Worker processes (default: the number of CPU cores)."
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes (default: the number of CPU cores); with --executor ray, at most "
+    "this many trials in flight (default: no limit).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where trials run: local worker processes, or Ray tasks (needs bayesal[ray]).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster to join (ray.init(address=...)); default: start a local cluster.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run(
@@ -71,6 +87,8 @@ def run(
     strategies: list[str] | None,
     rounds: int | None,
     workers: int | None,
+    executor: str,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
@@ -85,11 +103,20 @@ def run(
     if rounds is not None:
         overrides["rounds"] = rounds
     cfg = load_config(config, overrides)
-    if workers is None:
+    if ray_address is not None and executor != "ray":
+        raise click.BadParameter("needs --executor ray", param_hint="--ray-address")
+    if workers is None and executor == "local":
         workers = os.cpu_count() or 1
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
-    results = run_experiment(cfg, out_dir, workers=workers, progress=not quiet)
+    results = run_experiment(
+        cfg,
+        out_dir,
+        workers=workers,
+        progress=not quiet,
+        executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
+    )
     write_summary(out_dir)
     if not quiet:
         summary = out_dir / "summary.md"
