@@ -19,11 +19,12 @@ Sections:
    three): the picks and scores of each library.
 3. Sampled regime, full size (N=10,000, K=100, C=10, batch 10, 10,000 configurations):
    bayesal vs batchbald_redux, both timed on the full tensor.
-4. Same size, smaller pool (the first 2,000 points): all three libraries. scikit-activeml
-   materialises ``[N, num_samples, C]`` float64 arrays (~8 GB each, several at once, at
-   N=10,000: more than this machine's memory), so it is timed at N=1,000 and N=2,000 and
-   its full-size time is a linear extrapolation; its cost is affine in N (one loop over the
-   N candidates per step, sampling independent of N), so this is exact up to noise.
+4. Same size, smaller pools (the first 1,000, 2,000 and 4,000 points): bayesal and
+   scikit-activeml at each, batchbald_redux at 2,000. scikit-activeml materialises
+   ``[N, num_samples, C]`` float64 arrays (~8 GB each, three at once, at N=10,000: more
+   than this machine's memory), so its full-size time is extrapolated by a least-squares
+   line through the measured sizes; its cost is affine in N (a loop over the N
+   candidates per step, sampling independent of N), so this is exact up to noise.
 
 Every batch is also scored by one common estimator (500,000 configurations sampled from
 the joint predictive, minus the exact conditional entropies; printed ± its standard
@@ -34,7 +35,7 @@ this data, so later picks are near-ties for every library.
 Run (heavy, minutes: wrap in the shared lock):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_batch_acquisition.py
 Options: --n --k --c --batch-size --num-samples --seed --threads --repeats --small-n
---tiny-n --skip-full-peers (skip the ~3-minute full-size batchbald_redux run).
+--tiny-n --mid-n --skip-full-peers (skip the ~3-minute full-size batchbald_redux run).
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ def section_sampled_full(args: argparse.Namespace, lp: Tensor) -> dict[str, floa
 
 def section_same_size(args: argparse.Namespace, lp: Tensor, full_times: dict[str, float]) -> None:
     N_full = lp.shape[0]
+    sizes = sorted({args.tiny_n, args.small_n, args.mid_n} - {0})
     times: dict[tuple[str, int], float] = {}
-    for n in (args.tiny_n, args.small_n):
+    for n in sizes:
         sub = lp[:n]
         log(
             f"\n== 4. Same size: the first {n} points (batch {args.batch_size}, "
@@ -278,6 +280,10 @@ def section_same_size(args: argparse.Namespace, lp: Tensor, full_times: dict[str
                     "batchbald_redux (float32)", picks, scores, times["batchbald_redux", n], sub
                 )
             )
+            log(
+                f"ratio batchbald_redux / bayesal at N={n}: "
+                f"{times['batchbald_redux', n] / times['bayesal', n]:.1f}x"
+            )
         (picks, scores), times["scikit-activeml", n] = timed(
             lambda sub=sub: run_skactiveml(sub, args.batch_size, args.num_samples, args.seed)
         )
@@ -286,23 +292,25 @@ def section_same_size(args: argparse.Namespace, lp: Tensor, full_times: dict[str
             f"ratio scikit-activeml / bayesal at N={n}: "
             f"{times['scikit-activeml', n] / times['bayesal', n]:.1f}x"
         )
-    n1, n2 = args.tiny_n, args.small_n
-    log(
-        f"ratio batchbald_redux / bayesal at N={n2}: "
-        f"{times['batchbald_redux', n2] / times['bayesal', n2]:.1f}x"
-    )
-    slope = (times["scikit-activeml", n2] - times["scikit-activeml", n1]) / (n2 - n1)
-    linear = times["scikit-activeml", n2] + slope * (N_full - n2)
-    proportional = times["scikit-activeml", n2] * N_full / n2
+    # scikit-activeml's cost is affine in N: a least-squares line through the measured
+    # sizes, extrapolated to the full pool (and, for comparison, proportional scaling
+    # from the largest size, which ignores the N-independent part and so overestimates).
+    ns = np.array(sizes, dtype=np.float64)
+    ts = np.array([times["scikit-activeml", n] for n in sizes])
+    slope, intercept = np.polyfit(ns, ts, 1) if len(sizes) > 1 else (ts[0] / ns[0], 0.0)
+    linear = intercept + slope * N_full
+    largest = sizes[-1]
+    proportional = times["scikit-activeml", largest] * N_full / largest
     extrapolated = min(linear, proportional)
     log(
         f"\nscikit-activeml at N={N_full}: not run (needs several [N, {args.num_samples}, C] "
         f"float64 arrays of {N_full * args.num_samples * lp.shape[2] * 8 / 1e9:.0f} GB each)."
     )
     log(
-        f"EXTRAPOLATED from N={n1} and N={n2}: linear fit {linear:.0f}s "
-        f"({slope * 1e3:.1f} ms per pool point), proportional {proportional:.0f}s; "
-        f"using the smaller, {extrapolated:.0f}s"
+        f"EXTRAPOLATED from N={', '.join(str(n) for n in sizes)}: least-squares line "
+        f"{intercept:.1f}s + {slope * 1e3:.2f} ms per pool point -> {linear:.0f}s; "
+        f"proportional from N={largest}: {proportional:.0f}s; using the smaller, "
+        f"{extrapolated:.0f}s"
     )
     if "bayesal" in full_times:
         log(
@@ -323,6 +331,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best-of for bayesal timings")
     parser.add_argument("--small-n", type=int, default=2_000)
     parser.add_argument("--tiny-n", type=int, default=1_000)
+    parser.add_argument(
+        "--mid-n",
+        type=int,
+        default=4_000,
+        help="largest size for scikit-activeml (~3.2 GB per [N, 10k, 10] array; 0: skip)",
+    )
     parser.add_argument("--skip-full-peers", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
