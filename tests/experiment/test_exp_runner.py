@@ -147,3 +147,24 @@ def test_two_workers_give_the_same_results(first_run: Path, tmp_path: Path) -> N
         np.load(first_run / "snapshots" / "bald__seed0.npz") as b,
     ):
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_last_trial_of_a_resumed_run_gets_the_threads_of_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Torch sums in another order with another thread count, so a resumed run's one
+    # remaining trial must get cores // workers threads, as it would have as a worker.
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    seen: list[int] = []
+    real = runner.run_trial
+
+    def spy(config: Any, out_dir: Any, label: str, seed: int, **kw: Any) -> Path:
+        seen.append(runner.torch.get_num_threads())
+        return real(config, out_dir, label, seed, **kw)
+
+    monkeypatch.setattr(runner, "run_trial", spy)
+    before = runner.torch.get_num_threads()
+    one_trial = config_from_dict({**TINY, "strategies": ["random"], "seeds": 1})
+    run_experiment(one_trial, tmp_path, workers=2, progress=False)
+    assert seen == [2]
+    assert runner.torch.get_num_threads() == before

@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayesal import _atomic
+from bayesal._atomic import atomic_savefig, atomic_write_text
 from bayesal.errors import DataNotFoundError, InvalidInputError
-from bayesal.report import results_io
 from bayesal.report.results_io import (
-    atomic_savefig,
-    atomic_write_text,
     load_results,
     load_snapshot,
     parse_ids,
@@ -195,18 +194,18 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(results_io.os, "replace", broken_replace)
+    monkeypatch.setattr(_atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_text(target, "new")
-    monkeypatch.setattr(results_io.os, "replace", os.replace)
+    monkeypatch.setattr(_atomic.os, "replace", os.replace)
     assert target.read_text() == "old"
     assert _no_temp_files(tmp_path)
 
 
 def test_failed_savefig_leaves_no_temp(tmp_path: Path) -> None:
     class Exploding:
-        def savefig(self, path: object, **kwargs: object) -> None:
-            Path(str(path)).write_bytes(b"half a png")
+        def savefig(self, fh: object, **kwargs: object) -> None:
+            fh.write(b"half a png")  # type: ignore[attr-defined]
             raise RuntimeError("renderer died")
 
     target = tmp_path / "figures" / "curve.png"

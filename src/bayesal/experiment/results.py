@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayesal._atomic import atomic_write
+from bayesal._atomic import atomic_write, atomic_write_text
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
 
@@ -80,11 +80,6 @@ def remove_stale_temp_files(out_dir: str | os.PathLike[str]) -> list[Path]:
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> Path:

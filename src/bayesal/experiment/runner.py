@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
@@ -358,7 +359,11 @@ def run_experiment(
         workers: ``"local"``: parallel worker processes (spawned; ``None``: one per CPU
             core), each with ``cores // workers`` torch threads. ``"ray"``: at most this
             many trials submitted at a time (``None``: all of them; a local cluster then
-            gets every core). Results do not depend on ``workers``.
+            gets every core). Results are bitwise repeatable for the same number of
+            torch threads per trial: with ``"local"`` that is ``cores // workers``
+            whatever is left to do, so a resumed run matches an uninterrupted one run
+            with the same ``workers`` on the same machine. (Another thread count sums
+            gradients in another order: last-digit differences that can change a pick.)
         progress: tqdm bars over trials (and over rounds when one local worker runs).
         executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray tasks, see
             :func:`bayesal.experiment.ray_executor.run_on_ray`; needs the ``ray`` extra).
@@ -412,13 +417,29 @@ def run_experiment(
                 on_done=bar.update,
             )
         elif workers == 1 or len(todo) <= 1:
-            for label, seed in todo:
-                bar.set_postfix_str(f"{label} seed {seed}")
-                run_trial(config, out, label, seed, progress=progress)
-                bar.update()
+            with _torch_threads(_threads_per_trial(int(workers))):  # type: ignore[arg-type]
+                for label, seed in todo:
+                    bar.set_postfix_str(f"{label} seed {seed}")
+                    run_trial(config, out, label, seed, progress=progress)
+                    bar.update()
         else:
             _run_parallel(config, out, todo, int(workers), bar.update)  # type: ignore[arg-type]
     return assemble_results(out, trials)
+
+
+def _threads_per_trial(workers: int) -> int:
+    """Torch threads of one local trial: the machine's cores shared by ``workers``."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run_parallel(
@@ -428,8 +449,8 @@ def _run_parallel(
     workers: int,
     on_done: Callable[[], Any],
 ) -> None:
+    threads = _threads_per_trial(workers)  # from the requested workers, not len(todo)
     workers = min(workers, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),

@@ -18,7 +18,8 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bayesal.report.results_io import atomic_savefig, validate_results
+from bayesal._atomic import atomic_savefig
+from bayesal.report.results_io import validate_results
 
 #: Figure style for every report figure (paper-sized fonts, light grid, no top/right spines).
 STYLE: dict[str, Any] = {

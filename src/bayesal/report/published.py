@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bayesal._atomic import atomic_write_text
 from bayesal.errors import InvalidInputError
-from bayesal.report.results_io import atomic_write_text, validate_results
+from bayesal.report.results_io import validate_results
 from bayesal.report.tables import (
     labels_to_threshold_of_mean_curve,
     summary_table,

@@ -1,4 +1,4 @@
-"""Read a results directory (results table, TwoMoons snapshots) and write files atomically.
+"""Read a results directory (results table, TwoMoons snapshots).
 
 A results directory, as written by ``bayesal run CONFIG --out DIR``::
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -318,47 +317,3 @@ def load_snapshots(results_dir: str | os.PathLike[str], seed: int) -> dict[str, 
     """All snapshots of one seed, as ``{strategy label: arrays}`` (sorted by label)."""
     files = snapshot_files(results_dir)
     return {label: load_snapshot(path) for (label, s), path in files.items() if s == seed}
-
-
-# ------------------------------------------------------------------------- atomic writes
-
-
-def _temp_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(name)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    A reader sees the old file or the new one, never half of one; on failure the temp
-    file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_savefig(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> Path:
-    """Save a matplotlib figure as PNG to ``path`` atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        fig.savefig(tmp, format="png", **savefig_kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayesal._atomic import atomic_write_text
 from bayesal.errors import InvalidInputError
-from bayesal.report.results_io import atomic_write_text, load_results, validate_results
+from bayesal.report.results_io import load_results, validate_results
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"

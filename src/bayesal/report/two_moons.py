@@ -18,9 +18,10 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
+from bayesal._atomic import atomic_savefig
 from bayesal.errors import InvalidInputError
 from bayesal.report.curves import STYLE, new_figure, strategy_colors
-from bayesal.report.results_io import Snapshot, atomic_savefig, validate_snapshot
+from bayesal.report.results_io import Snapshot, validate_snapshot
 
 #: Default largest number of round columns in the acquisition grid.
 MAX_GRID_COLUMNS = 6
