@@ -79,6 +79,12 @@ def main() -> None:
     default=None,
     help="Ray cluster to join (ray.init(address=...)); default: start a local cluster.",
 )
+@click.option(
+    "--collect-only",
+    is_flag=True,
+    help="Run nothing: write results.csv and the summary from the trials already "
+    "finished (to look at a long run in progress, or keep a partial grid).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run(
     config: Path,
@@ -89,6 +95,7 @@ def run(
     workers: int | None,
     executor: str,
     ray_address: str | None,
+    collect_only: bool,
     quiet: bool,
 ) -> None:
     """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
@@ -116,6 +123,7 @@ def run(
         progress=not quiet,
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
+        collect_only=collect_only,
     )
     write_summary(out_dir)
     if not quiet:

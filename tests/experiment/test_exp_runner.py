@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bayesal.experiment.runner as runner
-from bayesal.errors import ConfigError
+from bayesal.errors import ConfigError, DataNotFoundError
 from bayesal.experiment import RESULT_COLUMNS, config_from_dict, run_experiment, trial_path
 
 TINY: dict[str, Any] = {
@@ -168,3 +168,34 @@ def test_last_trial_of_a_resumed_run_gets_the_threads_of_a_worker(
     run_experiment(one_trial, tmp_path, workers=2, progress=False)
     assert seen == [2]
     assert runner.torch.get_num_threads() == before
+
+
+def test_collect_only_assembles_finished_trials_and_runs_none(
+    first_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "grid"
+    (out / "trials").mkdir(parents=True)
+    for f in (first_run / "trials").iterdir():
+        (out / "trials" / f.name).write_bytes(f.read_bytes())
+    trial_path(out, "bald", 1).unlink()  # a long run still busy with this one
+    in_flight = out / "trials" / ".bald__seed1.csv.0123456789ab.tmp"
+    in_flight.write_text("strategy,se")
+    monkeypatch.setattr(runner, "run_trial", lambda *a, **kw: pytest.fail("ran a trial"))
+    config = config_from_dict({**TINY, "snapshots": None})
+    run_experiment(config, out, workers=1, progress=False, collect_only=True)
+    rows = _rows(out / "results.csv")
+    assert sorted({(r["strategy"], r["seed"]) for r in rows}) == [
+        ("bald", "0"),
+        ("random", "0"),
+        ("random", "1"),
+    ]
+    expected = [
+        r for r in _rows(first_run / "results.csv") if (r["strategy"], r["seed"]) != ("bald", "1")
+    ]
+    assert rows == expected
+    assert in_flight.exists()  # the other run's temp file is left alone
+
+
+def test_collect_only_without_finished_trials_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="no finished trial"):
+        run_experiment(config_from_dict(TINY), tmp_path, progress=False, collect_only=True)

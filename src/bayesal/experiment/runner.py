@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from bayesal.acquisition import entropy, get_strategy, mean_log_probs
 from bayesal.data.dataset import Dataset
 from bayesal.data.registry import load_dataset
-from bayesal.errors import ConfigError, InvalidInputError
+from bayesal.errors import ConfigError, DataNotFoundError, InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
 from bayesal.experiment.results import (
     RESOLVED_CONFIG_FILE,
@@ -349,6 +349,7 @@ def run_experiment(
     executor: Literal["local", "ray"] = "local",
     ray_address: str | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    collect_only: bool = False,
 ) -> Path:
     """Run every trial of ``config`` not yet on disk, then assemble ``results.csv``.
 
@@ -370,6 +371,9 @@ def run_experiment(
         ray_address: the Ray cluster to join (``ray.init(address=...)``); ``None``
             starts a local one. Only with ``executor="ray"``.
         ray_init_kwargs: extra keyword arguments of ``ray.init``.
+        collect_only: run nothing; assemble ``results.csv`` from the trials of
+            ``config`` already finished (a look at a long run in progress, or a
+            partial grid). DataNotFoundError when none is.
 
     Both executors write the same files: a trial's file appears, atomically, only when
     the trial is complete, and trials whose file exists are skipped.
@@ -392,6 +396,11 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     _check_resumable(config, out)
     atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
+    if collect_only:  # before the temp-file cleanup: a run may be writing here now
+        done = [t for t in config.trials() if _trial_done(config, out, *t)]
+        if not done:
+            raise DataNotFoundError(f"{out} holds no finished trial of this config to collect")
+        return assemble_results(out, done)
     remove_stale_temp_files(out)
 
     trials = config.trials()
