@@ -59,11 +59,14 @@ def test_run_with_overrides_then_report(config_file: Path, tmp_path: Path) -> No
     assert f"wrote {out / 'figures' / 'learning_curves.png'}" in result.output.splitlines()
 
     # --collect-only with more seeds: the finished trials only, nothing run
+    (out / "results.csv").unlink()
+    (out / "summary.md").unlink()
     result = CliRunner().invoke(
         main, [*args[:-4], "--seeds", "3", "--rounds", "1", "--collect-only", "--quiet"]
     )
     assert result.exit_code == 0, result.output
     assert (out / "results.csv").read_text().splitlines() == lines
+    assert (out / "summary.md").is_file()
     trials = sorted(p.name for p in (out / "trials").iterdir())
     assert trials == ["bald__seed0.csv", "random__seed0.csv"]  # margin never ran
 

@@ -154,7 +154,7 @@ def test_last_trial_of_a_resumed_run_gets_the_threads_of_a_worker(
 ) -> None:
     # Torch sums in another order with another thread count, so a resumed run's one
     # remaining trial must get cores // workers threads, as it would have as a worker.
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     seen: list[int] = []
     real = runner.run_trial
 
@@ -166,7 +166,7 @@ def test_last_trial_of_a_resumed_run_gets_the_threads_of_a_worker(
     before = runner.torch.get_num_threads()
     one_trial = config_from_dict({**TINY, "strategies": ["random"], "seeds": 1})
     run_experiment(one_trial, tmp_path, workers=2, progress=False)
-    assert seen == [2]
+    assert seen == [4]  # 8 cores // 2 workers
     assert runner.torch.get_num_threads() == before
 
 
@@ -181,8 +181,11 @@ def test_collect_only_assembles_finished_trials_and_runs_none(
     in_flight = out / "trials" / ".bald__seed1.csv.0123456789ab.tmp"
     in_flight.write_text("strategy,se")
     monkeypatch.setattr(runner, "run_trial", lambda *a, **kw: pytest.fail("ran a trial"))
+    running = (first_run / "config.resolved.yaml").read_text() + "# the run in progress\n"
+    (out / "config.resolved.yaml").write_text(running)
     config = config_from_dict({**TINY, "snapshots": None})
     run_experiment(config, out, workers=1, progress=False, collect_only=True)
+    assert (out / "config.resolved.yaml").read_text() == running
     rows = _rows(out / "results.csv")
     assert sorted({(r["strategy"], r["seed"]) for r in rows}) == [
         ("bald", "0"),

@@ -362,8 +362,9 @@ def run_experiment(
             many trials submitted at a time (``None``: all of them; a local cluster then
             gets every core). Results are bitwise repeatable for the same number of
             torch threads per trial: with ``"local"`` that is ``cores // workers``
-            whatever is left to do, so a resumed run matches an uninterrupted one run
-            with the same ``workers`` on the same machine. (Another thread count sums
+            (``workers=1``: torch's default) whatever is left to do, so a resumed run
+            matches an uninterrupted one run with the same ``workers`` on the same
+            machine. (Another thread count sums
             gradients in another order: last-digit differences that can change a pick.)
         progress: tqdm bars over trials (and over rounds when one local worker runs).
         executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray tasks, see
@@ -388,19 +389,22 @@ def run_experiment(
         raise InvalidInputError(f"workers must be >= 1, got {workers}")
     if executor != "ray" and (ray_address is not None or ray_init_kwargs):
         raise InvalidInputError("ray_address and ray_init_kwargs need executor='ray'")
-    if executor == "ray":
+    if executor == "ray" and not collect_only:
         from bayesal.experiment.ray_executor import import_ray
 
         import_ray()  # fail before any work when Ray is missing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_resumable(config, out)
-    atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
-    if collect_only:  # before the temp-file cleanup: a run may be writing here now
+    if collect_only:
+        # Touch nothing a run in progress here owns: its temp files, its resolved config.
         done = [t for t in config.trials() if _trial_done(config, out, *t)]
         if not done:
             raise DataNotFoundError(f"{out} holds no finished trial of this config to collect")
+        if not (out / RESOLVED_CONFIG_FILE).is_file():
+            atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
         return assemble_results(out, done)
+    atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
     remove_stale_temp_files(out)
 
     trials = config.trials()
@@ -426,7 +430,9 @@ def run_experiment(
                 on_done=bar.update,
             )
         elif workers == 1 or len(todo) <= 1:
-            with _torch_threads(_threads_per_trial(int(workers))):  # type: ignore[arg-type]
+            # workers == 1: torch's own default, as the in-process run always had.
+            threads = None if workers == 1 else _threads_per_trial(int(workers))  # type: ignore[arg-type]
+            with _torch_threads(threads):
                 for label, seed in todo:
                     bar.set_postfix_str(f"{label} seed {seed}")
                     run_trial(config, out, label, seed, progress=progress)
@@ -437,14 +443,17 @@ def run_experiment(
 
 
 def _threads_per_trial(workers: int) -> int:
-    """Torch threads of one local trial: the machine's cores shared by ``workers``."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    """Torch threads of one local trial: the cores this process may use, shared by ``workers``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // workers)
 
 
 @contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the body with ``threads`` torch threads (``None``: leave them as they are)."""
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
