@@ -156,6 +156,8 @@ def test_write_report_everything(
     expected = [
         "summary.csv",
         "summary.md",
+        "per_seed.csv",
+        "per_seed.md",
         "figures/learning_curves.png",
         "figures/acquisition_grid.png",
         "figures/acquisition_grid_seed3.png",
@@ -173,7 +175,9 @@ def test_write_report_everything(
 def test_write_report_without_snapshots_and_rerun(results_dir: Path) -> None:
     inputs = _files(results_dir)
     written = write_report(results_dir)
-    assert [p.name for p in written] == ["summary.csv", "summary.md", "learning_curves.png"]
+    assert [p.name for p in written] == [
+        "summary.csv", "summary.md", "per_seed.csv", "per_seed.md", "learning_curves.png",
+    ]  # fmt: skip
     before = {p: p.read_bytes() for p in written}
     # Running again overwrites in place, leaving nothing else behind.
     assert write_report(results_dir) == written

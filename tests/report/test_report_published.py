@@ -187,4 +187,6 @@ def test_write_report_adds_the_comparison_for_mnist(
     names = [p.name for p in written]
     assert (COMPARISON_MD in names) is expected
     assert (tmp_path / COMPARISON_CSV).is_file() is expected
-    assert names[:3] == ["summary.csv", "summary.md", "learning_curves.png"]
+    assert names[:5] == [
+        "summary.csv", "summary.md", "per_seed.csv", "per_seed.md", "learning_curves.png",
+    ]  # fmt: skip

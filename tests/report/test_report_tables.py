@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bayesal.errors import DataNotFoundError, InvalidInputError
-from bayesal.report import summary_table, write_summary
+from bayesal.report import per_seed_table, summary_table, write_summary
 from bayesal.report.tables import CONVENTIONS_MD, censored_quantile, threshold_key
 
 F32_NINETY = float(np.float32(0.9))  # 0.8999999761581421: how float32 stores 90%
@@ -114,6 +114,41 @@ def test_summary_by_hand() -> None:
     assert a["select_seconds_mean"] == pytest.approx(0.1)
 
 
+def test_per_seed_by_hand() -> None:
+    rows = per_seed_table(hand_table()).set_index(["strategy", "seed"])
+    assert list(rows.index) == [
+        ("a", 0),
+        ("a", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 0),
+        ("b", 1),
+        ("b", 2),
+    ]
+    assert rows.loc[("a", 0), "labels_to_90"] == 20 and rows.loc[("a", 0), "labels_to_95"] == 40
+    assert rows.loc[("a", 1), "labels_to_90"] == 40 and math.isnan(
+        rows.loc[("a", 1), "labels_to_95"]
+    )
+    assert math.isnan(rows.loc[("a", 3), "labels_to_90"])
+    assert rows.loc[("b", 0), "labels_to_90"] == 10  # float32 0.9 counts as reaching 90%
+    assert (
+        rows.loc[("a", 1), "final_accuracy"] == 0.9 and rows.loc[("b", 2), "final_n_labels"] == 15
+    )
+    assert rows.loc[("a", 0), "aulc"] == pytest.approx(0.85)
+    with pytest.raises(InvalidInputError, match="fraction in"):
+        per_seed_table(hand_table(), thresholds=(90,))
+
+
+def test_summary_is_the_per_seed_table_summarised() -> None:
+    df = hand_table()
+    seeds, summary = per_seed_table(df), summary_table(df).set_index("strategy")
+    for label, runs in seeds.groupby("strategy"):
+        assert summary.loc[label, "final_accuracy_mean"] == pytest.approx(
+            runs["final_accuracy"].mean()
+        )
+        assert summary.loc[label, "labels_to_90_reached"] == runs["labels_to_90"].notna().sum()
+
+
 def test_strategy_order_and_custom_thresholds() -> None:
     s = summary_table(hand_table(first="b"), thresholds=(0.85, 0.975))
     assert list(s["strategy"]) == ["b", "a"]
@@ -194,7 +229,21 @@ def test_write_summary_files(fx: SimpleNamespace, tmp_path: Path) -> None:
     assert "n.r. [40, n.r.] (2/4)" in md
     assert "15 [12.5, n.r.] (2/3)" in md
     assert CONVENTIONS_MD in md
-    assert sorted(p.name for p in run.iterdir()) == ["results.csv", "summary.csv", "summary.md"]
+    per_seed = pd.read_csv(run / "per_seed.csv")
+    assert list(per_seed.columns) == [
+        "strategy", "seed", "final_n_labels", "final_accuracy", "aulc",
+        "labels_to_90", "labels_to_95",
+    ]  # fmt: skip
+    assert len(per_seed) == 7
+    per_seed_md = (run / "per_seed.md").read_text()
+    assert "| Strategy | seed 0 | seed 1 | seed 2 | seed 3 |" in per_seed_md
+    # 90%: a reaches it at 20, 40, 20, never; b at 10, 15, never and has no seed 3.
+    assert "| `a` | 20 | 40 | 20 | n.r. |" in per_seed_md
+    assert "| `b` | 10 | 15 | n.r. |  |" in per_seed_md
+    assert "| `a` | 95.0 | 90.0 | 96.0 | 85.0 |" in per_seed_md  # final accuracy
+    assert sorted(p.name for p in run.iterdir()) == [
+        "per_seed.csv", "per_seed.md", "results.csv", "summary.csv", "summary.md",
+    ]  # fmt: skip
 
 
 def test_write_summary_without_results(tmp_path: Path) -> None:

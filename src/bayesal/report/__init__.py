@@ -1,6 +1,7 @@
 """Tables and figures from a results directory (reads files only; trains nothing).
 
-Entry points: :func:`load_results`, :func:`summary_table`, :func:`write_summary`,
+Entry points: :func:`load_results`, :func:`summary_table`, :func:`per_seed_table`,
+:func:`write_summary`,
 :func:`plot_learning_curves`, :func:`plot_acquisition_grid`, :func:`plot_bald_anatomy`
 and :func:`write_report` (all of the above in one call). See ``docs/report.md``.
 """
@@ -17,7 +18,13 @@ from bayesal.report.results_io import (
     validate_results,
     validate_snapshot,
 )
-from bayesal.report.tables import summary_markdown, summary_table, write_summary
+from bayesal.report.tables import (
+    per_seed_markdown,
+    per_seed_table,
+    summary_markdown,
+    summary_table,
+    write_summary,
+)
 from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
 
 __all__ = [
@@ -26,6 +33,8 @@ __all__ = [
     "load_snapshot",
     "load_snapshots",
     "parse_ids",
+    "per_seed_markdown",
+    "per_seed_table",
     "plot_acquisition_grid",
     "plot_bald_anatomy",
     "plot_learning_curves",

@@ -23,7 +23,8 @@ def write_report(
 ) -> list[Path]:
     """Write the summary tables and every figure the results directory has data for.
 
-    Always: ``summary.csv``, ``summary.md`` and ``figures/learning_curves.png``. Then
+    Always: ``summary.csv``, ``summary.md``, ``per_seed.csv``, ``per_seed.md`` and
+    ``figures/learning_curves.png``. Then
     ``published_comparison.csv`` and ``published_comparison.md`` (labels to 90% / 95%
     beside Gal et al. 2017 and the seed study, :mod:`bayesal.report.published`) when
     ``published`` is True, or when it is None (the default) and the directory's

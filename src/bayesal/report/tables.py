@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ from bayesal.report.results_io import load_results, validate_results
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
+PER_SEED_CSV = "per_seed.csv"
+PER_SEED_MD = "per_seed.md"
 
 #: Accuracy tolerance of "reaches the threshold" (float32 stores 0.9 as 0.89999998).
 REACH_TOLERANCE = 1e-6
@@ -137,6 +139,45 @@ def _inf_to_nan(x: float) -> float:
     return math.nan if math.isinf(x) else x
 
 
+def per_seed_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) -> pd.DataFrame:
+    """One row per run (strategy x seed): the per-seed numbers :func:`summary_table` summarises.
+
+    Columns: ``strategy``, ``seed``, ``final_n_labels``, ``final_accuracy``, ``aulc`` and,
+    for each threshold t, ``labels_to_<100t>`` (NaN = never reached). Strategies in order
+    of first appearance, seeds ascending.
+
+    Raises:
+        InvalidInputError: malformed table, or a threshold outside (0, 1].
+    """
+    _check_thresholds(thresholds)
+    df = validate_results(df)
+    rows = []
+    for label, runs in df.groupby("strategy", sort=False):
+        for seed, run in runs.groupby("seed", sort=True):
+            row: dict[str, object] = {
+                "strategy": label,
+                "seed": int(seed),
+                "final_n_labels": float(run["n_labels"].iloc[-1]),
+                "final_accuracy": float(run["test_accuracy"].iloc[-1]),
+                "aulc": normalised_aulc(
+                    run["n_labels"].to_numpy(dtype=np.float64),
+                    run["test_accuracy"].to_numpy(dtype=np.float64),
+                ),
+            }
+            for t in thresholds:
+                row[threshold_key(float(t))] = _inf_to_nan(labels_to_threshold(run, float(t)))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _check_thresholds(thresholds: Sequence[float]) -> None:
+    for t in thresholds:
+        if not 0.0 < float(t) <= 1.0:
+            raise InvalidInputError(
+                f"accuracy threshold {t!r} must be a fraction in (0, 1], e.g. 0.9 for 90%"
+            )
+
+
 def summary_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) -> pd.DataFrame:
     """One row per strategy (in order of first appearance) summarising its runs.
 
@@ -146,40 +187,30 @@ def summary_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) 
     ``_q75`` (NaN = not reached) and ``_reached`` (seeds that reach t); then
     ``train_seconds_mean``, ``score_seconds_mean``, ``select_seconds_mean``,
     ``eval_seconds_mean``. Standard deviations use ddof = 1 (NaN for one seed). The
-    conventions are in this module's docstring and in :data:`CONVENTIONS_MD`.
+    conventions are in this module's docstring and in :data:`CONVENTIONS_MD`; the
+    per-seed numbers behind it are :func:`per_seed_table`.
 
     Raises:
         InvalidInputError: malformed table, or a threshold outside (0, 1].
     """
-    for t in thresholds:
-        if not 0.0 < float(t) <= 1.0:
-            raise InvalidInputError(
-                f"accuracy threshold {t!r} must be a fraction in (0, 1], e.g. 0.9 for 90%"
-            )
+    _check_thresholds(thresholds)
     df = validate_results(df)
+    seeds = per_seed_table(df, thresholds)
     rows = []
     for label, runs in df.groupby("strategy", sort=False):
-        per_seed = [run for _, run in runs.groupby("seed", sort=True)]
-        final_acc = np.array([run["test_accuracy"].iloc[-1] for run in per_seed])
-        aulc = np.array(
-            [
-                normalised_aulc(
-                    run["n_labels"].to_numpy(dtype=np.float64),
-                    run["test_accuracy"].to_numpy(dtype=np.float64),
-                )
-                for run in per_seed
-            ]
-        )
+        per_seed = seeds[seeds["strategy"] == label]
         row: dict[str, object] = {
             "strategy": label,
             "n_seeds": len(per_seed),
-            "final_n_labels": float(np.median([run["n_labels"].iloc[-1] for run in per_seed])),
+            "final_n_labels": float(np.median(per_seed["final_n_labels"])),
         }
-        row["final_accuracy_mean"], row["final_accuracy_std"] = _mean_std(final_acc)
-        row["aulc_mean"], row["aulc_std"] = _mean_std(aulc)
+        row["final_accuracy_mean"], row["final_accuracy_std"] = _mean_std(
+            per_seed["final_accuracy"].to_numpy(dtype=np.float64)
+        )
+        row["aulc_mean"], row["aulc_std"] = _mean_std(per_seed["aulc"].to_numpy(dtype=np.float64))
         for t in thresholds:
             key = threshold_key(float(t))
-            needed = [labels_to_threshold(run, float(t)) for run in per_seed]
+            needed = per_seed[key].fillna(math.inf).tolist()
             row[f"{key}_median"] = _inf_to_nan(censored_quantile(needed, 0.5))
             row[f"{key}_q25"] = _inf_to_nan(censored_quantile(needed, 0.25))
             row[f"{key}_q75"] = _inf_to_nan(censored_quantile(needed, 0.75))
@@ -264,8 +295,48 @@ def summary_markdown(
     return "\n".join(lines) + "\n\n" + CONVENTIONS_MD
 
 
+def per_seed_markdown(
+    per_seed: pd.DataFrame,
+    thresholds: Sequence[float] = (0.90, 0.95),
+    title: str = "Per seed",
+) -> str:
+    """Render :func:`per_seed_table`'s output: one table per threshold, then final accuracy.
+
+    Rows are strategies, columns seeds; a run that never reaches t shows "n.r.", a seed
+    a strategy has no run for stays empty.
+    """
+    seeds = sorted(per_seed["seed"].unique())
+    strategies = list(dict.fromkeys(per_seed["strategy"]))
+    by_run = per_seed.set_index(["strategy", "seed"])
+
+    def table(heading: str, cell: Callable[[pd.Series], str]) -> list[str]:
+        lines = [f"## {heading}", ""]
+        lines.append("| Strategy | " + " | ".join(f"seed {s}" for s in seeds) + " |")
+        lines.append("| :--- |" + " ---: |" * len(seeds))
+        for label in strategies:
+            cells = [
+                cell(by_run.loc[(label, s)]) if (label, s) in by_run.index else "" for s in seeds
+            ]
+            lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+        return lines + [""]
+
+    lines = [f"# {title}", ""]
+    for t in thresholds:
+        key = threshold_key(float(t))
+        lines += table(
+            f"Labels to {100 * float(t):g}% test accuracy",
+            lambda r, key=key: _fmt_labels(r[key]),
+        )
+    lines += table("Final test accuracy (%)", lambda r: f"{100 * r['final_accuracy']:.1f}")
+    lines.append(
+        "Labels to t: `n_labels` (initial labels included) at the first round whose test "
+        "accuracy is ≥ t; n.r. = not reached. `summary.md` gives the median and IQR."
+    )
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(results_dir: str | os.PathLike[str]) -> None:
-    """Write ``summary.csv`` and ``summary.md`` into ``results_dir`` (each atomically).
+    """Write ``summary.csv``, ``summary.md``, ``per_seed.csv`` and ``per_seed.md`` (atomically).
 
     Thresholds are the defaults of :func:`summary_table` (90% and 95%).
 
@@ -282,10 +353,15 @@ def write_summary_files(
     df: pd.DataFrame,
     thresholds: Sequence[float] = (0.90, 0.95),
 ) -> list[Path]:
-    """Write ``summary.csv`` and ``summary.md`` of ``df`` into ``results_dir``; return paths."""
+    """Write ``summary.csv``/``.md`` and ``per_seed.csv``/``.md`` of ``df``; return the paths."""
     directory = Path(results_dir)
     summary = summary_table(df, thresholds)
-    csv_path = atomic_write_text(directory / SUMMARY_CSV, summary.to_csv(index=False))
+    per_seed = per_seed_table(df, thresholds)
     md = summary_markdown(summary, thresholds, title=f"Summary of `{directory.name}`")
-    md_path = atomic_write_text(directory / SUMMARY_MD, md)
-    return [csv_path, md_path]
+    per_seed_md = per_seed_markdown(per_seed, thresholds, title=f"Per seed: `{directory.name}`")
+    return [
+        atomic_write_text(directory / SUMMARY_CSV, summary.to_csv(index=False)),
+        atomic_write_text(directory / SUMMARY_MD, md),
+        atomic_write_text(directory / PER_SEED_CSV, per_seed.to_csv(index=False)),
+        atomic_write_text(directory / PER_SEED_MD, per_seed_md),
+    ]
