@@ -1,4 +1,4 @@
-"""BatchBALD, EPIG and PowerBALD named in an experiment YAML and run by the grid runner."""
+"""BatchBALD, EPIG, PowerEPIG and PowerBALD named in an experiment YAML, run by the runner."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ CONFIG = {
         # exact_budget 12 the second pick is exact and the third is sampled.
         {"name": "batchbald", "params": {"num_samples": 200, "exact_budget": 12}},
         "epig",
+        {"name": "power_epig", "params": {"temperature": 0.5}},
         {"name": "power_bald", "params": {"temperature": 0.5}},
     ],
     "seeds": [0, 1],
@@ -54,9 +55,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, str]]
 
 def test_every_strategy_runs_every_round(runs) -> None:
     rows = runs[0]
-    assert {r["strategy"] for r in rows} == {"bald", "batchbald", "epig", "power_bald"}
-    assert len(rows) == 4 * 2 * 3
-    for strategy in ("batchbald", "epig", "power_bald"):
+    strategies = {"bald", "batchbald", "epig", "power_epig", "power_bald"}
+    assert {r["strategy"] for r in rows} == strategies
+    assert len(rows) == 5 * 2 * 3
+    for strategy in strategies - {"bald"}:
         for seed in ("0", "1"):
             trial = [r for r in rows if r["strategy"] == strategy and r["seed"] == seed]
             acquired = [int(i) for r in trial for i in r["acquired_ids"].split()]

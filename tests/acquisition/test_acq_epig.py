@@ -1,4 +1,4 @@
-"""EPIG against explicit loops, its bounds and symmetries, and the EPIG strategy."""
+"""EPIG against explicit loops, its bounds and symmetries, and the EPIG strategies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from bayesal.acquisition.base import Strategy
-from bayesal.acquisition.epig import EPIGStrategy, epig
+from bayesal.acquisition.epig import EPIGStrategy, StochasticEPIGStrategy, epig
+from bayesal.acquisition.stochastic import STOCHASTIC_MODES, stochastic_batch
 from bayesal.errors import InvalidInputError
 
 
@@ -217,3 +218,53 @@ def test_strategy_breaks_ties_with_the_generator():
     assert pick(0) == pick(0)
     assert len({tuple(pick(seed)) for seed in range(5)}) > 1
     assert len(set(pick(1))) == 5
+
+
+@pytest.mark.parametrize("mode", STOCHASTIC_MODES)
+def test_stochastic_strategy_is_stochastic_batch_of_epig(mode):
+    strategy = StochasticEPIGStrategy(mode, temperature=0.5)
+    assert isinstance(strategy, Strategy)
+    assert strategy.name == f"{mode}_epig" and strategy.needs_target is True
+    pool = random_log_probs(30, 6, 3, seed=24)
+    target = random_log_probs(10, 6, 3, seed=25)
+    selection = strategy.select(
+        pool, 6, generator=torch.Generator().manual_seed(3), log_probs_target_M_K_C=target
+    )
+    expected = stochastic_batch(
+        epig(pool, target),
+        6,
+        mode=mode,
+        temperature=0.5,
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert torch.equal(selection.indices_B, expected.indices_B)
+    assert torch.equal(selection.scores_B, expected.scores_B)
+    with pytest.raises(InvalidInputError, match="log_probs_target_M_K_C"):
+        strategy.select(pool, 5, generator=torch.Generator().manual_seed(0))
+
+
+def test_stochastic_strategy_bad_parameters():
+    with pytest.raises(InvalidInputError, match="unknown stochastic mode 'top'"):
+        StochasticEPIGStrategy("top")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="temperature"):
+        StochasticEPIGStrategy("power", temperature=0.0)
+    with pytest.raises(InvalidInputError, match="'softmax_epig': chunk_budget"):
+        StochasticEPIGStrategy("softmax", chunk_budget=0)
+
+
+def test_power_epig_spreads_a_batch_over_copies():
+    # Three exact copies of 20 inputs: top-k takes every copy of the best inputs, while
+    # power sampling draws without replacement in proportion to the score.
+    base = random_log_probs(20, 8, 3, seed=26)
+    pool = torch.cat([base, base, base])
+    target = random_log_probs(15, 8, 3, seed=27)
+
+    def distinct(strategy, seed: int) -> int:
+        picked = strategy.select(
+            pool, 9, generator=torch.Generator().manual_seed(seed), log_probs_target_M_K_C=target
+        ).indices_B
+        return len({i % 20 for i in picked.tolist()})
+
+    assert distinct(EPIGStrategy(), 0) == 3
+    spread = [distinct(StochasticEPIGStrategy("power"), seed) for seed in range(20)]
+    assert sum(spread) / len(spread) > 5

@@ -13,6 +13,7 @@ from bayesal.acquisition import (
     EPIGStrategy,
     PointwiseStrategy,
     Selection,
+    StochasticEPIGStrategy,
     StochasticStrategy,
     Strategy,
     TopKStrategy,
@@ -58,6 +59,7 @@ def test_builtin_names() -> None:
     names = available_strategies()
     assert names == sorted(names)
     assert set(names) >= expected
+    assert {"power_epig", "softmax_epig", "softrank_epig"} <= set(names)
     assert "power_margin" not in names
     assert not any(name.endswith("_random") for name in names)
 
@@ -78,6 +80,9 @@ def test_batch_and_target_strategies_are_registered() -> None:
     target_strategy = get_strategy("epig", chunk_budget=1000)
     assert isinstance(target_strategy, EPIGStrategy) and target_strategy.needs_target is True
     assert target_strategy.chunk_budget == 1000
+    power = get_strategy("power_epig", temperature=0.5, chunk_budget=1000)
+    assert isinstance(power, StochasticEPIGStrategy) and power.needs_target is True
+    assert (power.mode, power.temperature, power.chunk_budget) == ("power", 0.5, 1000)
 
 
 def test_registered_batchbald_and_epig_equal_the_functions() -> None:
@@ -106,6 +111,8 @@ def test_registered_batchbald_and_epig_equal_the_functions() -> None:
         ("batchbald", {"temperature": 1.0}, "accepted: num_samples, exact_budget"),
         ("epig", {"chunk_budget": -1}, "chunk_budget must be a positive integer"),
         ("epig", {"num_samples": 10}, "accepted: chunk_budget"),
+        ("softrank_epig", {"temperature": -1.0}, "temperature"),
+        ("power_epig", {"mode": "softmax"}, "accepted: temperature, chunk_budget"),
     ],
 )
 def test_batch_strategy_parameters_are_checked_when_built(name, params, pattern) -> None:

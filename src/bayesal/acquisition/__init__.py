@@ -14,7 +14,7 @@ from bayesal.acquisition.batchbald import (
     exact_joint_entropy,
     sampled_joint_entropy,
 )
-from bayesal.acquisition.epig import EPIGStrategy, epig
+from bayesal.acquisition.epig import EPIGStrategy, StochasticEPIGStrategy, epig
 from bayesal.acquisition.registry import (
     StochasticStrategy,
     TopKStrategy,
@@ -47,6 +47,7 @@ __all__ = [
     "EPIGStrategy",
     "PointwiseStrategy",
     "Selection",
+    "StochasticEPIGStrategy",
     "StochasticMode",
     "StochasticStrategy",
     "Strategy",

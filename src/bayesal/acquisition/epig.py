@@ -32,12 +32,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from bayesal.acquisition._checks import check_batch_size, check_generator, check_log_probs
+from bayesal.acquisition._checks import (
+    check_batch_size,
+    check_generator,
+    check_log_probs,
+    check_temperature,
+)
 from bayesal.acquisition.base import Selection
 from bayesal.acquisition.selection import top_k
+from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
 from bayesal.errors import InvalidInputError
 
-__all__ = ["DEFAULT_EPIG_CHUNK_BUDGET", "EPIGStrategy", "epig"]
+__all__ = ["DEFAULT_EPIG_CHUNK_BUDGET", "EPIGStrategy", "StochasticEPIGStrategy", "epig"]
 
 #: Largest ``[n_chunk, C, m_chunk, C]`` joint table held at once (elements).
 DEFAULT_EPIG_CHUNK_BUDGET = 2**22
@@ -136,6 +142,33 @@ def epig(
     return scores_N.clamp_(0.0, math.log(C))
 
 
+def _check_chunk_budget(value: object, who: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidInputError(
+            f"strategy {who!r}: chunk_budget must be a positive integer, got {value!r}."
+        )
+
+
+def _epig_scores(
+    who: str,
+    log_probs_N_K_C: Tensor,
+    log_probs_target_M_K_C: Tensor | None,
+    batch_size: int,
+    generator: torch.Generator,
+    chunk_budget: int,
+) -> Tensor:
+    """The EPIG scores a strategy selects from, after checking its inputs."""
+    check_generator(generator, f"strategy {who!r}")
+    if log_probs_target_M_K_C is None:
+        raise InvalidInputError(
+            f"strategy {who!r} needs log_probs_target_M_K_C: log-probs [M, K, C] of target "
+            "inputs under the same K parameter samples as the pool."
+        )
+    scores_N = epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=chunk_budget)
+    check_batch_size(batch_size, scores_N.shape[0])
+    return scores_N
+
+
 @dataclass(frozen=True)
 class EPIGStrategy:
     """The :class:`~bayesal.acquisition.base.Strategy` for :func:`epig`: top-k of EPIG.
@@ -160,11 +193,7 @@ class EPIGStrategy:
     needs_target: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
-        value = self.chunk_budget
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise InvalidInputError(
-                f"strategy 'epig': chunk_budget must be a positive integer, got {value!r}."
-            )
+        _check_chunk_budget(self.chunk_budget, self.name)
 
     def select(
         self,
@@ -175,12 +204,63 @@ class EPIGStrategy:
         log_probs_target_M_K_C: Tensor | None = None,
     ) -> Selection:
         """Top ``batch_size`` of ``epig(log_probs_N_K_C, log_probs_target_M_K_C)``."""
-        check_generator(generator, "strategy 'epig'")
-        if log_probs_target_M_K_C is None:
-            raise InvalidInputError(
-                "strategy 'epig' needs log_probs_target_M_K_C: log-probs [M, K, C] of target "
-                "inputs under the same K parameter samples as the pool."
-            )
-        scores_N = epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=self.chunk_budget)
-        check_batch_size(batch_size, scores_N.shape[0])
+        scores_N = _epig_scores(
+            self.name, log_probs_N_K_C, log_probs_target_M_K_C, batch_size, generator,
+            self.chunk_budget,
+        )  # fmt: skip
         return top_k(scores_N, batch_size, generator=generator)
+
+
+@dataclass(frozen=True)
+class StochasticEPIGStrategy:
+    """A stochastic batch drawn with weights from EPIG instead of its top-k.
+
+    :func:`~bayesal.acquisition.stochastic.stochastic_batch` (Kirsch et al. 2023) over
+    :func:`epig` scores: a pointwise score's top-k takes near-copies of the best input,
+    sampling without replacement with weights ``s^β`` (``power``), ``exp(β s)``
+    (``softmax``) or ``rank^(-β)`` (``softrank``) spreads the batch. Registered as
+    ``power_epig``, ``softmax_epig`` and ``softrank_epig``; needs target log-probs like
+    :class:`EPIGStrategy`.
+
+    Attributes:
+        mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
+        temperature: ``> 0``; β = 1 / temperature. Default 1.0.
+        chunk_budget: passed to :func:`epig`.
+
+    Raises:
+        InvalidInputError: for an unknown mode, a temperature that is not > 0 or a
+            ``chunk_budget`` that is not a positive integer.
+    """
+
+    mode: StochasticMode
+    temperature: float = 1.0
+    chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET
+    name: str = field(default="", init=False)
+    needs_target: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in STOCHASTIC_MODES:
+            raise InvalidInputError(
+                f"unknown stochastic mode {self.mode!r} for EPIG; "
+                f"choose one of {', '.join(STOCHASTIC_MODES)}."
+            )
+        object.__setattr__(self, "name", f"{self.mode}_epig")  # frozen: set once, here
+        check_temperature(self.temperature)
+        _check_chunk_budget(self.chunk_budget, self.name)
+
+    def select(
+        self,
+        log_probs_N_K_C: Tensor,
+        batch_size: int,
+        *,
+        generator: torch.Generator,
+        log_probs_target_M_K_C: Tensor | None = None,
+    ) -> Selection:
+        """Sample ``batch_size`` positions with weights from the EPIG scores."""
+        scores_N = _epig_scores(
+            self.name, log_probs_N_K_C, log_probs_target_M_K_C, batch_size, generator,
+            self.chunk_budget,
+        )  # fmt: skip
+        return stochastic_batch(
+            scores_N, batch_size, mode=self.mode, temperature=self.temperature, generator=generator
+        )

@@ -12,6 +12,9 @@ A strategy is looked up with ``get_strategy(name, **params)``. Built-in names:
   2019); accepts ``num_samples``, ``exact_budget``, ``chunk_budget``, ``prune``.
 * ``epig``: top-k of EPIG (:class:`~.epig.EPIGStrategy`, Bickford Smith et al. 2023);
   ``needs_target`` is True; accepts ``chunk_budget``.
+* ``power_epig``, ``softmax_epig``, ``softrank_epig``: a stochastic batch drawn with
+  weights from EPIG (:class:`~.epig.StochasticEPIGStrategy`); ``needs_target`` is True;
+  accept ``temperature`` and ``chunk_budget``.
 
 Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``,
 where the factory (here a class) is called with the keyword parameters of
@@ -35,7 +38,11 @@ from bayesal.acquisition import scores as _scores
 from bayesal.acquisition._checks import check_batch_size, check_generator, check_temperature
 from bayesal.acquisition.base import Selection, Strategy
 from bayesal.acquisition.batchbald import BatchBALDStrategy
-from bayesal.acquisition.epig import EPIGStrategy
+from bayesal.acquisition.epig import (
+    DEFAULT_EPIG_CHUNK_BUDGET,
+    EPIGStrategy,
+    StochasticEPIGStrategy,
+)
 from bayesal.acquisition.selection import top_k
 from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
 from bayesal.errors import InvalidInputError, UnknownStrategyError
@@ -192,6 +199,16 @@ class _StochasticFactory:
         )
 
 
+@dataclass(frozen=True)
+class _StochasticEPIGFactory:
+    mode: StochasticMode
+
+    def __call__(
+        self, *, temperature: float = 1.0, chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET
+    ) -> StochasticEPIGStrategy:
+        return StochasticEPIGStrategy(self.mode, temperature, chunk_budget)
+
+
 _REGISTRY: dict[str, Callable[..., Strategy]] = {}
 
 
@@ -312,6 +329,8 @@ def _register_builtins() -> None:
     # accepted parameters, validated when it is built).
     register_strategy("batchbald", BatchBALDStrategy)
     register_strategy("epig", EPIGStrategy)
+    for mode in STOCHASTIC_MODES:
+        register_strategy(f"{mode}_epig", _StochasticEPIGFactory(mode))
 
 
 _register_builtins()
