@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from bayesal.report import load_results, per_seed_table, summary_table
-from bayesal.report.published import PUBLISHED
+from bayesal.report.published import published_number
 
 
 def fmt(x: float) -> str:
@@ -26,10 +26,8 @@ def fmt(x: float) -> str:
 
 
 def published(source: str, strategy: str, threshold: float) -> str:
-    for p in PUBLISHED:
-        if (p.source, p.strategy) == (source, strategy) and math.isclose(p.threshold, threshold):
-            return str(p.labels)
-    return "–"
+    number = published_number(source, strategy, threshold)
+    return "–" if number is None else str(number.labels)
 
 
 def main() -> None:
@@ -38,7 +36,9 @@ def main() -> None:
     args = parser.parse_args()
     df = load_results(args.results_dir)
     per_seed = per_seed_table(df)
-    summary = summary_table(df).sort_values("labels_to_95_median", na_position="last")
+    summary = summary_table(df).sort_values(
+        "labels_to_95_median", na_position="last", kind="stable"
+    )
     seeds = sorted(per_seed["seed"].unique())
 
     print(

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bayesal.errors import DataNotFoundError, InvalidInputError
-from bayesal.report import per_seed_table, summary_table, write_summary
+from bayesal.report import per_seed_markdown, per_seed_table, summary_table, write_summary
 from bayesal.report.tables import CONVENTIONS_MD, censored_quantile, threshold_key
 
 F32_NINETY = float(np.float32(0.9))  # 0.8999999761581421: how float32 stores 90%
@@ -135,18 +135,12 @@ def test_per_seed_by_hand() -> None:
         rows.loc[("a", 1), "final_accuracy"] == 0.9 and rows.loc[("b", 2), "final_n_labels"] == 15
     )
     assert rows.loc[("a", 0), "aulc"] == pytest.approx(0.85)
+    assert rows["final_n_labels"].dtype == np.int64
+    md = per_seed_markdown(per_seed_table(hand_table(), thresholds=(0.85,)))
+    assert "## Labels to 85% test accuracy" in md and "Labels to 90%" not in md
+    assert "| `a` | 20 | 40 | 20 | 40 |" in md
     with pytest.raises(InvalidInputError, match="fraction in"):
         per_seed_table(hand_table(), thresholds=(90,))
-
-
-def test_summary_is_the_per_seed_table_summarised() -> None:
-    df = hand_table()
-    seeds, summary = per_seed_table(df), summary_table(df).set_index("strategy")
-    for label, runs in seeds.groupby("strategy"):
-        assert summary.loc[label, "final_accuracy_mean"] == pytest.approx(
-            runs["final_accuracy"].mean()
-        )
-        assert summary.loc[label, "labels_to_90_reached"] == runs["labels_to_90"].notna().sum()
 
 
 def test_strategy_order_and_custom_thresholds() -> None:

@@ -164,9 +164,9 @@ def _epig_scores(
             f"strategy {who!r} needs log_probs_target_M_K_C: log-probs [M, K, C] of target "
             "inputs under the same K parameter samples as the pool."
         )
-    scores_N = epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=chunk_budget)
-    check_batch_size(batch_size, scores_N.shape[0])
-    return scores_N
+    check_log_probs(log_probs_N_K_C)
+    check_batch_size(batch_size, log_probs_N_K_C.shape[0])  # before the expensive part
+    return epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=chunk_budget)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Tables and figures from a results directory (reads files only; trains nothing).
 
-Entry points: :func:`load_results`, :func:`summary_table`, :func:`per_seed_table`,
-:func:`write_summary`,
-:func:`plot_learning_curves`, :func:`plot_acquisition_grid`, :func:`plot_bald_anatomy`
-and :func:`write_report` (all of the above in one call). See ``docs/report.md``.
+Entry points: :func:`load_results`, :func:`summary_table`, :func:`per_seed_table` (and
+their Markdown renderers), :func:`write_summary`, :func:`plot_learning_curves`,
+:func:`plot_acquisition_grid`, :func:`plot_bald_anatomy` and :func:`write_report` (all of
+the above in one call). See ``docs/report.md``.
 """
 
 from bayesal.report.build import write_report

@@ -102,7 +102,8 @@ def published_table() -> pd.DataFrame:
     return pd.DataFrame([vars(p) for p in PUBLISHED])
 
 
-def _published(source: str, strategy: str, threshold: float) -> PublishedNumber | None:
+def published_number(source: str, strategy: str, threshold: float) -> PublishedNumber | None:
+    """The :data:`PUBLISHED` number of ``source`` for ``strategy`` at ``threshold``, or None."""
     for p in PUBLISHED:
         if p.source == source and p.strategy == strategy and math.isclose(p.threshold, threshold):
             return p
@@ -162,10 +163,10 @@ def comparison_table(
             mean_curve = labels_to_threshold_of_mean_curve(runs, t) if len(runs) else math.inf
             row[f"{key}_mean_curve"] = np.nan if math.isinf(mean_curve) else mean_curve
             row[f"acquired_to_{_pct(t)}_median"] = row[f"{key}_median"] - initial_labels
-            gal = _published("gal2017", name, t)
+            gal = published_number("gal2017", name, t)
             row[f"gal2017_acquired_to_{_pct(t)}"] = gal.as_published if gal else np.nan
             row[f"gal2017_labels_to_{_pct(t)}"] = gal.labels if gal else np.nan
-        seed = _published("seed_study", name, 0.95)
+        seed = published_number("seed_study", name, 0.95)
         row["seed_study_labels_to_95"] = seed.labels if seed else np.nan
         rows.append(row)
     return pd.DataFrame(rows)

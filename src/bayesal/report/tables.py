@@ -150,14 +150,18 @@ def per_seed_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95))
         InvalidInputError: malformed table, or a threshold outside (0, 1].
     """
     _check_thresholds(thresholds)
-    df = validate_results(df)
+    return _per_seed(validate_results(df), thresholds)
+
+
+def _per_seed(df: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
+    """:func:`per_seed_table` of an already validated table."""
     rows = []
     for label, runs in df.groupby("strategy", sort=False):
         for seed, run in runs.groupby("seed", sort=True):
             row: dict[str, object] = {
                 "strategy": label,
                 "seed": int(seed),
-                "final_n_labels": float(run["n_labels"].iloc[-1]),
+                "final_n_labels": int(run["n_labels"].iloc[-1]),
                 "final_accuracy": float(run["test_accuracy"].iloc[-1]),
                 "aulc": normalised_aulc(
                     run["n_labels"].to_numpy(dtype=np.float64),
@@ -195,7 +199,11 @@ def summary_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) 
     """
     _check_thresholds(thresholds)
     df = validate_results(df)
-    seeds = per_seed_table(df, thresholds)
+    return _summarise(df, _per_seed(df, thresholds), thresholds)
+
+
+def _summarise(df: pd.DataFrame, seeds: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
+    """:func:`summary_table` of a validated table and its :func:`_per_seed` rows."""
     rows = []
     for label, runs in df.groupby("strategy", sort=False):
         per_seed = seeds[seeds["strategy"] == label]
@@ -295,19 +303,17 @@ def summary_markdown(
     return "\n".join(lines) + "\n\n" + CONVENTIONS_MD
 
 
-def per_seed_markdown(
-    per_seed: pd.DataFrame,
-    thresholds: Sequence[float] = (0.90, 0.95),
-    title: str = "Per seed",
-) -> str:
+def per_seed_markdown(per_seed: pd.DataFrame, title: str = "Per seed") -> str:
     """Render :func:`per_seed_table`'s output: one table per threshold, then final accuracy.
 
-    Rows are strategies, columns seeds; a run that never reaches t shows "n.r.", a seed
-    a strategy has no run for stays empty.
+    Rows are strategies, columns seeds; the thresholds are the table's ``labels_to_*``
+    columns. A run that never reaches t shows "n.r."; a seed a strategy has no run for
+    stays empty.
     """
     seeds = sorted(per_seed["seed"].unique())
     strategies = list(dict.fromkeys(per_seed["strategy"]))
     by_run = per_seed.set_index(["strategy", "seed"])
+    keys = [c for c in per_seed.columns if c.startswith("labels_to_")]
 
     def table(heading: str, cell: Callable[[pd.Series], str]) -> list[str]:
         lines = [f"## {heading}", ""]
@@ -321,16 +327,16 @@ def per_seed_markdown(
         return lines + [""]
 
     lines = [f"# {title}", ""]
-    for t in thresholds:
-        key = threshold_key(float(t))
+    for key in keys:
         lines += table(
-            f"Labels to {100 * float(t):g}% test accuracy",
+            f"Labels to {key.removeprefix('labels_to_')}% test accuracy",
             lambda r, key=key: _fmt_labels(r[key]),
         )
     lines += table("Final test accuracy (%)", lambda r: f"{100 * r['final_accuracy']:.1f}")
     lines.append(
         "Labels to t: `n_labels` (initial labels included) at the first round whose test "
-        "accuracy is ≥ t; n.r. = not reached. `summary.md` gives the median and IQR."
+        "accuracy is ≥ t; n.r. = not reached; empty = no run of that seed. `summary.md` "
+        "gives the median and IQR; `per_seed.csv` also has each run's AULC."
     )
     return "\n".join(lines) + "\n"
 
@@ -355,10 +361,12 @@ def write_summary_files(
 ) -> list[Path]:
     """Write ``summary.csv``/``.md`` and ``per_seed.csv``/``.md`` of ``df``; return the paths."""
     directory = Path(results_dir)
-    summary = summary_table(df, thresholds)
-    per_seed = per_seed_table(df, thresholds)
+    _check_thresholds(thresholds)
+    df = validate_results(df)
+    per_seed = _per_seed(df, thresholds)
+    summary = _summarise(df, per_seed, thresholds)
     md = summary_markdown(summary, thresholds, title=f"Summary of `{directory.name}`")
-    per_seed_md = per_seed_markdown(per_seed, thresholds, title=f"Per seed: `{directory.name}`")
+    per_seed_md = per_seed_markdown(per_seed, title=f"Per seed: `{directory.name}`")
     return [
         atomic_write_text(directory / SUMMARY_CSV, summary.to_csv(index=False)),
         atomic_write_text(directory / SUMMARY_MD, md),
