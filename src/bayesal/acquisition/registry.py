@@ -26,8 +26,6 @@ Strategies hold no random state: the ``torch.Generator`` is passed to every ``se
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,8 +44,10 @@ from bayesal.acquisition.epig import (
 from bayesal.acquisition.selection import top_k
 from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
 from bayesal.errors import InvalidInputError, UnknownStrategyError
+from bayesal.registry import Registry
 
 __all__ = [
+    "STRATEGIES",
     "StochasticStrategy",
     "TopKStrategy",
     "available_strategies",
@@ -209,7 +209,10 @@ class _StochasticEPIGFactory:
         return StochasticEPIGStrategy(self.mode, temperature, chunk_budget)
 
 
-_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+#: The strategy registry (see :mod:`bayesal.registry`): names and import paths.
+STRATEGIES: Registry[Strategy] = Registry(
+    "strategy", unknown_error=UnknownStrategyError, describe="acquisition strategy"
+)
 
 
 def register_strategy(
@@ -227,17 +230,7 @@ def register_strategy(
         InvalidInputError: for an empty name, a non-callable factory, or a name that is
             already registered without ``overwrite=True``.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"strategy name must be a non-empty string, got {name!r}.")
-    if not callable(factory):
-        raise InvalidInputError(
-            f"factory for strategy {name!r} must be callable, got {type(factory).__name__}."
-        )
-    if name in _REGISTRY and not overwrite:
-        raise InvalidInputError(
-            f"strategy {name!r} is already registered; pass overwrite=True to replace it."
-        )
-    _REGISTRY[name] = factory
+    STRATEGIES.register(name, factory, overwrite=overwrite)
 
 
 def unregister_strategy(name: str) -> None:
@@ -246,58 +239,26 @@ def unregister_strategy(name: str) -> None:
     Raises:
         UnknownStrategyError: when ``name`` is not registered.
     """
-    if name not in _REGISTRY:
-        raise UnknownStrategyError(_unknown_message(name))
-    del _REGISTRY[name]
+    STRATEGIES.unregister(name)
 
 
 def available_strategies() -> list[str]:
     """The registered strategy names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def _unknown_message(name: object) -> str:
-    names = available_strategies()
-    suggestion = ""
-    if isinstance(name, str):
-        close = difflib.get_close_matches(name, names, n=3) or difflib.get_close_matches(
-            name.lower(), names, n=3
-        )
-        if close:
-            suggestion = f" Did you mean {' or '.join(repr(c) for c in close)}?"
-    return f"unknown acquisition strategy {name!r}.{suggestion} Available: {', '.join(names)}."
+    return STRATEGIES.names()
 
 
 def get_strategy(name: str, **params: object) -> Strategy:
-    """The strategy registered as ``name``, built with ``params`` (e.g. ``temperature``).
+    """The strategy registered as ``name`` (or at the import path ``package.module:factory``),
+    built with ``params`` (e.g. ``temperature``).
 
     Raises:
         UnknownStrategyError: for a name that is not registered; the message lists the
             available names and suggests close matches.
-        InvalidInputError: for parameters the strategy does not accept, or a factory that
-            does not return a :class:`~bayesal.acquisition.base.Strategy`.
+        InvalidInputError: for parameters the strategy does not accept, an import path that
+            does not import, or a factory that does not return a
+            :class:`~bayesal.acquisition.base.Strategy`.
     """
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise UnknownStrategyError(_unknown_message(name))
-    factory = _REGISTRY[name]
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # some builtins have no signature: just call them
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(**params)
-        except TypeError as error:
-            accepted = [
-                p.name
-                for p in signature.parameters.values()
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-            ]
-            raise InvalidInputError(
-                f"strategy {name!r} does not accept parameters {sorted(params)} ({error}); "
-                f"accepted: {', '.join(accepted) if accepted else 'none'}."
-            ) from None
-    strategy = factory(**params)
+    strategy = STRATEGIES.build(name, **params)
     if not isinstance(strategy, Strategy):
         raise InvalidInputError(
             f"the factory registered as {name!r} returned {type(strategy).__name__}, which "
@@ -334,3 +295,4 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+STRATEGIES.mark_builtin()

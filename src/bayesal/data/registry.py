@@ -1,79 +1,95 @@
-"""Datasets by name: ``load_dataset("two_moons", n_train=500)``."""
+"""Datasets by name: ``load_dataset("two_moons", n_train=500)``.
+
+Datasets live in the ``dataset`` registry (:mod:`bayesal.registry`): a loader takes
+keyword parameters and returns a :class:`~bayesal.data.dataset.Dataset`. Any name may
+also be an import path ``package.module:loader``. The MNIST family is registered with
+loaders that import :mod:`bayesal.data.mnist` (which reads big files) only when called.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from bayesal.data.dataset import Dataset
 from bayesal.data.two_moons import load_two_moons
 from bayesal.errors import DataNotFoundError, InvalidInputError
+from bayesal.registry import Registry, check_parameters
 
 Loader = Callable[..., Dataset]
 
 _MNIST_MODULE = "bayesal.data.mnist"
 
+#: The dataset registry: ``DATASETS.register("my_data", load_my_data)``.
+DATASETS: Registry[Dataset] = Registry("dataset")
 
-def _mnist_loader(name: str, function_name: str) -> Loader:
-    """A loader that imports ``bayesal.data.mnist`` only when called (it reads big files)."""
 
-    def load(**kwargs: Any) -> Dataset:
+class _LazyLoader:
+    """A loader that imports its module only when called; a class, so that it pickles."""
+
+    def __init__(self, module: str, function_name: str) -> None:
+        self.module, self.function_name = module, function_name
+
+    def target(self) -> Loader:
         try:
-            module = importlib.import_module(_MNIST_MODULE)
+            module = importlib.import_module(self.module)
         except ModuleNotFoundError as exc:
             raise DataNotFoundError(
-                f"{_MNIST_MODULE} is not available in this installation of bayesal"
+                f"{self.module} is not available in this installation of bayesal"
             ) from exc
-        function = getattr(module, function_name)
-        _check_params(name, function, kwargs)
-        return function(**kwargs)
+        return getattr(module, self.function_name)  # type: ignore[no-any-return]
 
-    load.__name__ = function_name
-    return load
+    def __call__(self, **kwargs: Any) -> Dataset:
+        return self.target()(**kwargs)
 
 
-_LOADERS: dict[str, Loader] = {"two_moons": load_two_moons}
-_LAZY: dict[str, str] = {
+DATASETS.register("two_moons", load_two_moons)
+for _name, _function in {
     "mnist": "load_mnist",
     "fashion_mnist": "load_fashion_mnist",
     "repeated_mnist": "load_repeated_mnist",
-}
+}.items():
+    DATASETS.register(_name, _LazyLoader(_MNIST_MODULE, _function))
+DATASETS.mark_builtin()
 
 
-def _registry() -> dict[str, Loader]:
-    loaders = dict(_LOADERS)
-    if importlib.util.find_spec(_MNIST_MODULE) is not None:
-        loaders.update({name: _mnist_loader(name, fn) for name, fn in _LAZY.items()})
-    return loaders
+def register_dataset(name: str, loader: Loader, *, overwrite: bool = False) -> None:
+    """Make ``load_dataset(name, **params)`` return ``loader(**params)``."""
+    DATASETS.register(name, loader, overwrite=overwrite)
 
 
 def available_datasets() -> list[str]:
     """Sorted names accepted by :func:`load_dataset`."""
-    return sorted(_registry())
+    return DATASETS.names()
 
 
-def _check_params(name: str, loader: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+def dataset_loader(name: str) -> Loader:
+    """The loader function of ``name`` (lazy loaders are imported)."""
+    loader = DATASETS.resolve(name)
+    return loader.target() if isinstance(loader, _LazyLoader) else loader
+
+
+def check_dataset(name: str, params: dict[str, Any]) -> None:
+    """Raise InvalidInputError unless ``name`` exists and accepts ``params`` (loads nothing)."""
+    loader = dataset_loader(name)
     try:
-        inspect.signature(loader).bind(**kwargs)
-    except TypeError as exc:
-        params = [p for p in inspect.signature(loader).parameters if p != "kwargs"]
-        raise InvalidInputError(f"dataset {name!r}: {exc}; its parameters are {params}") from None
+        check_parameters(loader, params, f"dataset {name!r}")
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc).replace("accepted:", "its parameters are")) from None
 
 
 def load_dataset(name: str, **kwargs: Any) -> Dataset:
-    """Load the dataset registered as ``name`` with the loader's keyword arguments.
+    """Load the dataset registered as ``name`` (or at an import path) with the loader's
+    keyword arguments.
 
     Raises InvalidInputError for an unknown name or parameter and DataNotFoundError
     when the data files are not available.
     """
-    loaders = _registry()
-    if name not in loaders:
+    check_dataset(name, kwargs)
+    dataset = dataset_loader(name)(**kwargs)
+    if not isinstance(dataset, Dataset):
         raise InvalidInputError(
-            f"unknown dataset {name!r}; available: {', '.join(sorted(loaders))}"
+            f"dataset {name!r} returned {type(dataset).__name__}, not a bayesal.data.Dataset"
         )
-    loader = loaders[name]
-    if name in _LOADERS:
-        _check_params(name, loader, kwargs)
-    return loader(**kwargs)
+    return dataset
