@@ -1,7 +1,9 @@
-"""The pool: which training ids are labelled and which are not.
+"""The pool: which items are labelled, and with which label.
 
-Ids are dataset row ids (rows of ``Dataset.train_x``), never positions in a filtered
-list, so an id means the same example in every round, process and file.
+Ids are stable item ids (rows of ``Dataset.train_x``, or ids a user gave), never positions
+in a filtered list, so an id means the same example in every round, process and file.
+Label values are stored per id, with :data:`MISSING` where no label is known; a label
+can be recorded in any order and corrected (``overwrite=True``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from numpy.typing import ArrayLike, NDArray
 from bayesal.errors import InvalidInputError
 
 IdArray = NDArray[np.int64]
+
+#: The label value of an item that has no label.
+MISSING = -1
 
 
 def as_id_array(ids: ArrayLike | torch.Tensor | Iterable[int], what: str = "ids") -> IdArray:
@@ -46,6 +51,8 @@ class Pool:
             raise InvalidInputError(f"num_items must be >= 0, got {num_items}")
         self._ids: IdArray = np.arange(int(num_items), dtype=np.int64)
         self._labelled = np.zeros(int(num_items), dtype=bool)
+        # Label values; MISSING where unknown (also for ids marked labelled without a value).
+        self._values = np.full(int(num_items), MISSING, dtype=np.int64)
 
     @classmethod
     def from_ids(cls, ids: ArrayLike | torch.Tensor, labelled_ids: ArrayLike | None = None) -> Pool:
@@ -59,6 +66,7 @@ class Pool:
         pool = cls(0)
         pool._ids = uniq
         pool._labelled = np.zeros(len(uniq), dtype=bool)
+        pool._values = np.full(len(uniq), MISSING, dtype=np.int64)
         if labelled_ids is not None:
             pool.label(labelled_ids)
         return pool
@@ -109,11 +117,26 @@ class Pool:
         arr = as_id_array(ids)
         return self._labelled[self._positions(arr)]
 
-    def label(self, ids: ArrayLike | torch.Tensor) -> None:
-        """Mark ``ids`` labelled. All-or-nothing: on any error the pool is unchanged.
+    def positions(self, ids: ArrayLike | torch.Tensor) -> NDArray[np.intp]:
+        """Positions of ``ids`` in :attr:`ids` (sorted order); unknown ids raise."""
+        return self._positions(as_id_array(ids))
 
-        Raises InvalidInputError for duplicate ids, ids the pool does not manage, and ids
-        that are already labelled.
+    def label(
+        self,
+        ids: ArrayLike | torch.Tensor,
+        values: ArrayLike | torch.Tensor | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        """Mark ``ids`` labelled, with label ``values`` when given. All-or-nothing: on any
+        error the pool is unchanged.
+
+        An id that already has the same label is accepted (a repeat changes nothing); a
+        different label needs ``overwrite=True`` (a correction).
+
+        Raises InvalidInputError for duplicate ids, ids the pool does not manage, values
+        of another length or below 0, and ids that are already labelled (with another
+        value, or at all when no values are given) unless ``overwrite``.
         """
         arr = as_id_array(ids)
         uniq, counts = np.unique(arr, return_counts=True)
@@ -122,10 +145,40 @@ class Pool:
                 f"duplicate ids in one label call: {uniq[counts > 1][:5].tolist()}"
             )
         pos = self._positions(arr)
-        already = self._labelled[pos]
-        if already.any():
-            raise InvalidInputError(f"ids already labelled: {arr[already][:5].tolist()}")
+        if values is None:
+            already = self._labelled[pos]
+            if already.any() and not overwrite:
+                raise InvalidInputError(f"ids already labelled: {arr[already][:5].tolist()}")
+            self._labelled[pos] = True
+            return
+        vals = as_id_array(values, "labels")
+        if len(vals) != len(arr):
+            raise InvalidInputError(f"{len(arr)} ids but {len(vals)} labels")
+        if vals.size and vals.min() < 0:
+            raise InvalidInputError(f"labels must be >= 0, got {int(vals.min())}")
+        old = self._values[pos]
+        conflict = self._labelled[pos] & (old != vals)
+        if conflict.any() and not overwrite:
+            first = np.flatnonzero(conflict)[:5]
+            raise InvalidInputError(
+                "ids already labelled with another label (pass overwrite=True to correct): "
+                + ", ".join(f"{arr[i]} has {old[i]}, got {vals[i]}" for i in first)
+            )
         self._labelled[pos] = True
+        self._values[pos] = vals
+
+    def unlabel(self, ids: ArrayLike | torch.Tensor) -> None:
+        """Forget the labels of ``ids`` (all-or-nothing; unknown ids raise)."""
+        pos = self._positions(as_id_array(ids))
+        self._labelled[pos] = False
+        self._values[pos] = MISSING
+
+    def labels(self, ids: ArrayLike | torch.Tensor | None = None) -> IdArray:
+        """Label values of ``ids`` (default: every id, in :attr:`ids` order); :data:`MISSING`
+        where an id has no label or was marked labelled without a value."""
+        if ids is None:
+            return self._values.copy()
+        return self._values[self._positions(as_id_array(ids))]
 
     def subset_unlabelled(self, size: int, rng: np.random.Generator) -> IdArray:
         """A uniformly random subset of ``size`` unlabelled ids (sorted).

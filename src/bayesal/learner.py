@@ -1,0 +1,834 @@
+"""The ask/tell active learner: ``query`` which items to label, ``teach`` their labels.
+
+::
+
+    learner = ActiveLearner(pool, model=make_model, strategy="bald", seed=0)
+    ids = learner.query(10)          # stable pool ids, none of them labelled yet
+    learner.teach(ids, labels)       # label values, from a person or a simulation
+    learner.save("state.pt")         # and later: ActiveLearner.load("state.pt", model=...)
+
+Every ``query`` is one *round* ``r``: the posterior (a registered method: MC dropout,
+an ensemble, ...) is trained on the labelled items unless it already was for the same
+labels, drawn once, the pool is scored chunk by chunk, and the strategy selects. With
+no label at all, ``query`` uses the cold start (random, or k-center greedy on the inputs).
+
+Seeding: every random choice reads its own stream derived from the learner ``seed`` by
+``numpy.random.SeedSequence(seed, spawn_key=(stream, round, member))``, so the same
+seed, pool, labels and calls give the same ids, and a learner saved and loaded proposes
+what it would have proposed without stopping. The model's initialisation and training
+depend on the seed, the round and the labelled set only, never on the strategy.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+from torch import Tensor, nn
+
+from bayesal import __version__
+from bayesal._atomic import atomic_write
+from bayesal.acquisition import get_strategy
+from bayesal.acquisition.base import PointwiseStrategy, Selection, Strategy
+from bayesal.data.pool import MISSING, IdArray, Pool, as_id_array
+from bayesal.data.source import ArrayInputs, PoolInputs, as_pool_inputs
+from bayesal.device import DeviceLike, resolve_device
+from bayesal.errors import InvalidInputError
+from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod, get_posterior
+from bayesal.posterior.base import PosteriorDraw
+from bayesal.registry import accepted_parameters
+from bayesal.training import TrainConfig
+
+__all__ = [
+    "COLD_STARTS",
+    "ActiveLearner",
+    "Oracle",
+    "QueryTimings",
+    "SimulatedOracle",
+    "kcenter_greedy",
+    "stream_seed",
+]
+
+# Independent random streams (the first element of the SeedSequence spawn key). The
+# first seven are those of the original simulation loop, so its results do not change.
+_INITIAL, _MODEL_INIT, _TRAIN, _SUBSET, _DRAW, _SELECT, _TARGET, _COLD = range(8)
+
+#: Cold-start methods for a query with no label yet.
+COLD_STARTS: tuple[str, ...] = ("random", "kcenter")
+
+_STATE_FORMAT = 1
+# In-memory pools up to this size are saved with the learner, so load() needs no pool.
+_SAVE_POOL_MAX_BYTES = 1 << 30
+
+
+def stream_seed(seed: int, stream: int, *keys: int) -> int:
+    """A 63-bit seed for one random stream of the run ``seed`` (e.g. round r's training)."""
+    state = np.random.SeedSequence(seed, spawn_key=(stream, *keys)).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class Oracle(Protocol):
+    """Anything that labels ids: ``oracle(ids) -> labels`` (ints in ``[0, C)``)."""
+
+    def __call__(self, ids: IdArray) -> ArrayLike: ...
+
+
+class SimulatedOracle:
+    """The true labels of a simulation: ``labels[i]`` is the label of id ``ids[i]``
+    (default ids ``0 .. N-1``)."""
+
+    def __init__(self, labels: ArrayLike | Tensor, ids: ArrayLike | None = None) -> None:
+        self._labels = as_id_array(labels, "labels")
+        self._pool = Pool(len(self._labels)) if ids is None else Pool.from_ids(as_id_array(ids))
+        if len(self._pool) != len(self._labels):
+            raise InvalidInputError(f"{len(self._pool)} ids but {len(self._labels)} labels")
+        # Pool.from_ids sorts: keep the label of each id with it.
+        order = np.argsort(as_id_array(ids)) if ids is not None else None
+        self._sorted_labels = self._labels if order is None else self._labels[order]
+
+    def __call__(self, ids: IdArray) -> NDArray[np.int64]:
+        return self._sorted_labels[self._pool.positions(ids)]
+
+
+@dataclass(frozen=True)
+class QueryTimings:
+    """Wall-clock seconds of the last query: ``fit`` training (0 when the fitted posterior
+    was reused), ``score`` the subset draw, posterior draw and log-probs (and pointwise
+    scores), ``select`` the strategy's selection."""
+
+    fit: float = 0.0
+    score: float = 0.0
+    select: float = 0.0
+
+
+def kcenter_greedy(
+    inputs: PoolInputs,
+    rows: NDArray[np.int64],
+    n: int,
+    generator: torch.Generator,
+    *,
+    embed: Callable[[Tensor], Tensor] | None = None,
+    chunk_size: int = 4096,
+) -> NDArray[np.int64]:
+    """``n`` of ``rows`` chosen by k-center greedy (farthest-first traversal) in Euclidean
+    distance on the flattened inputs (or on ``embed(inputs)``): the first at random, each
+    next one the farthest from those chosen. Streams the inputs in chunks (one pass per
+    pick); memory ``O(len(rows))``. Returns positions into ``rows``, in pick order."""
+    if n > len(rows):
+        raise InvalidInputError(f"cannot pick {n} of {len(rows)} items")
+
+    def features(batch: Tensor) -> Tensor:
+        out = embed(batch) if embed is not None else batch
+        return out.reshape(len(out), -1).double()
+
+    first = int(torch.randint(len(rows), (1,), generator=generator))
+    picks = [first]
+    min_dist = torch.full((len(rows),), math.inf, dtype=torch.float64)
+    centre = features(inputs.take(rows[[first]]))
+    for _ in range(n - 1):
+        start = 0
+        for batch in inputs.batches(rows, chunk_size):
+            f = features(batch)
+            d = ((f - centre) ** 2).sum(dim=1)
+            min_dist[start : start + len(f)] = torch.minimum(min_dist[start : start + len(f)], d)
+            start += len(f)
+        min_dist[picks] = -1.0
+        nxt = int(torch.argmax(min_dist))
+        picks.append(nxt)
+        centre = features(inputs.take(rows[[nxt]]))
+    return np.asarray(picks, dtype=np.int64)
+
+
+def _model_builder(model: Any) -> Callable[[int], nn.Module]:
+    """``seed -> fresh model`` from a zero-argument factory, a ``seed -> model`` factory,
+    a registered model name or an import path."""
+    if isinstance(model, str):
+        from bayesal.models.registry import check_model
+
+        check_model(model, {})
+        return _NamedModel(model)
+    if isinstance(model, nn.Module):
+        raise InvalidInputError(
+            "model must build a fresh network each round: pass a factory (e.g. a class or "
+            "a function returning a new nn.Module), not a model instance"
+        )
+    if not callable(model):
+        raise InvalidInputError(f"model must be callable or an import path, got {model!r}")
+    return _SeededModel(model)
+
+
+class _NamedModel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, seed: int) -> nn.Module:
+        from bayesal.models.registry import build_model
+
+        return build_model(self.name, seed=seed)
+
+
+class _SeededModel:
+    """Calls the factory with the global RNG seeded privately (fork_rng), passing the seed
+    when the factory takes a positional argument."""
+
+    def __init__(self, factory: Callable[..., nn.Module]) -> None:
+        self.factory = factory
+        try:
+            import inspect
+
+            params = inspect.signature(factory).parameters.values()
+            self.takes_seed = any(
+                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+                for p in params
+            )
+        except (TypeError, ValueError):
+            self.takes_seed = False
+
+    def __call__(self, seed: int) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            model = self.factory(seed) if self.takes_seed else self.factory()
+        if not isinstance(model, nn.Module):
+            raise InvalidInputError(
+                f"the model factory returned {type(model).__name__}, not a torch.nn.Module"
+            )
+        return model
+
+
+def _train_config(training: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
+    if training is None:
+        return TrainConfig()
+    if isinstance(training, TrainConfig):
+        return training
+    if isinstance(training, Mapping):
+        try:
+            return TrainConfig(**training)
+        except Exception as exc:  # pydantic's ValidationError: one clear line
+            raise InvalidInputError(f"invalid training settings: {exc}".splitlines()[0]) from None
+    raise InvalidInputError(f"training must be a TrainConfig or a dict, got {type(training)}")
+
+
+def _positive_int(name: str, value: object, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class ActiveLearner:
+    """Ask/tell Bayesian active learning over any pool and model.
+
+    Args:
+        pool: the unlabelled inputs: a numpy array (any numeric dtype, memory-mapped
+            too), a tensor, or a map-style ``torch.utils.data.Dataset`` (items ``x`` or
+            ``(x, ...)``; read through a DataLoader, never materialised).
+        model: builds a fresh network returning logits ``[N, C]``: a zero-argument
+            callable (a class, a function), a ``seed -> nn.Module`` callable, a
+            registered model name or an import path ``package.module:factory``.
+        strategy: a registered strategy name, an import path, or a
+            :class:`~bayesal.acquisition.base.Strategy` object; ``strategy_params``
+            are passed to its factory.
+        posterior: a registered posterior method name (``mc_dropout``, ``ensemble``),
+            an import path, or a :class:`~bayesal.posterior.PosteriorMethod`;
+            ``posterior_params`` are passed to its factory. ``num_samples`` (K) is
+            passed to methods that take it (MC dropout) unless set in the params.
+        num_classes: C. Default: the width of the model's output.
+        ids: stable ids of the pool's items (distinct non-negative ints, in pool order);
+            default ``0 .. N-1``. Every id the learner returns or takes is one of these.
+        labels: labels already known, in pool order, :data:`~bayesal.data.pool.MISSING`
+            (-1) where unknown.
+        training: a :class:`~bayesal.training.TrainConfig` or a dict of its fields.
+        cold_start: how ``query`` picks with no label at all: ``"random"`` or
+            ``"kcenter"`` (k-center greedy on the inputs, or on ``cold_start_embed(x)``).
+        device: ``auto`` (CUDA, then MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N``,
+            ``mps``: training, scoring and evaluation run there.
+        seed: every random stream derives from it (>= 0).
+        pool_subset: score only a fresh random subset of this many unlabelled items per
+            query (None: all of them).
+        num_target_samples: for strategies that need target inputs (EPIG), the number
+            drawn from the unlabelled pool per query, unless ``target_inputs`` are given.
+        chunk_size: inputs per forward pass when scoring.
+        num_workers: DataLoader worker processes for a torch Dataset pool.
+        train_transform: applied to each training batch (augmentation); never to
+            scoring or evaluation.
+
+    Raises:
+        InvalidInputError: any bad argument (unknown names, a device this machine does
+            not have, ids of the wrong length, labels out of range, ...).
+    """
+
+    def __init__(
+        self,
+        pool: Any,
+        *,
+        model: Any,
+        strategy: str | Strategy = "bald",
+        posterior: str | PosteriorMethod = "mc_dropout",
+        num_samples: int = 20,
+        num_classes: int | None = None,
+        ids: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
+        training: TrainConfig | Mapping[str, Any] | None = None,
+        strategy_params: Mapping[str, Any] | None = None,
+        posterior_params: Mapping[str, Any] | None = None,
+        cold_start: str = "random",
+        cold_start_embed: Callable[[Tensor], Tensor] | None = None,
+        device: DeviceLike = "auto",
+        seed: int = 0,
+        pool_subset: int | None = None,
+        num_target_samples: int = 100,
+        target_inputs: Tensor | None = None,
+        chunk_size: int = 4096,
+        num_workers: int = 0,
+        train_transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        self.inputs: PoolInputs = as_pool_inputs(pool, num_workers=num_workers)
+        n = len(self.inputs)
+        if n == 0:
+            raise InvalidInputError("the pool is empty")
+        self.seed = _positive_int("seed", seed, 0)
+        self.device = resolve_device(device)
+        self.training = _train_config(training)
+        self.chunk_size = _positive_int("chunk_size", chunk_size)
+        self.num_target_samples = _positive_int("num_target_samples", num_target_samples)
+        self.pool_subset = (
+            None if pool_subset is None else _positive_int("pool_subset", pool_subset)
+        )
+        if cold_start not in COLD_STARTS:
+            raise InvalidInputError(f"cold_start must be one of {COLD_STARTS}, got {cold_start!r}")
+        self.cold_start = cold_start
+        self.cold_start_embed = cold_start_embed
+        self.target_inputs = target_inputs
+        self.train_transform = train_transform
+        self._model_spec = model
+        self._build_model = _model_builder(model)
+
+        self._strategy_spec = (strategy, dict(strategy_params or {}))
+        if isinstance(strategy, str):
+            self.strategy: Strategy = get_strategy(strategy, **(strategy_params or {}))
+        elif isinstance(strategy, Strategy):
+            if strategy_params:
+                raise InvalidInputError("strategy_params need a strategy name, not an object")
+            self.strategy = strategy
+        else:
+            raise InvalidInputError(f"strategy must be a name or a Strategy, got {strategy!r}")
+
+        self._posterior_spec = (posterior, dict(posterior_params or {}), num_samples)
+        self.method = _posterior_method(posterior, posterior_params, num_samples)
+
+        # Ids: the pool sorts them; _rows maps a pool position to the input row.
+        if ids is None:
+            self.pool = Pool(n)
+            self._rows: NDArray[np.int64] = np.arange(n, dtype=np.int64)
+        else:
+            given = as_id_array(ids)
+            if len(given) != n:
+                raise InvalidInputError(f"{len(given)} ids for a pool of {n} inputs")
+            self.pool = Pool.from_ids(given)
+            self._rows = np.argsort(given, kind="stable").astype(np.int64)
+        self.num_classes = (
+            None if num_classes is None else _positive_int("num_classes", num_classes)
+        )
+        if self.num_classes is not None and self.num_classes < 2:
+            raise InvalidInputError(f"num_classes must be >= 2, got {self.num_classes}")
+
+        self.round = 0
+        self._label_version = 0
+        self._fitted: FittedPosterior | None = None
+        self._fitted_version = -1
+        self._fit_round = -1
+        self.last_timings = QueryTimings()
+        self.last_scores: dict[str, float] = {}
+        self._last_draw: tuple[int, PosteriorDraw] | None = None
+
+        if labels is not None:
+            values = as_id_array(labels, "labels")
+            if len(values) != n:
+                raise InvalidInputError(f"{len(values)} labels for a pool of {n} inputs")
+            known = values != MISSING
+            pool_ids = self.ids_in_pool_order()
+            if known.any():
+                self.teach(pool_ids[known], values[known])
+
+    # ------------------------------------------------------------------ ids and labels
+
+    def ids_in_pool_order(self) -> IdArray:
+        """The item ids in the order of the pool's inputs."""
+        ids = np.empty(len(self.pool), dtype=np.int64)
+        ids[self._rows] = self.pool.ids
+        return ids
+
+    def _rows_of(self, ids: IdArray) -> NDArray[np.int64]:
+        return self._rows[self.pool.positions(ids)]
+
+    @property
+    def labelled_ids(self) -> IdArray:
+        """Sorted ids that have a label."""
+        return self.pool.labelled_ids
+
+    @property
+    def unlabelled_ids(self) -> IdArray:
+        """Sorted ids without a label."""
+        return self.pool.unlabelled_ids
+
+    def labels(self, ids: ArrayLike | None = None) -> IdArray:
+        """Label values of ``ids`` (default: all ids, sorted), -1 where missing."""
+        return self.pool.labels(ids)
+
+    def _infer_num_classes(self) -> int:
+        with torch.no_grad():
+            model = self._build_model(0).to(self.device)
+            x = self.inputs.take(np.zeros(1, np.int64)).to(self.device)
+            param = next(iter(model.parameters()), None)
+            if param is not None and param.is_floating_point():
+                x = x.to(param.dtype)
+            model.eval()
+            out = model(x)
+        if not isinstance(out, Tensor) or out.ndim != 2:
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise InvalidInputError(f"the model must return logits [N, C], got {shape}")
+        if out.shape[1] < 2:
+            raise InvalidInputError(f"the model returns {out.shape[1]} class(es); need >= 2")
+        return int(out.shape[1])
+
+    def teach(self, ids: ArrayLike, labels: ArrayLike, *, overwrite: bool = False) -> None:
+        """Record ``labels`` (ints in ``[0, C)``) for ``ids`` (pool ids, any order).
+
+        All-or-nothing: on any error nothing is recorded. Teaching an id the label it
+        already has is a no-op; another label needs ``overwrite=True`` (a correction).
+
+        Raises:
+            InvalidInputError: unknown ids, duplicate ids, lengths that differ, labels
+                that are not integers in ``[0, C)``, or a conflicting label without
+                ``overwrite``.
+        """
+        ids_arr = as_id_array(ids)
+        if isinstance(labels, Tensor):
+            labels = labels.detach().cpu().numpy()
+        raw = np.asarray(labels)
+        if raw.dtype.kind == "f" and raw.size and not np.all(np.equal(np.mod(raw, 1), 0)):
+            raise InvalidInputError("labels must be integers (class indices)")
+        values = as_id_array(raw.astype(np.int64) if raw.dtype.kind == "f" else raw, "labels")
+        if len(values) != len(ids_arr):
+            raise InvalidInputError(f"{len(ids_arr)} ids but {len(values)} labels")
+        if self.num_classes is None:
+            self.num_classes = self._infer_num_classes()
+        bad = (values < 0) | (values >= self.num_classes)
+        if bad.any():
+            raise InvalidInputError(
+                f"labels must lie in [0, {self.num_classes}); got {values[bad][:5].tolist()} "
+                f"for ids {ids_arr[bad][:5].tolist()}"
+            )
+        before = self.pool.labels().copy(), self.pool.labelled_mask()
+        self.pool.label(ids_arr, values, overwrite=overwrite)
+        if not (
+            np.array_equal(before[0], self.pool.labels())
+            and np.array_equal(before[1], self.pool.labelled_mask())
+        ):
+            self._label_version += 1
+
+    # ------------------------------------------------------------------ training
+
+    def _seeds(self, r: int) -> FitSeeds:
+        return FitSeeds(
+            init=lambda m: stream_seed(self.seed, _MODEL_INIT, r, m),
+            train=lambda m: stream_seed(self.seed, _TRAIN, r, m),
+        )
+
+    def fit(self) -> FittedPosterior:
+        """The posterior trained on the current labels (trained now unless it already was
+        for the same labels). Models are trained with the seeds of the current round."""
+        if self._fitted is not None and self._fitted_version == self._label_version:
+            return self._fitted
+        labelled = self.pool.labelled_ids
+        if len(labelled) == 0:
+            raise InvalidInputError(
+                "no labels yet: teach some first (query() works without labels: cold start)"
+            )
+        x_L = self.inputs.take(self._rows_of(labelled))
+        y_L = torch.from_numpy(self.pool.labels(labelled))
+        self._fitted = self.method.fit(
+            self._build_model,
+            x_L,
+            y_L,
+            train_config=self.training,
+            seeds=self._seeds(self.round),
+            device=self.device,
+            transform=self.train_transform,
+        )
+        self._fitted_version = self._label_version
+        self._fit_round = self.round
+        return self._fitted
+
+    @property
+    def fitted(self) -> FittedPosterior | None:
+        """The last fitted posterior (None before the first fit)."""
+        return self._fitted
+
+    # ------------------------------------------------------------------ querying
+
+    def draw_for_round(self, r: int | None = None) -> PosteriorDraw:
+        """The posterior draw of round ``r`` (default: the current one), from its seeded
+        stream; the same K samples ``query`` used (or will use) in that round."""
+        r = self.round if r is None else r
+        if self._last_draw is not None and self._last_draw[0] == r:
+            return self._last_draw[1]
+        return self.fit().draw(_generator(stream_seed(self.seed, _DRAW, r)))
+
+    def query(self, batch_size: int) -> IdArray:
+        """The ids of the ``batch_size`` unlabelled items to label next, in pick order.
+
+        Works with no label at all (the cold start). Each call is one round: the seeds
+        of round ``learner.round`` are used, then the round counter advances.
+
+        Raises:
+            InvalidInputError: ``batch_size`` < 1 or larger than the unlabelled pool (or
+                than ``pool_subset``), or a strategy that returns a bad selection.
+        """
+        batch_size = _positive_int("batch_size", batch_size)
+        unlabelled = self.pool.unlabelled_ids
+        if batch_size > len(unlabelled):
+            raise InvalidInputError(
+                f"batch_size {batch_size} is larger than the {len(unlabelled)} unlabelled items"
+            )
+        if self.pool_subset is not None and batch_size > self.pool_subset:
+            raise InvalidInputError(
+                f"batch_size {batch_size} is larger than pool_subset {self.pool_subset}"
+            )
+        r = self.round
+        if self.pool.num_labelled == 0:
+            ids = self._cold_start(unlabelled, batch_size, r)
+        else:
+            ids = self._query_with_model(unlabelled, batch_size, r)
+        self.round += 1
+        return ids
+
+    def _cold_start(self, unlabelled: IdArray, batch_size: int, r: int) -> IdArray:
+        t0 = time.perf_counter()
+        generator = _generator(stream_seed(self.seed, _COLD, r))
+        if self.cold_start == "random":
+            picks = torch.randperm(len(unlabelled), generator=generator)[:batch_size].numpy()
+        else:
+            picks = kcenter_greedy(
+                self.inputs,
+                self._rows_of(unlabelled),
+                batch_size,
+                generator,
+                embed=self.cold_start_embed,
+                chunk_size=self.chunk_size,
+            )
+        self.last_timings = QueryTimings(select=time.perf_counter() - t0)
+        self.last_scores = {}
+        return unlabelled[np.asarray(picks, dtype=np.int64)]
+
+    def _query_with_model(self, unlabelled: IdArray, batch_size: int, r: int) -> IdArray:
+        t_fit = time.perf_counter()
+        before = self._fitted
+        fitted = self.fit()
+        t0 = time.perf_counter()
+        if self.pool_subset is None:
+            scored_ids = unlabelled
+        else:
+            rng = np.random.default_rng(stream_seed(self.seed, _SUBSET, r))
+            scored_ids = self.pool.subset_unlabelled(self.pool_subset, rng)
+        draw = fitted.draw(_generator(stream_seed(self.seed, _DRAW, r)))
+        self._last_draw = (r, draw)
+        targets = None
+        if getattr(self.strategy, "needs_target", False):
+            if self.target_inputs is None:
+                target_rng = np.random.default_rng(stream_seed(self.seed, _TARGET, r))
+                target_ids = self.pool.subset_unlabelled(self.num_target_samples, target_rng)
+                targets = self.inputs.take(self._rows_of(target_ids))
+            else:
+                targets = self.target_inputs
+        selection, t1 = self._score_and_select(
+            draw, scored_ids, batch_size, _generator(stream_seed(self.seed, _SELECT, r)), targets
+        )
+        t2 = time.perf_counter()
+        positions = selection.indices_B.cpu().numpy().astype(np.int64)
+        if len(positions) != batch_size or len(np.unique(positions)) != batch_size:
+            raise InvalidInputError(
+                f"strategy {self.strategy.name!r} returned {len(positions)} positions "
+                f"({len(np.unique(positions))} distinct), expected {batch_size} distinct"
+            )
+        if positions.min() < 0 or positions.max() >= len(scored_ids):
+            raise InvalidInputError(f"strategy {self.strategy.name!r} returned bad positions")
+        fit_s = t0 - t_fit if fitted is not before else 0.0
+        self.last_timings = QueryTimings(fit=fit_s, score=t1 - t0, select=t2 - t1)
+        return scored_ids[positions]
+
+    @torch.no_grad()
+    def _score_and_select(
+        self,
+        draw: PosteriorDraw,
+        scored_ids: IdArray,
+        batch_size: int,
+        generator: torch.Generator,
+        targets_M: Tensor | None,
+    ) -> tuple[Selection, float]:
+        """The strategy's selection among ``scored_ids`` under one draw, and the time at
+        which scoring ended. Inputs stream chunk by chunk (the pool is never copied)."""
+        rows = self._rows_of(scored_ids)
+        strategy = self.strategy
+        if isinstance(strategy, PointwiseStrategy) and not strategy.needs_target:
+            # Only scores_N is kept, never [N, K, C] of the whole pool.
+            scores_N = torch.cat(
+                [
+                    strategy.score(draw.log_probs(x).cpu(), generator=generator)
+                    for x in self.inputs.batches(rows, self.chunk_size)
+                ]
+            )
+            scored = time.perf_counter()
+            finite = scores_N[torch.isfinite(scores_N)]
+            self.last_scores = (
+                {"mean": float(finite.mean()), "max": float(finite.max())} if len(finite) else {}
+            )
+            return strategy.select_from_scores(scores_N, batch_size, generator=generator), scored
+        log_probs_N_K_C = torch.cat(
+            [draw.log_probs(x).cpu() for x in self.inputs.batches(rows, self.chunk_size)]
+        )
+        log_probs_target_M_K_C = None
+        if targets_M is not None:
+            log_probs_target_M_K_C = torch.cat(
+                [
+                    draw.log_probs(targets_M[i : i + self.chunk_size]).cpu()
+                    for i in range(0, len(targets_M), self.chunk_size)
+                ]
+            )
+        scored = time.perf_counter()
+        self.last_scores = {}
+        selection = strategy.select(
+            log_probs_N_K_C,
+            batch_size,
+            generator=generator,
+            log_probs_target_M_K_C=log_probs_target_M_K_C,
+        )
+        return selection, scored
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def predict_log_probs(self, inputs: Any) -> Tensor:
+        """``[N, C]`` log predictive of the fitted posterior for ``inputs`` (array, tensor
+        or torch Dataset), on the CPU."""
+        fitted = self.fit()
+        source = as_pool_inputs(inputs)
+        rows = np.arange(len(source), dtype=np.int64)
+        return torch.cat(
+            [fitted.predict_log_probs(x).cpu() for x in source.batches(rows, self.chunk_size)]
+        )
+
+    def evaluate(self, inputs: Any, labels: ArrayLike | Tensor) -> dict[str, float]:
+        """Accuracy and mean negative log-likelihood of the fitted posterior's predictive
+        on a labelled test set (NaN for an empty one)."""
+        y = torch.as_tensor(as_id_array(labels, "labels"))
+        if len(y) == 0:
+            return {"accuracy": math.nan, "nll": math.nan}
+        log_probs_N_C = self.predict_log_probs(inputs)
+        if len(log_probs_N_C) != len(y):
+            raise InvalidInputError(f"{len(log_probs_N_C)} inputs but {len(y)} labels")
+        accuracy = (log_probs_N_C.argmax(-1) == y).double().mean().item()
+        nll = -log_probs_N_C.gather(1, y[:, None]).double().mean().item()
+        return {"accuracy": accuracy, "nll": nll}
+
+    def metrics(self) -> dict[str, Any]:
+        """What the learner can report without a test set: label counts (in all and per
+        class), the round, and the last query's mean and max score (pointwise strategies;
+        for BALD, the pool's mean mutual information)."""
+        labels = self.pool.labels(self.pool.labelled_ids)
+        per_class = np.bincount(labels[labels >= 0], minlength=self.num_classes or 0)
+        return {
+            "round": self.round,
+            "n_labelled": self.pool.num_labelled,
+            "n_unlabelled": self.pool.num_unlabelled,
+            "labels_per_class": per_class.tolist(),
+            "last_query_mean_score": self.last_scores.get("mean", math.nan),
+            "last_query_max_score": self.last_scores.get("max", math.nan),
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path, *, include_pool: bool | None = None) -> Path:
+        """Write the learner's state to ``path`` atomically: settings, ids and labels,
+        round, the fitted models' weights, and (by default for in-memory pools under
+        1 GiB) the pool inputs, so that :meth:`load` resumes exactly.
+
+        The file is a pickle (``torch.save``): load only files you trust.
+        """
+        if include_pool is None:
+            include_pool = (
+                isinstance(self.inputs, ArrayInputs)
+                and self.inputs.in_memory
+                and self.inputs.array.nbytes <= _SAVE_POOL_MAX_BYTES
+            )
+        if include_pool and not isinstance(self.inputs, ArrayInputs):
+            raise InvalidInputError("only array pools can be saved with the learner")
+        fitted_models = None
+        if self._fitted is not None and self._fitted_version == self._label_version:
+            fitted_models = [
+                {k: v.cpu() for k, v in m.state_dict().items()} for m in self._fitted.models
+            ]
+        state = {
+            "format": _STATE_FORMAT,
+            "bayesal_version": __version__,
+            "settings": {
+                "strategy": self._strategy_spec,
+                "posterior": self._posterior_spec,
+                "model": self._model_spec if isinstance(self._model_spec, str) else None,
+                "num_classes": self.num_classes,
+                "training": self.training.model_dump(),
+                "cold_start": self.cold_start,
+                "seed": self.seed,
+                "pool_subset": self.pool_subset,
+                "num_target_samples": self.num_target_samples,
+                "chunk_size": self.chunk_size,
+                "device": str(self.device),
+            },
+            "ids": self.ids_in_pool_order(),
+            "labelled": self.pool.labelled_mask(),
+            "labels": self.pool.labels(),
+            "round": self.round,
+            "fit_round": self._fit_round,
+            "fitted_models": fitted_models,
+            "pool": self.inputs.array if include_pool else None,  # type: ignore[attr-defined]
+            "pool_len": len(self.inputs),
+        }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return atomic_write(path, lambda fh: fh.write(buffer.getvalue()))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        model: Any = None,
+        pool: Any = None,
+        device: DeviceLike | None = None,
+        **overrides: Any,
+    ) -> ActiveLearner:
+        """A learner restored from :meth:`save`: same labels, round and fitted models, so
+        its next ``query`` returns what the saved learner's would have.
+
+        Args:
+            model: the model factory (needed unless the learner was built from a model
+                name or import path).
+            pool: the pool inputs; needed when they were not saved (torch Dataset pools,
+                memory-mapped or very large arrays). Must have the saved length.
+            device: run on another device (default: the saved one; ``auto`` if that
+                device does not exist here).
+            overrides: other constructor arguments that cannot be saved by value
+                (``train_transform``, ``cold_start_embed``, ``target_inputs``,
+                ``num_workers``).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"no saved learner at {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated or foreign file
+            raise InvalidInputError(f"{path} is not a saved ActiveLearner ({exc})") from None
+        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
+            raise InvalidInputError(f"{path} is not a saved ActiveLearner (format {_STATE_FORMAT})")
+        settings = state["settings"]
+        model = model if model is not None else settings["model"]
+        if model is None:
+            raise InvalidInputError("load() needs model=: the saved learner used a model factory")
+        if pool is None:
+            pool = state["pool"]
+            if pool is None:
+                raise InvalidInputError(
+                    "the pool was not saved with this learner (a torch Dataset, memory-mapped "
+                    "or large array): pass pool= to load()"
+                )
+        strategy, strategy_params = settings["strategy"]
+        posterior, posterior_params, num_samples = settings["posterior"]
+        if device is None:
+            saved = settings["device"]
+            device = saved if saved == "cpu" or _device_exists(saved) else "auto"
+        learner = cls(
+            pool,
+            model=model,
+            strategy=strategy,
+            strategy_params=strategy_params or None,
+            posterior=posterior,
+            posterior_params=posterior_params,
+            num_samples=num_samples,
+            num_classes=settings["num_classes"],
+            ids=state["ids"],
+            training=settings["training"],
+            cold_start=settings["cold_start"],
+            device=device,
+            seed=settings["seed"],
+            pool_subset=settings["pool_subset"],
+            num_target_samples=settings["num_target_samples"],
+            chunk_size=settings["chunk_size"],
+            **overrides,
+        )
+        if len(learner.inputs) != state["pool_len"]:
+            raise InvalidInputError(
+                f"the pool has {len(learner.inputs)} items, the saved learner {state['pool_len']}"
+            )
+        labelled = np.asarray(state["labelled"], dtype=bool)
+        values = np.asarray(state["labels"], dtype=np.int64)
+        sorted_ids = learner.pool.ids
+        with_value = labelled & (values != MISSING)
+        learner.pool.label(sorted_ids[with_value], values[with_value])
+        if (labelled & ~with_value).any():
+            learner.pool.label(sorted_ids[labelled & ~with_value])
+        learner.round = int(state["round"])
+        learner._label_version = 1
+        if state["fitted_models"] is not None:
+            models = []
+            for m, weights in enumerate(state["fitted_models"]):
+                net = learner._build_model(stream_seed(learner.seed, _MODEL_INIT, 0, m))
+                net.load_state_dict(weights)
+                models.append(net.to(learner.device).eval())
+            learner._fitted = learner.method.wrap(models)
+            learner._fitted_version = learner._label_version
+            learner._fit_round = int(state["fit_round"])
+        return learner
+
+    def __repr__(self) -> str:
+        return (
+            f"ActiveLearner(items={len(self.pool)}, labelled={self.pool.num_labelled}, "
+            f"strategy={self.strategy.name!r}, posterior={self.method.name!r}, "
+            f"round={self.round}, device={str(self.device)!r})"
+        )
+
+
+def _device_exists(name: str) -> bool:
+    try:
+        resolve_device(name)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _posterior_method(
+    posterior: str | PosteriorMethod, params: Mapping[str, Any] | None, num_samples: int
+) -> PosteriorMethod:
+    if isinstance(posterior, PosteriorMethod):
+        if params:
+            raise InvalidInputError("posterior_params need a posterior name, not an object")
+        return posterior
+    if not isinstance(posterior, str):
+        raise InvalidInputError(f"posterior must be a name or a PosteriorMethod, got {posterior!r}")
+    from bayesal.posterior import POSTERIORS
+
+    kwargs = dict(params or {})
+    accepted = accepted_parameters(POSTERIORS.resolve(posterior))
+    if "num_samples" not in kwargs and accepted is not None and "num_samples" in accepted:
+        kwargs["num_samples"] = _positive_int("num_samples", num_samples)
+    return get_posterior(posterior, **kwargs)
