@@ -618,16 +618,16 @@ class ActiveLearner:
 
     # ------------------------------------------------------------------ evaluation
 
-    @torch.no_grad()
     def predict_log_probs(self, inputs: Any) -> Tensor:
         """``[N, C]`` log predictive of the fitted posterior for ``inputs`` (array, tensor
-        or torch Dataset), on the CPU."""
-        fitted = self.fit()
+        or torch Dataset), on the CPU. Trains the posterior first if the labels changed."""
+        fitted = self.fit()  # outside no_grad: it may train
         source = as_pool_inputs(inputs)
         rows = np.arange(len(source), dtype=np.int64)
-        return torch.cat(
-            [fitted.predict_log_probs(x).cpu() for x in source.batches(rows, self.chunk_size)]
-        )
+        with torch.no_grad():
+            return torch.cat(
+                [fitted.predict_log_probs(x).cpu() for x in source.batches(rows, self.chunk_size)]
+            )
 
     def evaluate(self, inputs: Any, labels: ArrayLike | Tensor) -> dict[str, float]:
         """Accuracy and mean negative log-likelihood of the fitted posterior's predictive

@@ -1,0 +1,227 @@
+"""The ask/tell learner on a user's own data: query / teach / save / load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from bayesal import ActiveLearner, SimulatedOracle
+from bayesal.data.pool import MISSING
+from bayesal.errors import BayesalError, InvalidInputError
+
+DIGITS = load_digits()
+X = DIGITS.data[:300] / 16.0  # float64, as a user's array would be
+Y = DIGITS.target[:300]
+FAST = {"epochs": 1, "min_steps": 20, "batch_size": 32, "lr": 1e-2}
+
+
+def make_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 10))
+
+
+def _learner(**kwargs: object) -> ActiveLearner:
+    args: dict[str, object] = dict(
+        model=make_model, strategy="bald", num_samples=8, training=FAST, device="cpu", seed=0
+    )
+    args.update(kwargs)
+    return ActiveLearner(X, **args)  # type: ignore[arg-type]
+
+
+def test_new_user_scenario_in_a_few_lines() -> None:
+    learner = ActiveLearner(X, model=make_model, strategy="bald", training=FAST, seed=0)
+    for _ in range(3):
+        ids = learner.query(10)
+        learner.teach(ids, Y[ids])  # a person would type these
+    assert learner.pool.num_labelled == 30
+    assert learner.evaluate(X, Y)["accuracy"] > 0.3
+
+
+def test_query_returns_unlabelled_int64_ids_and_works_with_no_label() -> None:
+    learner = _learner()
+    first = learner.query(5)
+    assert first.dtype == np.int64 and len(set(first.tolist())) == 5
+    learner.teach(first, Y[first])
+    second = learner.query(5)
+    assert not set(second.tolist()) & set(first.tolist())
+    assert learner.round == 2
+
+
+def test_ids_are_stable_ids_not_positions() -> None:
+    ids = np.arange(len(X)) * 7 + 1000
+    learner = _learner(ids=ids)
+    picked = learner.query(4)
+    assert set(picked.tolist()) <= set(ids.tolist())
+    rows = (picked - 1000) // 7
+    learner.teach(picked, Y[rows])
+    assert sorted(learner.labelled_ids.tolist()) == sorted(picked.tolist())
+    with pytest.raises(InvalidInputError, match="unknown ids"):
+        learner.teach([3], [1])
+
+
+def test_cold_start_kcenter_spreads_over_clusters() -> None:
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(c, 0.01, size=(50, 2)) for c in (0.0, 5.0, 10.0)])
+    model = lambda: nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.2), nn.Linear(8, 3))  # noqa: E731
+    learner = ActiveLearner(blobs, model=model, cold_start="kcenter", device="cpu", seed=3)
+    picked = learner.query(3)
+    assert sorted((picked // 50).tolist()) == [0, 1, 2]
+
+
+def test_labels_in_any_order_partial_and_corrected() -> None:
+    learner = _learner()
+    learner.teach([9, 2], [Y[9], Y[2]])
+    learner.teach([2], [Y[2]])  # the same label again: fine
+    wrong = (Y[9] + 1) % 10
+    with pytest.raises(InvalidInputError, match="overwrite=True"):
+        learner.teach([9], [wrong])
+    assert learner.labels([9]).tolist() == [Y[9]]  # nothing lost
+    learner.teach([9], [wrong], overwrite=True)
+    assert learner.labels([9]).tolist() == [wrong]
+    assert learner.labels([0]).tolist() == [MISSING]
+
+
+@pytest.mark.parametrize(
+    "ids, labels, match",
+    [
+        ([1, 2], [0, 10], r"labels must lie in \[0, 10\)"),
+        ([1, 2], [0, -1], r"labels must lie in \[0, 10\)"),
+        ([1, 1], [0, 0], "duplicate ids"),
+        ([1, 5000], [0, 0], "unknown ids"),
+        ([1, 2], [0], "2 ids but 1 labels"),
+        ([1], [0.5], "integers"),
+    ],
+)
+def test_bad_labels_raise_and_record_nothing(ids: list[int], labels: list, match: str) -> None:
+    learner = _learner()
+    learner.teach([7], [Y[7]])
+    with pytest.raises(InvalidInputError, match=match):
+        learner.teach(ids, labels)
+    assert learner.labelled_ids.tolist() == [7]
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(InvalidInputError, match="device"):
+        _learner(device="cuda:7" if torch.cuda.is_available() else "cuda")
+    with pytest.raises(BayesalError, match="Did you mean .bald."):
+        _learner(strategy="balt")
+    with pytest.raises(InvalidInputError, match="unknown posterior"):
+        _learner(posterior="laplace_typo")
+    with pytest.raises(InvalidInputError, match="fresh network"):
+        _learner(model=make_model())
+    learner = _learner()
+    with pytest.raises(InvalidInputError, match="larger than the 300 unlabelled"):
+        learner.query(301)
+
+
+def test_resume_after_save_proposes_the_same_batch(tmp_path: Path) -> None:
+    oracle = SimulatedOracle(Y)
+    straight = _learner()
+    stopped = _learner()
+    for learner in (straight, stopped):
+        ids = learner.query(6)
+        learner.teach(ids, oracle(ids))
+        ids = learner.query(6)
+        learner.teach(ids, oracle(ids))
+    stopped.save(tmp_path / "state.pt")
+    resumed = ActiveLearner.load(tmp_path / "state.pt", model=make_model)
+    assert resumed.round == straight.round
+    assert np.array_equal(resumed.labels(), straight.labels())
+    for _ in range(2):
+        a, b = straight.query(6), resumed.query(6)
+        assert np.array_equal(a, b)
+        straight.teach(a, oracle(a))
+        resumed.teach(b, oracle(b))
+
+
+def test_saved_model_weights_are_restored(tmp_path: Path) -> None:
+    learner = _learner()
+    ids = learner.query(8)
+    learner.teach(ids, Y[ids])
+    before = learner.predict_log_probs(X[:20])
+    learner.save(tmp_path / "s.pt")
+    loaded = ActiveLearner.load(tmp_path / "s.pt", model=make_model)
+    assert torch.equal(loaded.predict_log_probs(X[:20]), before)
+
+
+def test_load_refuses_foreign_files_and_needs_the_pool_when_unsaved(tmp_path: Path) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"not a learner")
+    with pytest.raises(InvalidInputError, match="not a saved ActiveLearner"):
+        ActiveLearner.load(tmp_path / "junk.pt", model=make_model)
+    learner = _learner()
+    learner.save(tmp_path / "nopool.pt", include_pool=False)
+    with pytest.raises(InvalidInputError, match="pass pool="):
+        ActiveLearner.load(tmp_path / "nopool.pt", model=make_model)
+    assert ActiveLearner.load(tmp_path / "nopool.pt", model=make_model, pool=X).round == 0
+
+
+class DigitsDataset(torch.utils.data.Dataset):
+    """A map-style dataset of (x, y) pairs, as a user's would be."""
+
+    def __len__(self) -> int:
+        return len(X)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.tensor(X[i], dtype=torch.float32), int(Y[i])
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_torch_dataset_pool_gives_the_array_pools_picks(num_workers: int) -> None:
+    from_array = _learner(pool_subset=None)
+    from_dataset = ActiveLearner(
+        DigitsDataset(),
+        model=make_model,
+        num_samples=8,
+        training=FAST,
+        device="cpu",
+        seed=0,
+        num_workers=num_workers,
+        chunk_size=64,
+    )
+    seed_ids = np.arange(20)
+    for learner in (from_array, from_dataset):
+        learner.teach(seed_ids, Y[seed_ids])
+    # float64 array vs float32 dataset items: the model sees float32 in both
+    assert np.array_equal(from_array.query(5), from_dataset.query(5))
+
+
+def test_metrics_without_a_test_set() -> None:
+    learner = _learner()
+    ids = learner.query(10)
+    learner.teach(ids, Y[ids])
+    learner.query(5)
+    metrics = learner.metrics()
+    assert metrics["n_labelled"] == 10 and metrics["n_unlabelled"] == 290
+    assert sum(metrics["labels_per_class"]) == 10
+    assert 0 <= metrics["last_query_mean_score"] <= metrics["last_query_max_score"] <= np.log(10)
+
+
+def test_ensemble_and_model_by_import_path() -> None:
+    learner = ActiveLearner(
+        X,
+        model="tests.test_learner:make_model",
+        posterior="ensemble",
+        posterior_params={"members": 2},
+        training=FAST,
+        device="cpu",
+    )
+    ids = learner.query(4)
+    learner.teach(ids, Y[ids])
+    assert len(learner.fit().models) == 2 and len(learner.query(3)) == 3
+
+
+def test_same_seed_same_ids_and_global_rng_untouched() -> None:
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    runs = []
+    for _ in range(2):
+        learner = _learner()
+        ids = learner.query(5)
+        learner.teach(ids, Y[ids])
+        runs.append(learner.query(5))
+    assert np.array_equal(runs[0], runs[1])
+    assert torch.equal(torch.get_rng_state(), state)
