@@ -48,9 +48,7 @@ def resolve_device(device: DeviceLike | None = "auto") -> torch.device:
     else:
         raise InvalidInputError(f"device must be a string or torch.device, got {device!r}")
     if not _PATTERN.match(name):
-        raise InvalidInputError(
-            f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps"
-        )
+        raise InvalidInputError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())

@@ -60,7 +60,9 @@ def import_object(path: str, what: str = "object") -> Any:
         ) from None
     for attr in attr_path.split("."):
         if not hasattr(obj, attr):
-            raise InvalidInputError(f"{what} {path!r}: {module_name} has no attribute {attr_path!r}")
+            raise InvalidInputError(
+                f"{what} {path!r}: {module_name} has no attribute {attr_path!r}"
+            )
         obj = getattr(obj, attr)
     return obj
 
@@ -82,7 +84,11 @@ def accepted_parameters(factory: Callable[..., Any]) -> list[str] | None:
 
 
 def check_parameters(
-    factory: Callable[..., Any], params: Mapping[str, Any], what: str, *, fixed: tuple[str, ...] = ()
+    factory: Callable[..., Any],
+    params: Mapping[str, Any],
+    what: str,
+    *,
+    fixed: tuple[str, ...] = (),
 ) -> None:
     """Raise :class:`InvalidInputError` unless ``factory(*fixed, **params)`` binds.
 
@@ -150,7 +156,9 @@ class Registry(Generic[T]):
 
             return decorator
         if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError(f"{self.describe} name must be a non-empty string, got {name!r}.")
+            raise InvalidInputError(
+                f"{self.describe} name must be a non-empty string, got {name!r}."
+            )
         if ":" in name:
             raise InvalidInputError(
                 f"{self.describe} name {name!r} may not contain ':' (it marks import paths)."

@@ -26,7 +26,9 @@ MODELS.register("gal_cnn", GalCNN)
 MODELS.mark_builtin()
 
 
-def register_model(name: str, factory: Callable[..., nn.Module], *, overwrite: bool = False) -> None:
+def register_model(
+    name: str, factory: Callable[..., nn.Module], *, overwrite: bool = False
+) -> None:
     """Make ``build_model(name, seed=s, **params)`` return ``factory(**params)`` built
     under seed ``s``."""
     MODELS.register(name, factory, overwrite=overwrite)
