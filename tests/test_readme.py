@@ -15,7 +15,7 @@ def _python_blocks() -> list[str]:
 
 
 def test_library_example_runs() -> None:
-    (example,) = _python_blocks()
+    (example,) = [b for b in _python_blocks() if "log_probs_N_K_C" in b]
     namespace: dict[str, object] = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -30,3 +30,12 @@ def test_library_example_runs() -> None:
 def test_readme_names_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text
+
+
+def test_learner_example_runs(tmp_path: Path, monkeypatch: object) -> None:
+    (example,) = [b for b in _python_blocks() if "ActiveLearner(" in b]
+    monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
+    namespace: dict[str, object] = {}
+    exec(compile(example, str(README), "exec"), namespace)
+    assert len(set(namespace["ids"].tolist())) == 10  # type: ignore[attr-defined]
+    assert (tmp_path / "learner.pt").is_file()

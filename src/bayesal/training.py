@@ -2,13 +2,20 @@
 
 Training is deterministic under its ``seed`` and leaves the global RNG untouched: the
 shuffles come from a private ``torch.Generator``, and dropout (which in train mode
-reads torch's global CPU generator) runs inside ``torch.random.fork_rng`` with that
-generator re-seeded, so the caller's global random state is restored afterwards.
+reads torch's global generator of the device it runs on) runs inside
+``torch.random.fork_rng`` with the CPU generator, and the training device's generator
+(CUDA, MPS), re-seeded, so the caller's global random state is restored afterwards.
+
+Training runs on any device (:mod:`bayesal.device`): the model is moved there and the
+labelled examples follow one batch at a time, so a CPU-resident data set is never copied
+to the accelerator whole.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -17,6 +24,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from bayesal.device import DeviceLike, resolve_device, rng_devices
 from bayesal.errors import InvalidInputError
 
 
@@ -62,35 +70,133 @@ def _seeds(seed: int) -> tuple[int, int]:
     return int(state[0] >> np.uint64(1)), int(state[1] >> np.uint64(1))
 
 
-def fit(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig, *, seed: int) -> nn.Module:
+# bayesal.posterior imports this module, so the small device helpers of
+# bayesal.posterior.base (model_device, model_dtype, to_model_input) are repeated here.
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a parameterless model)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _to_model_input(x: Tensor, model: nn.Module, device: torch.device) -> Tensor:
+    """``x`` on ``device``; floating-point ``x`` in the dtype of the model's first
+    floating-point parameter. ``x`` itself when nothing changes."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    dtype = dtype if dtype is not None and x.is_floating_point() else None
+    return x.to(device=device, dtype=dtype, non_blocking=device.type == "cuda")
+
+
+@contextmanager
+def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
+    """On CUDA, deterministic cuDNN kernels (no autotuning) for the duration; the caller's
+    two flags are restored on exit. Nothing changes on other devices."""
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+@contextmanager
+def _seeded_global_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Seed the global generators that train-mode dropout reads on ``device`` (the CPU's
+    always, plus the CUDA device's or MPS's) with ``seed``; restore them all on exit."""
+    cuda_indices = rng_devices(device)
+    with torch.random.fork_rng(devices=cuda_indices, device_type="cuda"):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda_indices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        if device.type != "mps":
+            yield
+            return
+        mps_state = torch.mps.get_rng_state()
+        torch.mps.manual_seed(seed)
+        try:
+            yield
+        finally:
+            torch.mps.set_rng_state(mps_state)
+
+
+def fit(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    *,
+    seed: int,
+    device: DeviceLike | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> nn.Module:
     """Train ``model`` in place on inputs ``x`` ``[N, ...]`` and labels ``y`` ``[N]``.
 
     Minimises the mean cross-entropy of the model's outputs (logits or log-probs: both
     give the same loss, since log_softmax of log-probs is the identity). Dropout is active
-    during training; every epoch draws a fresh shuffle. Deterministic under ``seed``;
-    the global RNG state is the same after the call as before. Returns the model in
-    eval mode. CPU training (the model's device must be the CPU).
+    during training; every epoch draws a fresh shuffle. Deterministic under ``seed`` on a
+    given device (the CPU and a CUDA device draw different dropout masks from the same
+    seed, so their models differ); the global RNG state (CPU and the training device's) is
+    the same after the call as before. Returns the model in eval mode, on the training
+    device.
+
+    On CUDA, cuDNN runs deterministic kernels during the call (``cudnn.deterministic``,
+    no ``benchmark`` autotuning; both flags restored afterwards), which makes convolution
+    training repeatable; other CUDA kernels that use atomics, if a model has them, need
+    ``torch.use_deterministic_algorithms(True)`` from the caller.
+
+    Args:
+        device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``
+            or a :class:`torch.device`); the model is moved there in place. ``None``: the
+            model's current device (that of its first parameter; the CPU when it has none).
+        transform: applied to every training input batch (data augmentation), after the
+            batch is on the device in the model's dtype; it must return a batch the model
+            accepts. Random transforms should use torch's global generator: it is seeded
+            from ``seed`` here, so augmented training stays deterministic.
+
+    ``x`` and ``y`` may stay on the CPU: each batch is moved to the device on its own.
+    Floating-point inputs are converted to the model's parameter dtype (float64 arrays
+    from numpy train a float32 model); integer inputs are passed unchanged.
+
+    Raises:
+        InvalidInputError: mismatched or empty ``x`` / ``y``, a device this machine does
+            not have, or a ``transform`` that is not callable.
     """
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise InvalidInputError(
+            f"x and y must be torch tensors, got {type(x).__name__} and {type(y).__name__}"
+        )
     if x.ndim < 1 or y.ndim != 1 or len(x) != len(y):
         raise InvalidInputError(
             f"x must be [N, ...] and y [N] with the same N, got {tuple(x.shape)}, {tuple(y.shape)}"
         )
     if len(y) == 0:
         raise InvalidInputError("cannot train on an empty labelled set")
+    if transform is not None and not callable(transform):
+        raise InvalidInputError(f"transform must be callable, got {type(transform).__name__}")
+    target = _model_device(model) if device is None else resolve_device(device)
+    model.to(target)
     shuffle_seed, dropout_seed = _seeds(seed)
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
     optimizer = _make_optimizer(model, config)
     n = len(y)
     y = y.long()
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(dropout_seed)
+    with _seeded_global_rng(target, dropout_seed), _deterministic_cudnn(target):
         model.train()
         for _ in range(config.num_epochs(n)):
             perm = torch.randperm(n, generator=shuffle_gen)
             for start in range(0, n, config.batch_size):
                 batch = perm[start : start + config.batch_size]
+                x_batch = _to_model_input(x[batch.to(x.device)], model, target)
+                y_batch = y[batch.to(y.device)].to(target, non_blocking=target.type == "cuda")
+                if transform is not None:
+                    x_batch = transform(x_batch)
                 optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x[batch]), y[batch])
+                loss = F.cross_entropy(model(x_batch), y_batch)
                 loss.backward()
                 optimizer.step()
     model.eval()

@@ -1,4 +1,5 @@
-"""Posterior base helpers: chunking shares one draw; evaluation_mode restores flags."""
+"""Posterior base helpers: chunking shares one draw; evaluation_mode restores flags; the
+model's device and dtype, and inputs moved to them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from bayesal.posterior.base import (
     PosteriorDraw,
     evaluation_mode,
     log_probs_in_chunks,
+    model_device,
+    model_dtype,
+    to_model_input,
 )
 
 
@@ -72,3 +76,23 @@ def test_evaluation_mode_restores_each_flag() -> None:
     with pytest.raises(RuntimeError), evaluation_mode(model):
         raise RuntimeError("boom")
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def test_model_device_and_dtype(device: torch.device) -> None:
+    model = nn.Sequential(nn.Embedding(3, 2), nn.Linear(2, 2)).to(device)
+    assert model_device(model).type == device.type
+    assert model_dtype(model) == torch.float32
+    assert model_device(nn.ReLU()) == torch.device("cpu")  # no parameters
+    assert model_dtype(nn.ReLU()) is None
+    assert model_dtype(nn.Linear(2, 2).double()) == torch.float64
+
+
+def test_to_model_input(device: torch.device) -> None:
+    x = torch.randn(4, 3)
+    assert to_model_input(x, torch.device("cpu"), torch.float32) is x  # nothing to do: no copy
+    moved = to_model_input(x.double(), device, torch.float32)
+    assert moved.dtype == torch.float32 and moved.device.type == device.type
+    assert torch.equal(moved.cpu(), x)
+    ids = torch.arange(5)
+    assert to_model_input(ids, device, torch.float32).dtype == torch.int64  # ids stay ids
+    assert to_model_input(x, device, None).dtype == torch.float32

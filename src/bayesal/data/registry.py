@@ -4,6 +4,8 @@ Datasets live in the ``dataset`` registry (:mod:`bayesal.registry`): a loader ta
 keyword parameters and returns a :class:`~bayesal.data.dataset.Dataset`. Any name may
 also be an import path ``package.module:loader``. The MNIST family is registered with
 loaders that import :mod:`bayesal.data.mnist` (which reads big files) only when called.
+A user's own files load as ``csv``, ``parquet``, ``npy`` and ``image_folder``
+(:mod:`bayesal.data.files`, :mod:`bayesal.data.images`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesal.data.dataset import Dataset
+from bayesal.data.files import load_csv, load_npy, load_parquet
+from bayesal.data.images import load_image_folder
 from bayesal.data.two_moons import load_two_moons
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.registry import Registry, check_parameters
@@ -51,6 +55,11 @@ for _name, _function in {
     "repeated_mnist": "load_repeated_mnist",
 }.items():
     DATASETS.register(_name, _LazyLoader(_MNIST_MODULE, _function))
+# A user's own files (pandas, pyarrow and Pillow are imported only when a file is read).
+DATASETS.register("csv", load_csv)
+DATASETS.register("parquet", load_parquet)
+DATASETS.register("npy", load_npy)
+DATASETS.register("image_folder", load_image_folder)
 DATASETS.mark_builtin()
 
 

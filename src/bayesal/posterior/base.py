@@ -3,6 +3,11 @@
 A posterior first *draws* K parameter samples (dropout masks, ensemble members, ...).
 A draw is then applied to any number of input batches, so that pool chunks and target
 inputs (EPIG) all see the same K parameter samples ("consistent" sampling).
+
+Devices: a posterior computes on the device of its model (see :func:`model_device`).
+Inputs may live anywhere (typically the CPU): they are moved to the model's device, chunk
+by chunk, and floating-point inputs are converted to the model's parameter dtype
+(:func:`to_model_input`); the log-probs come back on the model's device.
 """
 
 from __future__ import annotations
@@ -17,6 +22,30 @@ from torch import Tensor, nn
 from bayesal.errors import InvalidInputError
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a parameterless model)."""
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of ``model``'s first floating-point parameter (None when it has none)."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return None
+
+
+def to_model_input(inputs: Tensor, device: torch.device, dtype: torch.dtype | None) -> Tensor:
+    """``inputs`` on ``device``, floating-point inputs converted to ``dtype`` (integer inputs,
+    such as token ids, keep theirs). Returns ``inputs`` itself, not a copy, when nothing
+    changes. Host-to-CUDA copies are asynchronous (``non_blocking``); copies towards the
+    CPU are not, so their result is complete when this returns."""
+    target_dtype = dtype if dtype is not None and inputs.is_floating_point() else None
+    return inputs.to(device=device, dtype=target_dtype, non_blocking=device.type == "cuda")
+
+
 class PosteriorDraw(ABC):
     """K fixed parameter samples. ``log_probs`` gives the same samples on every call."""
 
@@ -27,7 +56,8 @@ class PosteriorDraw(ABC):
 
     @abstractmethod
     def log_probs(self, inputs_N: Tensor) -> Tensor:
-        """Log-probabilities ``[N, K, C]`` of a batch of N inputs under the K samples."""
+        """Log-probabilities ``[N, K, C]`` of a batch of N inputs under the K samples, on
+        the model's device (inputs on any device are moved there)."""
 
 
 class Posterior(ABC):
@@ -44,7 +74,8 @@ class Posterior(ABC):
         generator: torch.Generator,
         chunk_size: int = 4096,
     ) -> Tensor:
-        """``[N, K, C]`` log-probs of ``inputs_N``, one draw shared by all chunks."""
+        """``[N, K, C]`` log-probs of ``inputs_N``, one draw shared by all chunks; on the
+        model's device, whatever the device of ``inputs_N``."""
         check_chunk_size(chunk_size)
         draw = self.draw(num_samples, generator)
         return log_probs_in_chunks(draw, inputs_N, chunk_size)

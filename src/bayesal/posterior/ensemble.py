@@ -3,6 +3,10 @@
 
 The K "parameter samples" are K independently trained networks. This module only reads
 them; training K freshly initialised members with different seeds happens elsewhere.
+
+Devices: each member runs on its own device (that of its first parameter), on the inputs
+moved there in its parameter dtype; the ``[N, K, C]`` result is on the first member's
+device (members on several devices are gathered there).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from bayesal.posterior.base import (
     check_inputs,
     check_num_samples,
     evaluation_mode,
+    model_device,
+    model_dtype,
+    to_model_input,
 )
 
 
@@ -91,14 +98,19 @@ class EnsembleDraw(PosteriorDraw):
         return len(self._members)
 
     def log_probs(self, inputs_N: Tensor) -> Tensor:
-        """``log_softmax`` of each member's logits, stacked: ``[N, K, C]``."""
+        """``log_softmax`` of each member's logits, stacked: ``[N, K, C]``, on the first
+        member's device (``inputs_N`` may be on any device; each member gets it on its own
+        device, floating-point inputs in its parameter dtype)."""
         inputs_N = check_inputs(inputs_N)
+        out_device = model_device(self._members[0])
         log_probs_K: list[Tensor] = []
         with torch.no_grad(), ExitStack() as stack:
             for member in self._members:
                 stack.enter_context(evaluation_mode(member))
             for i, member in enumerate(self._members):
-                logits_N_C = member(inputs_N)
+                logits_N_C = member(
+                    to_model_input(inputs_N, model_device(member), model_dtype(member))
+                )
                 if (
                     not isinstance(logits_N_C, Tensor)
                     or logits_N_C.dim() != 2
@@ -118,5 +130,5 @@ class EnsembleDraw(PosteriorDraw):
                         f"ensemble members disagree on the number of classes: member 0 gives "
                         f"{log_probs_K[0].shape[1]}, member {i} gives {logits_N_C.shape[1]}"
                     )
-                log_probs_K.append(torch.log_softmax(logits_N_C, dim=-1))
+                log_probs_K.append(torch.log_softmax(logits_N_C, dim=-1).to(out_device))
         return torch.stack(log_probs_K, dim=1)

@@ -26,6 +26,14 @@ Fast path (an ``nn.Sequential``, nested plain Sequentials flattened):
 Any other module uses the general path: inputs repeated K times along dim 0 (sample-major),
 each dropout module's output replaced through a forward hook by its input times that
 sample's mask. Both paths draw masks from the same per-layer streams, so they agree.
+
+Devices: everything runs on the model's device. Masks are always drawn on the CPU (from
+CPU generators, so a draw has the same K masks on every device) and copied to the model's
+device once per layer and feature shape. Inputs are moved to the device chunk by chunk,
+floating-point ones in the model's parameter dtype; log-probs are returned on the device.
+The CPU-specific tuning (channels-last convolutions, cache-sized trunk chunks, the
+column-subset folds, which gather columns sample by sample) is used on the CPU only;
+elsewhere the trunk runs on whole input chunks and masks fold into stacked weights.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from bayesal.posterior.base import (
     check_inputs,
     check_num_samples,
     evaluation_mode,
+    model_device,
+    model_dtype,
+    to_model_input,
 )
 
 #: Default bound on the working set of one internal step, in bytes.
@@ -242,6 +253,8 @@ class MCDropoutDraw(PosteriorDraw):
         self._device_cache: dict[tuple[int, tuple[int, ...], torch.device], Tensor] = {}
         self._plans: dict[tuple[object, ...], _ChunkPlan] = {}
         self._block = (0, num_samples)  # the samples being computed, read by the hooks
+        self._device = torch.device("cpu")  # the model's, set by every log_probs call
+        self._dtype: torch.dtype | None = None
         self._trunk: list[nn.Module] = []
         self._head: list[nn.Module] = []
         self.uses_fast_path = False
@@ -296,8 +309,10 @@ class MCDropoutDraw(PosteriorDraw):
     # ---- public entry -----------------------------------------------------------------
 
     def log_probs(self, inputs_N: Tensor) -> Tensor:
-        """``log_softmax`` of the model's logits under the K masks: ``[N, K, C]``."""
+        """``log_softmax`` of the model's logits under the K masks: ``[N, K, C]``, on the
+        model's device (``inputs_N`` may be on any device: it is moved chunk by chunk)."""
         inputs_N = check_inputs(inputs_N)
+        self._device, self._dtype = model_device(self._model), model_dtype(self._model)
         if len(inputs_N):
             plan = self._chunk_plan(inputs_N)
         else:
@@ -306,6 +321,10 @@ class MCDropoutDraw(PosteriorDraw):
             if self.uses_fast_path:
                 return self._log_probs_fast(inputs_N, plan)
             return self._log_probs_general(inputs_N, plan)
+
+    def _on_device(self, x: Tensor) -> Tensor:
+        """``x`` on the model's device in its parameter dtype (``x`` itself if already)."""
+        return to_model_input(x, self._device, self._dtype)
 
     @contextmanager
     def _dropout_hooks(self) -> Iterator[None]:
@@ -339,11 +358,12 @@ class MCDropoutDraw(PosteriorDraw):
     def _chunk_plan(self, inputs_N: Tensor) -> _ChunkPlan:
         """How many inputs (and trunk inputs) and samples one step handles, for inputs
         shaped like ``inputs_N`` (non-empty); measured once per input shape."""
-        key = (tuple(inputs_N.shape[1:]), inputs_N.dtype, inputs_N.device)
+        probe = self._on_device(inputs_N[:1])
+        key = (tuple(probe.shape[1:]), probe.dtype, probe.device)
         plan = self._plans.get(key)
         if plan is None:
             with torch.no_grad(), evaluation_mode(self._model), self._dropout_hooks():
-                plan = self._measure(inputs_N[:1])
+                plan = self._measure(probe)
             self._plans[key] = plan
         return plan
 
@@ -382,7 +402,10 @@ class MCDropoutDraw(PosteriorDraw):
         else:
             samples = max(1, min(K, (budget - shared) // per_sample))
         inputs = max(1, budget // (shared + samples * per_sample))
-        trunk_inputs = max(1, min(inputs, _TRUNK_CACHE_BYTES // trunk_widest))
+        if x_1.device.type == "cpu":  # cache-sized trunk chunks pay on the CPU only
+            trunk_inputs = max(1, min(inputs, _TRUNK_CACHE_BYTES // trunk_widest))
+        else:
+            trunk_inputs = inputs
         return _ChunkPlan(inputs, trunk_inputs, samples)
 
     def _steps(self, total: int, step: int) -> list[tuple[int, int]]:
@@ -424,7 +447,7 @@ class MCDropoutDraw(PosteriorDraw):
         N = len(inputs_N)
         out: Tensor | None = None
         for start, stop in self._steps(N, plan.inputs_per_step):
-            x = inputs_N[start:stop]
+            x = self._on_device(inputs_N[start:stop])
             n = len(x)
             for k0, k1 in self._steps(self._num_samples, plan.samples_per_step):
                 kb = k1 - k0
@@ -454,7 +477,7 @@ class MCDropoutDraw(PosteriorDraw):
         return out
 
     def _run_trunk(self, x: Tensor) -> Tensor:
-        h = x
+        h = self._on_device(x)
         for layer in self._trunk:
             h = _trunk_layer(layer, h)
         return h
@@ -570,6 +593,11 @@ def _folded_linear_shared(
     weight, bias = layer.weight, layer.bias
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=h_n_d.dtype, device=h_n_d.device)
+    if h_n_d.device.type != "cpu":
+        # The column-subset forms gather columns sample by sample (a host sync and three
+        # small kernels per sample); on an accelerator one stacked product should be
+        # faster (expected, not yet measured on a GPU).
+        return _fold_shared_dense(h_n_d, keep_kb_d, scale, weight, bias, budget)
     drop_fraction = 1.0 - float(keep_kb_d.sum()) / max(1, keep_kb_d.numel())
     cost_complement = 1.0 + drop_fraction * kb  # in units of one dense n x d x out product
     cost_kept = (1.0 - drop_fraction) * kb
