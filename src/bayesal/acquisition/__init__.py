@@ -1,27 +1,54 @@
 """Acquisition: pure functions of log-probabilities ``[N, K, C]`` that choose what to label.
 
-Pointwise scores (higher = acquire first), top-k and stochastic batch selection, BatchBALD
-(joint batch selection), EPIG (information about predictions on target inputs), and a
-registry of named strategies. This package imports nothing else from bayesal except
-:mod:`bayesal.errors`.
+Entropies and mutual information (:mod:`~bayesal.acquisition.information`), pointwise scores
+(higher = acquire first), top-k and stochastic selectors, strategies composed of a score
+and a selector (:class:`ScoredStrategy`), BatchBALD (joint batch selection), EPIG
+(information about predictions on target inputs), and a registry of named strategies.
+Strategies declare the inputs they read (:func:`strategy_inputs`) and whether they can be
+scored chunk by chunk (:func:`is_pointwise`); see :mod:`~bayesal.acquisition.base`. This
+package imports nothing else from bayesal except :mod:`bayesal.errors` and
+:mod:`bayesal.registry`.
 """
 
 from bayesal.acquisition._checks import check_batch_size, check_log_probs
-from bayesal.acquisition.base import PointwiseStrategy, Selection, Strategy
+from bayesal.acquisition.base import (
+    EMBEDDINGS,
+    POOL_LOG_PROBS,
+    TARGET_LOG_PROBS,
+    PointwiseStrategy,
+    Score,
+    Selection,
+    Selector,
+    Strategy,
+    is_pointwise,
+    strategy_inputs,
+)
 from bayesal.acquisition.batchbald import (
     BatchBALDStrategy,
     batchbald,
     exact_joint_entropy,
     sampled_joint_entropy,
 )
-from bayesal.acquisition.epig import EPIGStrategy, StochasticEPIGStrategy, epig
+from bayesal.acquisition.epig import EPIGScore, EPIGStrategy, StochasticEPIGStrategy, epig
+from bayesal.acquisition.information import (
+    expected_entropy,
+    mutual_information,
+    predictive_entropy,
+)
 from bayesal.acquisition.registry import (
-    StochasticStrategy,
-    TopKStrategy,
     available_strategies,
     get_strategy,
     register_strategy,
     unregister_strategy,
+)
+from bayesal.acquisition.scored import (
+    FunctionScore,
+    ScoredStrategy,
+    StochasticSelector,
+    StochasticStrategy,
+    TopKSelector,
+    TopKStrategy,
+    as_score,
 )
 from bayesal.acquisition.scores import (
     bald,
@@ -42,16 +69,27 @@ from bayesal.acquisition.stochastic import (
 )
 
 __all__ = [
+    "EMBEDDINGS",
+    "POOL_LOG_PROBS",
     "STOCHASTIC_MODES",
+    "TARGET_LOG_PROBS",
     "BatchBALDStrategy",
+    "EPIGScore",
     "EPIGStrategy",
+    "FunctionScore",
     "PointwiseStrategy",
+    "Score",
+    "ScoredStrategy",
     "Selection",
+    "Selector",
     "StochasticEPIGStrategy",
     "StochasticMode",
+    "StochasticSelector",
     "StochasticStrategy",
     "Strategy",
+    "TopKSelector",
     "TopKStrategy",
+    "as_score",
     "available_strategies",
     "bald",
     "batchbald",
@@ -60,16 +98,21 @@ __all__ = [
     "entropy",
     "epig",
     "exact_joint_entropy",
+    "expected_entropy",
     "get_strategy",
+    "is_pointwise",
     "least_confidence",
     "margin",
     "mean_log_probs",
     "mean_std",
+    "mutual_information",
+    "predictive_entropy",
     "random",
     "register_strategy",
     "sampled_joint_entropy",
     "stochastic_batch",
     "stochastic_log_weights",
+    "strategy_inputs",
     "top_k",
     "unregister_strategy",
     "variation_ratios",

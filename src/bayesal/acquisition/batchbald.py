@@ -51,12 +51,14 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from bayesal.acquisition._checks import check_batch_size, check_generator, check_log_probs
-from bayesal.acquisition.base import Selection
+from bayesal.acquisition.base import POOL_LOG_PROBS, TARGET_LOG_PROBS, Selection
+from bayesal.acquisition.information import _entropy_of_probs, _log_mean_exp
 from bayesal.errors import InvalidInputError
 
 __all__ = [
@@ -113,8 +115,7 @@ class _Configurations:
 
     def entropy(self) -> Tensor:
         """``H(y_B) = -Σ_u v_u log p(y_u)`` (exact table) or its sample mean."""
-        K = self.log_joint_U_K.shape[1]
-        log_p_U = torch.logsumexp(self.log_joint_U_K, dim=1) - math.log(K)
+        log_p_U = _log_mean_exp(self.log_joint_U_K, dim=1)
         return -(self.weights_U * log_p_U).sum()
 
 
@@ -128,7 +129,7 @@ def _exact_configurations(log_probs_B_K_C: Tensor) -> _Configurations:
         log_joint_U_K = (log_joint_U_K[:, None, :] + log_probs_C_K[None, :, :]).reshape(-1, K)
         # A label impossible under every θ_k has p = 0: drop it (its softmax would be NaN).
         log_joint_U_K = log_joint_U_K[torch.isfinite(log_joint_U_K.max(dim=1).values)]
-    log_p_U = torch.logsumexp(log_joint_U_K, dim=1) - math.log(K)
+    log_p_U = _log_mean_exp(log_joint_U_K, dim=1)
     return _Configurations(log_joint_U_K, log_p_U.exp())
 
 
@@ -402,11 +403,10 @@ class _Step:
         for start in range(0, N, chunk):
             stop = start + chunk
             probs_n_K_C = log_probs_N_K_C[start:stop].to(torch.float64).exp()
-            entropies_n_K = -torch.special.xlogy(probs_n_K_C, probs_n_K_C).sum(dim=2)
+            entropies_n_K = _entropy_of_probs(probs_n_K_C)
             self.entropies_N_K[start:stop] = entropies_n_K
             self.expected_N[start:stop] = entropies_n_K.mean(dim=1)
-            mean_n_C = probs_n_K_C.mean(dim=1)
-            self.predictive_N[start:stop] = -torch.special.xlogy(mean_n_C, mean_n_C).sum(dim=1)
+            self.predictive_N[start:stop] = _entropy_of_probs(probs_n_K_C.mean(dim=1))
 
     def _max_chunk(self, rows: int) -> int:
         return max(1, self.chunk_budget // (rows * self.log_probs_N_K_C.shape[2]))
@@ -550,7 +550,8 @@ class BatchBALDStrategy:
     chunk_budget: int = DEFAULT_CHUNK_BUDGET
     prune: bool = True
     name: str = field(default="batchbald", init=False)
-    needs_target: bool = field(default=False, init=False)
+    #: A joint method on the pool's log-probs (not pointwise: no ``score``).
+    inputs: ClassVar[frozenset[str]] = frozenset({POOL_LOG_PROBS})
 
     def __post_init__(self) -> None:
         for attribute in ("num_samples", "exact_budget", "chunk_budget"):
@@ -563,6 +564,11 @@ class BatchBALDStrategy:
             raise InvalidInputError(
                 f"strategy 'batchbald': prune must be true or false, got {self.prune!r}."
             )
+
+    @property
+    def needs_target(self) -> bool:
+        """``TARGET_LOG_PROBS in inputs``: False (kept for older callers)."""
+        return TARGET_LOG_PROBS in self.inputs
 
     def select(
         self,

@@ -27,23 +27,26 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from bayesal.acquisition._checks import (
-    check_batch_size,
-    check_generator,
-    check_log_probs,
-    check_temperature,
-)
-from bayesal.acquisition.base import Selection
-from bayesal.acquisition.selection import top_k
-from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
+from bayesal.acquisition._checks import check_log_probs
+from bayesal.acquisition.base import POOL_LOG_PROBS, TARGET_LOG_PROBS
+from bayesal.acquisition.information import _entropy_of_probs, _mean_log_probs
+from bayesal.acquisition.scored import ScoredStrategy, StochasticSelector, TopKSelector
+from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode
 from bayesal.errors import InvalidInputError
 
-__all__ = ["DEFAULT_EPIG_CHUNK_BUDGET", "EPIGStrategy", "StochasticEPIGStrategy", "epig"]
+__all__ = [
+    "DEFAULT_EPIG_CHUNK_BUDGET",
+    "EPIGScore",
+    "EPIGStrategy",
+    "StochasticEPIGStrategy",
+    "epig",
+]
 
 #: Largest ``[n_chunk, C, m_chunk, C]`` joint table held at once (elements).
 DEFAULT_EPIG_CHUNK_BUDGET = 2**22
@@ -51,9 +54,7 @@ DEFAULT_EPIG_CHUNK_BUDGET = 2**22
 
 def _predictive_entropies(log_probs_N_K_C: Tensor) -> Tensor:
     """``H[(1/K) Σ_k p_k]`` per input, float64 ``[N]``."""
-    K = log_probs_N_K_C.shape[1]
-    mean_log_probs_N_C = torch.logsumexp(log_probs_N_K_C.to(torch.float64), dim=1) - math.log(K)
-    return -torch.special.xlogy(mean_log_probs_N_C.exp(), mean_log_probs_N_C.exp()).sum(dim=1)
+    return _entropy_of_probs(_mean_log_probs(log_probs_N_K_C.to(torch.float64)).exp())
 
 
 def epig(
@@ -144,42 +145,17 @@ def epig(
 
 def _check_chunk_budget(value: object, who: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise InvalidInputError(
-            f"strategy {who!r}: chunk_budget must be a positive integer, got {value!r}."
-        )
-
-
-def _epig_scores(
-    who: str,
-    log_probs_N_K_C: Tensor,
-    log_probs_target_M_K_C: Tensor | None,
-    batch_size: int,
-    generator: torch.Generator,
-    chunk_budget: int,
-) -> Tensor:
-    """The EPIG scores a strategy selects from, after checking its inputs."""
-    check_generator(generator, f"strategy {who!r}")
-    if log_probs_target_M_K_C is None:
-        raise InvalidInputError(
-            f"strategy {who!r} needs log_probs_target_M_K_C: log-probs [M, K, C] of target "
-            "inputs under the same K parameter samples as the pool."
-        )
-    check_log_probs(log_probs_N_K_C)
-    check_batch_size(batch_size, log_probs_N_K_C.shape[0])  # before the expensive part
-    return epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=chunk_budget)
+        raise InvalidInputError(f"{who}: chunk_budget must be a positive integer, got {value!r}.")
 
 
 @dataclass(frozen=True)
-class EPIGStrategy:
-    """The :class:`~bayesal.acquisition.base.Strategy` for :func:`epig`: top-k of EPIG.
+class EPIGScore:
+    """:func:`epig` as a :class:`~bayesal.acquisition.base.Score`: reads the pool's and the
+    target inputs' log-probs.
 
-    Needs ``log_probs_target_M_K_C`` (the same K parameter samples on target inputs).
-    Ties are broken uniformly at random with the generator (see
-    :func:`~bayesal.acquisition.selection.top_k`).
-
-    Registered as ``epig``. The loop draws the targets: ``num_target_samples`` inputs of
-    the unlabelled pool per round (a sample of ``p*`` = the pool distribution), or the
-    fixed ``target_inputs`` it is given, scored with the same posterior draw as the pool.
+    Each pool input's score depends only on its own log-probs and on the targets, so the
+    pool can be scored chunk by chunk with the same ``log_probs_target_M_K_C`` (up to
+    round-off of the joint tables' matrix products, ~1e-15 nats in float64).
 
     Attributes:
         chunk_budget: passed to :func:`epig`.
@@ -189,40 +165,71 @@ class EPIGStrategy:
     """
 
     chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET
-    name: str = field(default="epig", init=False)
-    needs_target: bool = field(default=True, init=False)
+    #: Pool and target log-probs, under the same K parameter samples.
+    inputs: ClassVar[frozenset[str]] = frozenset({POOL_LOG_PROBS, TARGET_LOG_PROBS})
 
     def __post_init__(self) -> None:
-        _check_chunk_budget(self.chunk_budget, self.name)
+        _check_chunk_budget(self.chunk_budget, "EPIG")
 
-    def select(
+    def __call__(
         self,
         log_probs_N_K_C: Tensor,
-        batch_size: int,
         *,
-        generator: torch.Generator,
+        generator: object = None,
         log_probs_target_M_K_C: Tensor | None = None,
-    ) -> Selection:
-        """Top ``batch_size`` of ``epig(log_probs_N_K_C, log_probs_target_M_K_C)``."""
-        scores_N = _epig_scores(
-            self.name, log_probs_N_K_C, log_probs_target_M_K_C, batch_size, generator,
-            self.chunk_budget,
-        )  # fmt: skip
-        return top_k(scores_N, batch_size, generator=generator)
+    ) -> Tensor:
+        """``epig(log_probs_N_K_C, log_probs_target_M_K_C)``, float64 ``[N]``; the
+        generator is not used."""
+        if log_probs_target_M_K_C is None:
+            raise InvalidInputError(
+                "EPIG needs log_probs_target_M_K_C: log-probs [M, K, C] of target inputs "
+                "under the same K parameter samples as the pool."
+            )
+        return epig(log_probs_N_K_C, log_probs_target_M_K_C, chunk_budget=self.chunk_budget)
 
 
-@dataclass(frozen=True)
-class StochasticEPIGStrategy:
+class EPIGStrategy(ScoredStrategy):
+    """The strategy for :func:`epig`: top-k of EPIG.
+
+    ``ScoredStrategy("epig", EPIGScore(chunk_budget), TopKSelector())``. Needs
+    ``log_probs_target_M_K_C`` (the same K parameter samples on target inputs); its
+    ``score`` takes them too, so the pool can be scored chunk by chunk against one set of
+    targets and selected from once. Ties are broken uniformly at random with the generator
+    (see :func:`~bayesal.acquisition.selection.top_k`).
+
+    Registered as ``epig``. The loop draws the targets: ``num_target_samples`` inputs of
+    the unlabelled pool per round (a sample of ``p*`` = the pool distribution), or the
+    fixed ``target_inputs`` it is given, scored with the same posterior draw as the pool.
+
+    Args:
+        chunk_budget: passed to :func:`epig`.
+
+    Raises:
+        InvalidInputError: when ``chunk_budget`` is not a positive integer.
+    """
+
+    def __init__(self, chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET) -> None:
+        _check_chunk_budget(chunk_budget, "strategy 'epig'")
+        super().__init__("epig", EPIGScore(chunk_budget), TopKSelector())
+
+    @property
+    def chunk_budget(self) -> int:
+        """Passed to :func:`epig`."""
+        return self.scorer.chunk_budget  # type: ignore[attr-defined, no-any-return]
+
+
+class StochasticEPIGStrategy(ScoredStrategy):
     """A stochastic batch drawn with weights from EPIG instead of its top-k.
 
-    :func:`~bayesal.acquisition.stochastic.stochastic_batch` (Kirsch et al. 2023) over
-    :func:`epig` scores: a pointwise score's top-k takes near-copies of the best input,
-    sampling without replacement with weights ``s^β`` (``power``), ``exp(β s)``
-    (``softmax``) or ``rank^(-β)`` (``softrank``) spreads the batch. Registered as
-    ``power_epig``, ``softmax_epig`` and ``softrank_epig``; needs target log-probs like
-    :class:`EPIGStrategy`.
+    ``ScoredStrategy(f"{mode}_epig", EPIGScore(chunk_budget), StochasticSelector(mode,
+    temperature))``: :func:`~bayesal.acquisition.stochastic.stochastic_batch` (Kirsch et
+    al. 2023) over :func:`epig` scores. A pointwise score's top-k takes near-copies of the
+    best input; sampling without replacement with weights ``s^β`` (``power``),
+    ``exp(β s)`` (``softmax``) or ``rank^(-β)`` (``softrank``) spreads the batch.
+    Registered as ``power_epig``, ``softmax_epig`` and ``softrank_epig``; needs target
+    log-probs like :class:`EPIGStrategy`.
 
-    Attributes:
+    Args:
         mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
         temperature: ``> 0``; β = 1 / temperature. Default 1.0.
         chunk_budget: passed to :func:`epig`.
@@ -232,35 +239,33 @@ class StochasticEPIGStrategy:
             ``chunk_budget`` that is not a positive integer.
     """
 
-    mode: StochasticMode
-    temperature: float = 1.0
-    chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET
-    name: str = field(default="", init=False)
-    needs_target: bool = field(default=True, init=False)
-
-    def __post_init__(self) -> None:
-        if self.mode not in STOCHASTIC_MODES:
+    def __init__(
+        self,
+        mode: StochasticMode,
+        temperature: float = 1.0,
+        chunk_budget: int = DEFAULT_EPIG_CHUNK_BUDGET,
+    ) -> None:
+        if mode not in STOCHASTIC_MODES:
             raise InvalidInputError(
-                f"unknown stochastic mode {self.mode!r} for EPIG; "
+                f"unknown stochastic mode {mode!r} for EPIG; "
                 f"choose one of {', '.join(STOCHASTIC_MODES)}."
             )
-        object.__setattr__(self, "name", f"{self.mode}_epig")  # frozen: set once, here
-        check_temperature(self.temperature)
-        _check_chunk_budget(self.chunk_budget, self.name)
+        name = f"{mode}_epig"
+        selector = StochasticSelector(mode, temperature)
+        _check_chunk_budget(chunk_budget, f"strategy {name!r}")
+        super().__init__(name, EPIGScore(chunk_budget), selector)
 
-    def select(
-        self,
-        log_probs_N_K_C: Tensor,
-        batch_size: int,
-        *,
-        generator: torch.Generator,
-        log_probs_target_M_K_C: Tensor | None = None,
-    ) -> Selection:
-        """Sample ``batch_size`` positions with weights from the EPIG scores."""
-        scores_N = _epig_scores(
-            self.name, log_probs_N_K_C, log_probs_target_M_K_C, batch_size, generator,
-            self.chunk_budget,
-        )  # fmt: skip
-        return stochastic_batch(
-            scores_N, batch_size, mode=self.mode, temperature=self.temperature, generator=generator
-        )
+    @property
+    def mode(self) -> StochasticMode:
+        """The stochastic mode of the selector."""
+        return self.selector.mode  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def temperature(self) -> float:
+        """The temperature of the selector."""
+        return self.selector.temperature  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def chunk_budget(self) -> int:
+        """Passed to :func:`epig`."""
+        return self.scorer.chunk_budget  # type: ignore[attr-defined, no-any-return]

@@ -1,48 +1,48 @@
-"""Strategies built on pointwise scores, and the registry that finds strategies by name.
+"""The registry that finds acquisition strategies by name.
 
-A strategy is looked up with ``get_strategy(name, **params)``. Built-in names:
+A strategy is looked up with ``get_strategy(name, **params)``. Every built-in strategy
+except ``batchbald`` is a pointwise score composed with a selector
+(:class:`~bayesal.acquisition.scored.ScoredStrategy`). Built-in names:
 
 * ``random``, ``least_confidence``, ``margin``, ``entropy``, ``variation_ratios``,
-  ``mean_std``, ``bald``: the top-k of that score (:class:`TopKStrategy`);
+  ``mean_std``, ``bald``: the top-k of that score
+  (:class:`~bayesal.acquisition.scored.TopKStrategy`);
 * ``power_<score>``, ``softmax_<score>``, ``softrank_<score>``: a stochastic batch drawn
-  with weights from that score (:class:`StochasticStrategy`, Kirsch et al. 2023), for
-  every score except ``random``; there is no ``power_margin`` because margin scores are
-  never positive. These accept ``temperature`` (default 1.0).
+  with weights from that score (:class:`~bayesal.acquisition.scored.StochasticStrategy`,
+  Kirsch et al. 2023), for every score except ``random``; there is no ``power_margin``
+  because margin scores are never positive. These accept ``temperature`` (default 1.0).
 * ``batchbald``: greedy BatchBALD (:class:`~.batchbald.BatchBALDStrategy`, Kirsch et al.
   2019); accepts ``num_samples``, ``exact_budget``, ``chunk_budget``, ``prune``.
 * ``epig``: top-k of EPIG (:class:`~.epig.EPIGStrategy`, Bickford Smith et al. 2023);
-  ``needs_target`` is True; accepts ``chunk_budget``.
+  reads target log-probs (``needs_target``); accepts ``chunk_budget``.
 * ``power_epig``, ``softmax_epig``, ``softrank_epig``: a stochastic batch drawn with
-  weights from EPIG (:class:`~.epig.StochasticEPIGStrategy`); ``needs_target`` is True;
+  weights from EPIG (:class:`~.epig.StochasticEPIGStrategy`); reads target log-probs;
   accept ``temperature`` and ``chunk_budget``.
 
-Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``,
-where the factory (here a class) is called with the keyword parameters of
-:func:`get_strategy` and returns an object satisfying
-:class:`~bayesal.acquisition.base.Strategy`. Factories should pickle (module-level
-classes or functions, not lambdas) so that the grid runner can ship them to workers.
-Strategies hold no random state: the ``torch.Generator`` is passed to every ``select``.
+Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``, where
+the factory (here a class) is called with the keyword parameters of :func:`get_strategy`
+and returns an object satisfying :class:`~bayesal.acquisition.base.Strategy` (for a new
+pointwise score, ``ScoredStrategy("my_method", my_score, TopKSelector())``). Factories
+should pickle (module-level classes or functions, not lambdas) so that the grid runner
+can ship them to workers. Strategies hold no random state: the ``torch.Generator`` is
+passed to every ``select``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import torch
-from torch import Tensor
+from dataclasses import dataclass
 
 from bayesal.acquisition import scores as _scores
-from bayesal.acquisition._checks import check_batch_size, check_generator, check_temperature
-from bayesal.acquisition.base import Selection, Strategy
+from bayesal.acquisition.base import Strategy
 from bayesal.acquisition.batchbald import BatchBALDStrategy
 from bayesal.acquisition.epig import (
     DEFAULT_EPIG_CHUNK_BUDGET,
     EPIGStrategy,
     StochasticEPIGStrategy,
 )
-from bayesal.acquisition.selection import top_k
-from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode, stochastic_batch
+from bayesal.acquisition.scored import ScoreFn, StochasticStrategy, TopKStrategy
+from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode
 from bayesal.errors import InvalidInputError, UnknownStrategyError
 from bayesal.registry import Registry
 
@@ -55,123 +55,6 @@ __all__ = [
     "register_strategy",
     "unregister_strategy",
 ]
-
-#: A pointwise score ``log_probs_N_K_C -> scores_N``; ``random`` also takes ``generator=``.
-ScoreFn = Callable[..., Tensor]
-
-
-def _compute_scores(
-    score_fn: ScoreFn, uses_generator: bool, log_probs_N_K_C: Tensor, generator: torch.Generator
-) -> Tensor:
-    if uses_generator:
-        return score_fn(log_probs_N_K_C, generator=generator)
-    return score_fn(log_probs_N_K_C)
-
-
-@dataclass(frozen=True)
-class TopKStrategy:
-    """Acquire the ``batch_size`` highest scores of a pointwise score (ties: at random).
-
-    Attributes:
-        name: the registry name.
-        score_fn: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``, higher = acquire first.
-        score_uses_generator: True when ``score_fn`` takes ``generator=`` (``random``).
-    """
-
-    name: str
-    score_fn: ScoreFn
-    score_uses_generator: bool = False
-    needs_target: bool = field(default=False, init=False)
-
-    def score(self, log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
-        """``scores_N [N]`` of ``log_probs_N_K_C [N, K, C]``; safe to call chunk by chunk."""
-        check_generator(generator, f"strategy {self.name!r}")
-        return _compute_scores(self.score_fn, self.score_uses_generator, log_probs_N_K_C, generator)
-
-    def select_from_scores(
-        self, scores_N: Tensor, batch_size: int, *, generator: torch.Generator
-    ) -> Selection:
-        """Top ``batch_size`` of ``scores_N [N]``, see :func:`~.selection.top_k`."""
-        return top_k(scores_N, batch_size, generator=generator)
-
-    def select(
-        self,
-        log_probs_N_K_C: Tensor,
-        batch_size: int,
-        *,
-        generator: torch.Generator,
-        log_probs_target_M_K_C: Tensor | None = None,
-    ) -> Selection:
-        """Score ``log_probs_N_K_C [N, K, C]`` and take the top ``batch_size``.
-
-        ``log_probs_target_M_K_C`` is not used (``needs_target`` is False) and is ignored.
-        """
-        scores_N = self.score(log_probs_N_K_C, generator=generator)
-        check_batch_size(batch_size, scores_N.shape[0])
-        return self.select_from_scores(scores_N, batch_size, generator=generator)
-
-
-@dataclass(frozen=True)
-class StochasticStrategy:
-    """Sample a batch without replacement with weights from a pointwise score.
-
-    See :func:`~.stochastic.stochastic_batch` (Kirsch et al. 2023, TMLR).
-
-    Attributes:
-        name: the registry name.
-        score_fn: ``log_probs_N_K_C [N, K, C] -> scores_N [N]``, higher = acquire first.
-        mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
-        temperature: ``> 0``; β = 1 / temperature. Default 1.0.
-        score_uses_generator: True when ``score_fn`` takes ``generator=``.
-    """
-
-    name: str
-    score_fn: ScoreFn
-    mode: StochasticMode
-    temperature: float = 1.0
-    score_uses_generator: bool = False
-    needs_target: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
-        if self.mode not in STOCHASTIC_MODES:
-            raise InvalidInputError(
-                f"unknown stochastic mode {self.mode!r} for strategy {self.name!r}; "
-                f"choose one of {', '.join(STOCHASTIC_MODES)}."
-            )
-        check_temperature(self.temperature)
-
-    def score(self, log_probs_N_K_C: Tensor, *, generator: torch.Generator) -> Tensor:
-        """``scores_N [N]`` of ``log_probs_N_K_C [N, K, C]``; safe to call chunk by chunk."""
-        check_generator(generator, f"strategy {self.name!r}")
-        return _compute_scores(self.score_fn, self.score_uses_generator, log_probs_N_K_C, generator)
-
-    def select_from_scores(
-        self, scores_N: Tensor, batch_size: int, *, generator: torch.Generator
-    ) -> Selection:
-        """Sample ``batch_size`` positions from ``scores_N [N]``."""
-        return stochastic_batch(
-            scores_N,
-            batch_size,
-            mode=self.mode,
-            temperature=self.temperature,
-            generator=generator,
-        )
-
-    def select(
-        self,
-        log_probs_N_K_C: Tensor,
-        batch_size: int,
-        *,
-        generator: torch.Generator,
-        log_probs_target_M_K_C: Tensor | None = None,
-    ) -> Selection:
-        """Score ``log_probs_N_K_C [N, K, C]`` and sample ``batch_size`` positions.
-
-        ``log_probs_target_M_K_C`` is not used (``needs_target`` is False) and is ignored.
-        """
-        scores_N = self.score(log_probs_N_K_C, generator=generator)
-        check_batch_size(batch_size, scores_N.shape[0])
-        return self.select_from_scores(scores_N, batch_size, generator=generator)
 
 
 # Factories are small classes rather than closures, so that strategies pickle (the grid
@@ -286,8 +169,8 @@ def _register_builtins() -> None:
         for mode in modes:
             name = f"{mode}_{score_name}"
             register_strategy(name, _StochasticFactory(name, score_fn, mode, uses_generator))
-    # Joint / target-aware methods: the dataclass is its own factory (its fields are the
-    # accepted parameters, validated when it is built).
+    # BatchBALD and EPIG: the class is its own factory (its constructor's parameters are
+    # the accepted ones, validated when it is built).
     register_strategy("batchbald", BatchBALDStrategy)
     register_strategy("epig", EPIGStrategy)
     for mode in STOCHASTIC_MODES:

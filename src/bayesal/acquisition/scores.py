@@ -11,17 +11,25 @@ Notation used in the docstrings:
   ``logsumexp_k log p_k(c) - log K``;
 * ``H[p] = -Σ_c p(c) log p(c)`` (natural log, nats), with ``0 log 0 = 0``.
 
-Half-precision inputs are scored in float32; other dtypes keep their precision.
+The entropies and the mutual information come from
+:mod:`~bayesal.acquisition.information` (``entropy`` is its ``predictive_entropy``, ``bald``
+its ``mutual_information``). Half-precision inputs are scored in float32; other dtypes keep
+their precision.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
 from bayesal.acquisition._checks import check_generator, check_log_probs
+from bayesal.acquisition.information import (
+    _as_compute_dtype,
+    _mean_log_probs,
+    mean_log_probs,
+    mutual_information,
+    predictive_entropy,
+)
 from bayesal.errors import InvalidInputError
 
 __all__ = [
@@ -34,38 +42,6 @@ __all__ = [
     "random",
     "variation_ratios",
 ]
-
-
-def _as_compute_dtype(log_probs_N_K_C: Tensor) -> Tensor:
-    if log_probs_N_K_C.dtype in (torch.float16, torch.bfloat16):
-        return log_probs_N_K_C.float()
-    return log_probs_N_K_C
-
-
-def _entropy_from_log_probs(log_probs_C: Tensor) -> Tensor:
-    """``-Σ_c p_c log p_c`` over the last dim; ``-inf`` log-probs contribute 0, not NaN."""
-    # 0 * -inf would be NaN; the limit p log p -> 0 as p -> 0 makes the term exactly 0.
-    terms = torch.where(
-        torch.isneginf(log_probs_C),
-        torch.zeros((), dtype=log_probs_C.dtype, device=log_probs_C.device),
-        log_probs_C.exp() * log_probs_C,
-    )
-    return -terms.sum(dim=-1)
-
-
-def mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
-    """Log of the MC-averaged predictive, ``log p̄(c) = logsumexp_k log p_k(c) - log K``.
-
-    Shapes: ``[N, K, C] -> [N, C]``. Computed in log space, so probabilities far below
-    float precision (and exact zeros, ``-inf``) are handled without underflow.
-    """
-    check_log_probs(log_probs_N_K_C)
-    return _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
-
-
-def _mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
-    K = log_probs_N_K_C.shape[1]
-    return torch.logsumexp(log_probs_N_K_C, dim=1) - math.log(K)
 
 
 def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator | int) -> Tensor:
@@ -150,9 +126,7 @@ def entropy(log_probs_N_K_C: Tensor) -> Tensor:
     acquisition function with MC dropout: Gal, Islam & Ghahramani (2017), "Deep Bayesian
     Active Learning with Image Data", ICML.
     """
-    check_log_probs(log_probs_N_K_C)
-    mean_log_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
-    return _entropy_from_log_probs(mean_log_probs_N_C).clamp_min(0.0)
+    return predictive_entropy(log_probs_N_K_C)
 
 
 def variation_ratios(log_probs_N_K_C: Tensor) -> Tensor:
@@ -210,8 +184,4 @@ def bald(log_probs_N_K_C: Tensor) -> Tensor:
     Classification and Preference Learning", arXiv:1112.5745; with MC dropout: Gal, Islam
     & Ghahramani (2017), "Deep Bayesian Active Learning with Image Data", ICML.
     """
-    check_log_probs(log_probs_N_K_C)
-    values = _as_compute_dtype(log_probs_N_K_C)
-    predictive_entropy_N = _entropy_from_log_probs(_mean_log_probs(values))
-    expected_entropy_N = _entropy_from_log_probs(values).mean(dim=1)
-    return (predictive_entropy_N - expected_entropy_N).clamp_min(0.0)
+    return mutual_information(log_probs_N_K_C)
