@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import torch
+from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
 
@@ -80,3 +81,27 @@ def rng_devices(device: torch.device) -> list[int]:
     if device.type == "cuda":
         return [device.index if device.index is not None else torch.cuda.current_device()]
     return []
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a parameterless model)."""
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of ``model``'s first floating-point parameter (None when it has none)."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return None
+
+
+def to_model_input(inputs: Tensor, device: torch.device, dtype: torch.dtype | None) -> Tensor:
+    """``inputs`` on ``device``, floating-point inputs converted to ``dtype`` (integer inputs,
+    such as token ids, keep theirs). Returns ``inputs`` itself, not a copy, when nothing
+    changes. Host-to-CUDA copies are asynchronous (``non_blocking``); copies towards the
+    CPU are not, so their result is complete when this returns."""
+    target_dtype = dtype if dtype is not None and inputs.is_floating_point() else None
+    return inputs.to(device=device, dtype=target_dtype, non_blocking=device.type == "cuda")

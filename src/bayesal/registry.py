@@ -170,7 +170,8 @@ class Registry(Generic[T]):
             )
         if name in self._factories and not overwrite:
             raise InvalidInputError(
-                f"{self.describe} {name!r} is already registered; pass overwrite=True to replace it."
+                f"{self.describe} {name!r} is already registered; "
+                "pass overwrite=True to replace it."
             )
         self._factories[name] = factory
         self._builtin.discard(name)

@@ -24,7 +24,14 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from bayesal.device import DeviceLike, resolve_device, rng_devices
+from bayesal.device import (
+    DeviceLike,
+    model_device,
+    model_dtype,
+    resolve_device,
+    rng_devices,
+    to_model_input,
+)
 from bayesal.errors import InvalidInputError
 
 
@@ -68,23 +75,6 @@ def _seeds(seed: int) -> tuple[int, int]:
     """Two independent 63-bit seeds (shuffling, dropout) derived from ``seed``."""
     state = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
     return int(state[0] >> np.uint64(1)), int(state[1] >> np.uint64(1))
-
-
-# bayesal.posterior imports this module, so the small device helpers of
-# bayesal.posterior.base (model_device, model_dtype, to_model_input) are repeated here.
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (the CPU for a parameterless model)."""
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
-def _to_model_input(x: Tensor, model: nn.Module, device: torch.device) -> Tensor:
-    """``x`` on ``device``; floating-point ``x`` in the dtype of the model's first
-    floating-point parameter. ``x`` itself when nothing changes."""
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-    dtype = dtype if dtype is not None and x.is_floating_point() else None
-    return x.to(device=device, dtype=dtype, non_blocking=device.type == "cuda")
 
 
 @contextmanager
@@ -178,7 +168,7 @@ def fit(
         raise InvalidInputError("cannot train on an empty labelled set")
     if transform is not None and not callable(transform):
         raise InvalidInputError(f"transform must be callable, got {type(transform).__name__}")
-    target = _model_device(model) if device is None else resolve_device(device)
+    target = model_device(model) if device is None else resolve_device(device)
     model.to(target)
     shuffle_seed, dropout_seed = _seeds(seed)
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
@@ -191,7 +181,7 @@ def fit(
             perm = torch.randperm(n, generator=shuffle_gen)
             for start in range(0, n, config.batch_size):
                 batch = perm[start : start + config.batch_size]
-                x_batch = _to_model_input(x[batch.to(x.device)], model, target)
+                x_batch = to_model_input(x[batch.to(x.device)], target, model_dtype(model))
                 y_batch = y[batch.to(y.device)].to(target, non_blocking=target.type == "cuda")
                 if transform is not None:
                     x_batch = transform(x_batch)

@@ -39,12 +39,6 @@ ModelBuilder = Callable[[int], nn.Module]
 EVAL_CHUNK_SIZE = 256
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def predictive_log_probs(
     models: list[nn.Module], inputs_N: Tensor, chunk_size: int = EVAL_CHUNK_SIZE
