@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from bayesal.acquisition import available_strategies
 from bayesal.cli import main
+from bayesal.registry import import_object
 
 CONFIG = {
     "name": "cli",
@@ -37,6 +39,42 @@ def test_strategies_lists_the_registry() -> None:
     result = CliRunner().invoke(main, ["strategies"])
     assert result.exit_code == 0
     assert result.output.split() == available_strategies()
+
+
+@pytest.mark.parametrize(
+    "command, names",
+    [
+        ("posteriors", "bayesal.posterior:available_posteriors"),
+        ("datasets", "bayesal.data.registry:available_datasets"),
+        ("models", "bayesal.models.registry:available_models"),
+    ],
+)
+def test_listing_commands_print_one_name_per_line(command: str, names: str) -> None:
+    result = CliRunner().invoke(main, [command])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == import_object(names)()
+
+
+def test_listing_commands_import_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plugin = tmp_path / "bal_cli_test_plugin.py"
+    plugin.write_text(
+        "from bayesal.models.registry import MODELS\n"
+        "from bayesal.models.two_moons import TwoMoonsMLP\n"
+        "MODELS.register('cli_plugin_mlp', TwoMoonsMLP, overwrite=True)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        result = CliRunner().invoke(main, ["models", "--plugin", "bal_cli_test_plugin"])
+        assert result.exit_code == 0, result.output
+        assert "cli_plugin_mlp" in result.output.splitlines()
+    finally:
+        from bayesal.models.registry import MODELS
+
+        if "cli_plugin_mlp" in MODELS:
+            MODELS.unregister("cli_plugin_mlp")
+        sys.modules.pop("bal_cli_test_plugin", None)
+    result = CliRunner().invoke(main, ["strategies", "--plugin", "no_such_bal_plugin"])
+    assert result.exit_code == 2 and "plugin module 'no_such_bal_plugin'" in result.stderr
 
 
 def test_run_with_overrides_then_report(config_file: Path, tmp_path: Path) -> None:

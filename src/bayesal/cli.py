@@ -1,5 +1,6 @@
 """The ``bayesal`` command line: ``run`` an experiment config, ``report`` a results
-directory, list ``strategies``.
+directory, list the registered ``strategies``, ``posteriors``, ``datasets`` and
+``models``.
 
 Errors that bayesal raises on purpose (:class:`~bayesal.errors.BayesalError`: a bad
 config, a missing file, ...) print one line to stderr and exit with status 2, without a
@@ -143,10 +144,48 @@ def report(results_dir: Path) -> None:
         click.echo(f"wrote {path}")
 
 
-@main.command()
-def strategies() -> None:
-    """List the registered acquisition strategy names."""
-    from bayesal.acquisition import available_strategies
+_plugin_option = click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE",
+    help="Import this module first, so that what it registers is listed (repeatable).",
+)
 
-    for name in available_strategies():
+
+def _list_names(kind: str, plugins: tuple[str, ...]) -> None:
+    from bayesal.experiment.config import import_plugins
+    from bayesal.registry import get_registry, registry_snapshot
+
+    import_plugins(plugins)
+    registry_snapshot()  # imports every registry
+    for name in get_registry(kind).names():
         click.echo(name)
+
+
+@main.command()
+@_plugin_option
+def strategies(plugins: tuple[str, ...]) -> None:
+    """List the registered acquisition strategy names, one per line."""
+    _list_names("strategy", plugins)
+
+
+@main.command()
+@_plugin_option
+def posteriors(plugins: tuple[str, ...]) -> None:
+    """List the registered posterior approximation names, one per line."""
+    _list_names("posterior", plugins)
+
+
+@main.command()
+@_plugin_option
+def datasets(plugins: tuple[str, ...]) -> None:
+    """List the registered dataset names, one per line."""
+    _list_names("dataset", plugins)
+
+
+@main.command()
+@_plugin_option
+def models(plugins: tuple[str, ...]) -> None:
+    """List the registered model names, one per line."""
+    _list_names("model", plugins)

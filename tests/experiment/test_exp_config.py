@@ -69,6 +69,24 @@ def test_resolved_yaml_round_trips() -> None:
         ({"strategies": [{"name": "bald", "label": "a/b"}]}, "strategies[0]: label 'a/b'"),
         ({"dataset": {"name": "moons"}}, "dataset.name: unknown dataset 'moons'"),
         (
+            {"dataset": {"name": "two_moons", "params": {"nois": 0.2}}},
+            "dataset: dataset 'two_moons' does not accept parameters ['nois']",
+        ),
+        ({"dataset": {"name": "mypkg_nope.data:load"}}, "dataset.name: dataset 'mypkg_nope"),
+        ({"model": {"name": "mlp"}}, "model.name: unknown model 'mlp'"),
+        ({"posterior": {"name": "laplce"}}, "posterior.name: unknown posterior 'laplce'"),
+        (
+            {"posterior": {"name": "mc_dropout", "params": {"temperature": 2}}},
+            "posterior: posterior 'mc_dropout' does not accept parameters",
+        ),
+        (
+            {"posterior": {"name": "mc_dropout", "num_samples": 3, "params": {"num_samples": 4}}},
+            "posterior: num_samples is given twice",
+        ),
+        ({"posterior": {"name": "mc_dropout", "members": 3}}, "posterior: members applies"),
+        ({"device": "gpu"}, "device: unknown device 'gpu'"),
+        ({"plugins": ["no_such_bal_plugin"]}, "plugins: plugin module 'no_such_bal_plugin'"),
+        (
             {"model": {"name": "two_moons_mlp", "params": {"width": 3}}},
             "model: model 'two_moons_mlp'",
         ),
@@ -83,6 +101,40 @@ def test_errors_name_the_field_and_the_file(changes: dict[str, Any], expected: s
     message = _error(_with(**changes))
     assert message.startswith("invalid config cfg.yaml: ")
     assert expected in message
+
+
+def test_a_typo_in_dataset_params_names_the_accepted_ones() -> None:
+    message = _error(_with(dataset={"name": "two_moons", "params": {"nois": 0.2}}))
+    assert "its parameters are n_train, n_test, noise, seed" in message
+
+
+def test_names_may_be_import_paths() -> None:
+    cfg = config_from_dict(
+        _with(
+            dataset={"name": "bayesal.data.two_moons:load_two_moons", "params": {"n_train": 30}},
+            model={"name": "bayesal.models.two_moons:TwoMoonsMLP", "params": {"hidden": 4}},
+            posterior={"name": "bayesal.posterior.methods:EnsembleMethod", "members": 2},
+            strategies=[
+                "bayesal.acquisition.batchbald:BatchBALDStrategy",
+                {"name": "bayesal.acquisition.batchbald:BatchBALDStrategy", "label": "bb2"},
+            ],
+        )
+    )
+    assert [s.label for s in cfg.strategies] == ["BatchBALDStrategy", "bb2"]
+    assert cfg.posterior.k == 2 and cfg.posterior.build().num_models == 2
+
+
+def test_posterior_build_and_params() -> None:
+    cfg = config_from_dict(BASE)
+    method = cfg.posterior.build()
+    assert (method.name, method.num_samples, method.num_models) == ("mc_dropout", 20, 1)
+    arm = cfg.posterior_for(cfg.strategies[1])
+    assert arm.members == 3 and arm.build().num_models == 3
+    cfg = config_from_dict(_with(posterior={"name": "mc_dropout", "params": {"num_samples": 7}}))
+    assert cfg.posterior.k == 7 and cfg.posterior.num_samples is None
+    again = ExperimentConfig.model_validate(yaml.safe_load(cfg.to_yaml()))
+    assert again == cfg
+    assert cfg.device == "auto" and cfg.plugins == []
 
 
 def test_missing_required_field() -> None:

@@ -1,28 +1,44 @@
 """The experiment config: a YAML file validated by pydantic models (unknown keys rejected).
 
 ``load_config(path, overrides)`` reads the file, applies command-line overrides and
-validates everything, including strategy names and parameters (through the acquisition
-registry) and dataset names (through the data registry), before any training starts.
+validates everything that can be checked without data, before any training starts:
+the ``plugins`` import (first, so that what they register is known to the rest), the
+dataset, model, posterior and strategy names resolve (registered names or import paths
+``package.module:factory``) and accept their parameters (checked against the factory's
+signature), the model and the posterior and every strategy build, and the device exists.
 Every problem is raised as one :class:`~bayesal.errors.ConfigError` whose message names
 the file and the field path, e.g. ``training.lr: Input should be greater than 0``.
+(What needs the data, the labelling budget against the pool, is checked by the runner
+before it writes anything: :func:`bayesal.experiment.runner.check_experiment`.)
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bayesal.acquisition import available_strategies, get_strategy
-from bayesal.data.registry import available_datasets
-from bayesal.errors import ConfigError, DataNotFoundError, InvalidInputError, UnknownStrategyError
+from bayesal.acquisition import get_strategy
+from bayesal.acquisition.registry import STRATEGIES
+from bayesal.data.registry import check_dataset, dataset_loader
+from bayesal.device import resolve_device
+from bayesal.errors import (
+    BayesalError,
+    ConfigError,
+    DataNotFoundError,
+    InvalidInputError,
+)
 from bayesal.models import build_model
+from bayesal.models.registry import check_model
+from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
+from bayesal.registry import is_import_path
 from bayesal.training import TrainConfig
 
 DEFAULT_NUM_SAMPLES = 20
@@ -35,8 +51,54 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def import_plugins(modules: Iterable[str]) -> None:
+    """Import the plugin ``modules`` (importing one registers its strategies, models,
+    datasets or posteriors); already imported modules are not imported again.
+
+    Raises:
+        InvalidInputError: a name that is not a module name, a module that cannot be
+            found, or one whose import raises (the message names it and the cause).
+    """
+    for module in modules:
+        if not isinstance(module, str) or not _MODULE_RE.match(module):
+            hint = (
+                " (a factory's import path 'package.module:name' goes in a name field; "
+                "plugins lists modules)"
+                if is_import_path(module)
+                else ""
+            )
+            raise InvalidInputError(
+                f"plugin {module!r} is not a module name like 'mypkg.bal_plugins'{hint}"
+            )
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            raise InvalidInputError(
+                f"plugin module {module!r} cannot be imported ({exc}); is it installed, or "
+                "on PYTHONPATH?"
+            ) from None
+        except Exception as exc:
+            raise InvalidInputError(
+                f"importing plugin module {module!r} raised {type(exc).__name__}: {exc}"
+            ) from None
+
+
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _resolves(registry_resolve: Callable[[str], Any], name: str) -> str:
+    """``name`` if ``registry_resolve(name)`` finds it, else ValueError (for pydantic)."""
+    try:
+        registry_resolve(name)
+    except BayesalError as exc:  # UnknownStrategyError included
+        raise ValueError(str(exc)) from None
+    return name
+
+
 class DatasetConfig(_Strict):
-    """``load_dataset(name, **params)``; ``name`` must be in ``available_datasets()``."""
+    """``load_dataset(name, **params)``: a registered dataset (``bayesal datasets``) or an
+    import path ``package.module:loader``; ``params`` are checked against the loader's
+    signature (nothing is loaded)."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -44,67 +106,122 @@ class DatasetConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in available_datasets():
-            raise ValueError(
-                f"unknown dataset {name!r}; available: {', '.join(available_datasets())}"
-            )
-        return name
-
-
-class ModelConfig(_Strict):
-    """``bayesal.models.build_model(name, seed=..., **params)``; checked by building once."""
-
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+        return _resolves(dataset_loader, name)
 
     @model_validator(mode="after")
-    def _buildable(self) -> ModelConfig:
+    def _parameters(self) -> DatasetConfig:
         try:
-            build_model(self.name, seed=0, **self.params)
-        except InvalidInputError as exc:
+            check_dataset(self.name, dict(self.params))
+        except BayesalError as exc:
             raise ValueError(str(exc)) from None
         return self
 
 
+class ModelConfig(_Strict):
+    """``bayesal.models.build_model(name, seed=..., **params)``: a registered model
+    (``bayesal models``) or an import path ``package.module:factory``; ``params`` are
+    checked against the factory's signature, then the model is built once."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return _resolves(lambda n: check_model(n, {}), name)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ModelConfig:
+        try:
+            check_model(self.name, dict(self.params))
+            build_model(self.name, seed=0, **self.params)
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"model {self.name!r} cannot be built with params {self.params}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        return self
+
+
 class PosteriorConfig(_Strict):
-    """The posterior approximation that produces the ``[N, K, C]`` log-probs.
+    """The posterior approximation that produces the ``[N, K, C]`` log-probs:
+    ``get_posterior(name, **params)`` (``bayesal posteriors``, or an import path
+    ``package.module:factory`` of a :class:`~bayesal.posterior.PosteriorMethod`).
 
     ``mc_dropout``: one model, K = ``num_samples`` dropout masks (default 20).
     ``ensemble``: ``members`` independently initialised and trained models (default 5);
     each member is one of the K samples, so K = ``members``.
+
+    ``num_samples`` and ``members`` are shorthands for the parameters of those names
+    (for any posterior); other parameters go in ``params``. The method is built once
+    when the config is validated.
     """
 
-    name: Literal["mc_dropout", "ensemble"] = "mc_dropout"
+    name: str = "mc_dropout"
     num_samples: int | None = Field(default=None, ge=1)
     members: int | None = Field(default=None, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return _resolves(POSTERIORS.resolve, name)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> PosteriorConfig:
+        for short in ("num_samples", "members"):
+            if getattr(self, short) is not None and short in self.params:
+                raise ValueError(f"{short} is given twice (as {short} and in params); give it once")
         if self.name == "mc_dropout":
             if self.members is not None:
                 raise ValueError("members applies to posterior 'ensemble' only")
-            if self.num_samples is None:
+            if self.num_samples is None and "num_samples" not in self.params:
                 self.num_samples = DEFAULT_NUM_SAMPLES
-        else:
-            if self.num_samples is not None:
+        elif self.name == "ensemble":
+            if self.num_samples is not None or "num_samples" in self.params:
                 raise ValueError(
                     "an ensemble uses each member as one sample: set members, not num_samples"
                 )
-            if self.members is None:
+            if self.members is None and "members" not in self.params:
                 self.members = DEFAULT_MEMBERS
+        try:
+            self.build()
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"posterior {self.name!r} cannot be built: {type(exc).__name__}: {exc}"
+            ) from None
         return self
+
+    def method_params(self) -> dict[str, Any]:
+        """The keyword arguments of ``get_posterior``: ``params`` plus the shorthands."""
+        params = dict(self.params)
+        if self.num_samples is not None:
+            params["num_samples"] = self.num_samples
+        if self.members is not None:
+            params["members"] = self.members
+        return params
+
+    def build(self) -> PosteriorMethod:
+        """A fresh :class:`~bayesal.posterior.PosteriorMethod` of this config."""
+        return get_posterior(self.name, **self.method_params())
 
     @property
     def k(self) -> int:
         """K, the number of parameter samples per draw."""
-        return int(self.members if self.name == "ensemble" else self.num_samples)  # type: ignore[arg-type]
+        return int(self.build().num_samples)
 
 
 class StrategyConfig(_Strict):
     """One arm of the comparison: ``get_strategy(name, **params)`` under a posterior.
 
-    ``label`` (default: ``name``) names the arm in file names and tables, so the same
-    strategy can appear twice (e.g. ``bald`` with MC dropout and with an ensemble).
+    ``name`` is a registered strategy (``bayesal strategies``) or an import path
+    ``package.module:factory``. ``label`` (default: ``name``; for an import path, the
+    part after the last ``:`` or ``.``) names the arm in file names and tables, so the
+    same strategy can appear twice (e.g. ``bald`` with MC dropout and with an ensemble).
     ``posterior`` overrides the experiment's posterior for this arm.
     """
 
@@ -116,21 +233,23 @@ class StrategyConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in available_strategies():
-            try:
-                get_strategy(name)
-            except UnknownStrategyError as exc:
-                raise ValueError(str(exc)) from None
-        return name
+        return _resolves(STRATEGIES.resolve, name)
 
     @model_validator(mode="after")
     def _check(self) -> StrategyConfig:
         try:
             get_strategy(self.name, **self.params)
-        except InvalidInputError as exc:
+        except BayesalError as exc:
             raise ValueError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"strategy {self.name!r} cannot be built with params {self.params}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         if self.label is None:
-            self.label = self.name
+            self.label = (
+                re.split(r"[:.]", self.name)[-1] if is_import_path(self.name) else self.name
+            )
         if not _LABEL_RE.match(self.label):
             raise ValueError(
                 f"label {self.label!r} must start with a letter or digit and hold only "
@@ -155,10 +274,18 @@ class SnapshotConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    """A whole study: every strategy x seed is one active-learning run (a *trial*)."""
+    """A whole study: every strategy x seed is one active-learning run (a *trial*).
+
+    ``plugins`` are modules imported before anything else is validated (and again in
+    every worker process or Ray task), so that what they register at import time can be
+    named in the config. ``device`` (``auto | cpu | cuda | cuda:N | mps``) is where the
+    trials train and score; it must exist on this machine.
+    """
 
     name: str
     description: str = ""
+    # Validated (imported) before the fields below, which may name what they register.
+    plugins: list[str] = Field(default_factory=list)
     dataset: DatasetConfig
     model: ModelConfig
     posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
@@ -177,6 +304,25 @@ class ExperimentConfig(_Strict):
     num_target_samples: int = Field(default=100, ge=1)
     chunk_size: int = Field(default=4096, ge=1)
     snapshots: SnapshotConfig | None = None
+    device: str = "auto"
+
+    @field_validator("plugins")
+    @classmethod
+    def _import_plugins(cls, plugins: list[str]) -> list[str]:
+        try:
+            import_plugins(plugins)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return plugins
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, device: str) -> str:
+        try:
+            resolve_device(device)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return device
 
     @field_validator("strategies", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """The results store of an experiment directory: trial files, results.csv, snapshots.
 
-Layout of ``out_dir``::
+Layout of ``out_dir`` (the names and columns are those of :mod:`bayesal.results_schema`,
+which the report reads with)::
 
     config.resolved.yaml                 the validated config, defaults filled in
     trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), atomic
@@ -20,44 +21,64 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bayesal._atomic import atomic_write, atomic_write_text
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
-
-RESULTS_FILE = "results.csv"
-TRIALS_DIR = "trials"
-SNAPSHOTS_DIR = "snapshots"
-RESOLVED_CONFIG_FILE = "config.resolved.yaml"
-
-#: Columns of trial files and of results.csv, in order.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "strategy",
-    "seed",
-    "round",
-    "n_labels",
-    "test_accuracy",
-    "test_nll",
-    "train_seconds",
-    "score_seconds",
-    "select_seconds",
-    "eval_seconds",
-    "acquired_ids",
+from bayesal.results_schema import (
+    RESOLVED_CONFIG_FILE,
+    RESULT_COLUMNS,
+    RESULT_SCHEMA,
+    RESULTS_FILE,
+    SNAPSHOTS_DIR,
+    TRIALS_DIR,
+    snapshot_file_name,
+    trial_file_name,
 )
+
+#: Columns whose value is the RoundRecord attribute of the same name.
+_RECORD_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in ("strategy", "seed"))
+
+__all__ = [
+    "RESOLVED_CONFIG_FILE",
+    "RESULTS_FILE",
+    "RESULT_COLUMNS",
+    "SNAPSHOTS_DIR",
+    "TRIALS_DIR",
+    "assemble_results",
+    "atomic_save_npz",
+    "atomic_write_text",
+    "read_trial",
+    "record_rows",
+    "remove_stale_temp_files",
+    "snapshot_path",
+    "trial_path",
+    "write_trial",
+]
+
+#: How each kind of column is written from a record's value (floats in ``repr`` form:
+#: exact round trip; ids space-separated in pick order).
+_WRITE: dict[str, Callable[[Any], str]] = {
+    "text": str,
+    "int": str,
+    "float": repr,
+    "ids": lambda ids: " ".join(str(int(i)) for i in ids),
+}
 
 
 def trial_path(out_dir: str | os.PathLike[str], label: str, seed: int) -> Path:
     """``out_dir/trials/<label>__seed<seed>.csv``."""
-    return Path(out_dir) / TRIALS_DIR / f"{label}__seed{seed}.csv"
+    return Path(out_dir) / TRIALS_DIR / trial_file_name(label, seed)
 
 
 def snapshot_path(out_dir: str | os.PathLike[str], label: str, seed: int) -> Path:
     """``out_dir/snapshots/<label>__seed<seed>.npz``."""
-    return Path(out_dir) / SNAPSHOTS_DIR / f"{label}__seed{seed}.npz"
+    return Path(out_dir) / SNAPSHOTS_DIR / snapshot_file_name(label, seed)
 
 
 # The temporary names of bayesal._atomic.atomic_write: ".<name>.<12 hex digits>.tmp".
@@ -90,22 +111,11 @@ def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarra
 def record_rows(label: str, seed: int, records: Iterable[RoundRecord]) -> list[list[str]]:
     """Rows of :data:`RESULT_COLUMNS` as text; floats in ``repr`` form (exact round trip),
     ``acquired_ids`` space-separated in pick order."""
-    return [
-        [
-            label,
-            str(seed),
-            str(r.round),
-            str(r.n_labels),
-            repr(r.test_accuracy),
-            repr(r.test_nll),
-            repr(r.train_seconds),
-            repr(r.score_seconds),
-            repr(r.select_seconds),
-            repr(r.eval_seconds),
-            " ".join(str(i) for i in r.acquired_ids),
-        ]
-        for r in records
-    ]
+    rows = []
+    for r in records:
+        values = {"strategy": label, "seed": seed, **{c: getattr(r, c) for c in _RECORD_COLUMNS}}
+        rows.append([_WRITE[kind](values[col]) for col, kind in RESULT_SCHEMA.items()])
+    return rows
 
 
 def _csv_text(rows: Sequence[Sequence[str]]) -> str:

@@ -7,6 +7,8 @@ A results directory, as written by ``bayesal run CONFIG --out DIR``::
     DIR/config.resolved.yaml              optional
 
 This module knows only files; it imports nothing of the loop or the experiment runner.
+The columns and snapshot arrays come from :mod:`bayesal.results_schema`, which the
+runner writes with.
 """
 
 from __future__ import annotations
@@ -21,49 +23,25 @@ import numpy as np
 import pandas as pd
 
 from bayesal.errors import DataNotFoundError, InvalidInputError
-
-RESULTS_FILE = "results.csv"
-SNAPSHOT_DIR = "snapshots"
-
-#: Columns of ``results.csv`` and the kind of value each holds.
-INT_COLUMNS: tuple[str, ...] = ("seed", "round", "n_labels")
-FLOAT_COLUMNS: tuple[str, ...] = (
-    "test_accuracy",
-    "test_nll",
-    "train_seconds",
-    "score_seconds",
-    "select_seconds",
-    "eval_seconds",
-)
-TIMING_COLUMNS: tuple[str, ...] = (
-    "train_seconds",
-    "score_seconds",
-    "select_seconds",
-    "eval_seconds",
-)
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "strategy",
-    *INT_COLUMNS,
-    *FLOAT_COLUMNS,
-    "acquired_ids",
+from bayesal.results_schema import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    KEY_COLUMNS,
+    RESULT_COLUMNS,
+    RESULTS_FILE,
+    SNAPSHOT_ARRAYS,
+    SNAPSHOT_NAME_PATTERN,
+    SNAPSHOTS_DIR,
+    TIMING_COLUMNS,
 )
 
-#: Arrays of a snapshot file, and their number of dimensions.
-SNAPSHOT_ARRAYS: dict[str, int] = {
-    "grid_x": 1,
-    "grid_y": 1,
-    "rounds": 1,
-    "mean_prob": 3,
-    "predictive_entropy": 3,
-    "expected_entropy": 3,
-    "labelled_mask": 2,
-    "acquired_mask": 2,
-    "train_x": 2,
-    "train_y": 1,
-}
+SNAPSHOT_DIR = SNAPSHOTS_DIR
+
+#: Columns a results table must have (the schema's, in order); extra columns are kept.
+REQUIRED_COLUMNS: tuple[str, ...] = RESULT_COLUMNS
 
 _IDS_RE = re.compile(r"^\s*(\d+(\s+\d+)*)?\s*$")
-_SNAPSHOT_RE = re.compile(r"^(?P<label>.+)__seed(?P<seed>-?\d+)\.npz$")
+_SNAPSHOT_RE = re.compile(SNAPSHOT_NAME_PATTERN)
 
 Snapshot = Mapping[str, np.ndarray]
 
@@ -190,7 +168,7 @@ def validate_results(
         )
     out["acquired_ids"] = ids.str.strip()
 
-    key = ["strategy", "seed", "round"]
+    key = list(KEY_COLUMNS)
     dup = out.duplicated(key, keep=False)
     if dup.any():
         row = _first(dup)

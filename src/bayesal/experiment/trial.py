@@ -1,0 +1,225 @@
+"""One trial of an experiment grid: one strategy arm, one seed, one active-learning run.
+
+:func:`compute_trial` runs it in the calling process and returns a :class:`TrialResult`
+(picklable: it comes back from worker processes and Ray tasks); :func:`save_trial`
+writes it atomically; :func:`run_trial` does both. The dataset every trial of a config
+runs on (:func:`load_trial_dataset`, with the fixed ``test_subset`` draw) is cached per
+process, and :func:`check_budget` checks a config's labelling budget against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bayesal.acquisition import get_strategy
+from bayesal.data.dataset import Dataset
+from bayesal.data.registry import load_dataset
+from bayesal.errors import InvalidInputError
+from bayesal.experiment.config import ExperimentConfig
+from bayesal.experiment.results import atomic_save_npz, snapshot_path, write_trial
+from bayesal.experiment.snapshots import SnapshotRecorder
+from bayesal.loop import RoundContext, RoundRecord, run_active_learning
+
+#: Seed of the test subset draw (``test_subset``): fixed, so every trial of every config
+#: with the same dataset and subset size is evaluated on the same examples.
+TEST_SUBSET_SEED = 0
+
+
+@lru_cache(maxsize=4)
+def _cached_dataset(spec_json: str, test_subset: int | None) -> Dataset:
+    spec = json.loads(spec_json)
+    dataset = load_dataset(spec["name"], **spec["params"])
+    n_test = len(dataset.test_y)
+    if test_subset is None or test_subset >= n_test:
+        return dataset
+    keep = torch.randperm(n_test, generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))
+    keep = keep[:test_subset].sort().values  # original order, as the full test set
+    return dataclasses.replace(dataset, test_x=dataset.test_x[keep], test_y=dataset.test_y[keep])
+
+
+def load_trial_dataset(config: ExperimentConfig) -> Dataset:
+    """The dataset every trial of ``config`` runs on (cached per process).
+
+    With ``config.test_subset = m``, the test set is ``m`` examples drawn without
+    replacement by ``torch.randperm`` under seed :data:`TEST_SUBSET_SEED`, kept in their
+    original order (the full test set when ``m`` is at least its size).
+    """
+    spec = json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True)
+    return _cached_dataset(spec, config.test_subset)
+
+
+def check_budget(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Check that every trial of ``config`` can run on ``dataset`` to its last round.
+
+    The labelling budget ``initial_labels + rounds * acquisition_size`` must fit in the
+    training pool, ``pool_subset`` must not exceed the pool, and the class-balanced
+    initial set (``initial_labels // num_classes`` of every class, the remainder spread
+    over classes drawn at random) must exist.
+
+    Raises:
+        InvalidInputError: naming the fields to change.
+    """
+    n_train, name = dataset.num_train, config.dataset.name
+    needed = config.initial_labels + config.rounds * config.acquisition_size
+    if needed > n_train:
+        raise InvalidInputError(
+            f"initial_labels ({config.initial_labels}) + rounds ({config.rounds}) x "
+            f"acquisition_size ({config.acquisition_size}) = {needed} labels, but dataset "
+            f"{name!r} has {n_train} training examples; lower rounds, acquisition_size or "
+            "initial_labels"
+        )
+    if config.pool_subset is not None and config.pool_subset > n_train:
+        raise InvalidInputError(
+            f"pool_subset ({config.pool_subset}) exceeds the {n_train} training examples of "
+            f"dataset {name!r}; lower it, or set pool_subset: null to score the whole pool"
+        )
+    classes = dataset.num_classes
+    counts_C = np.bincount(dataset.train_y.cpu().numpy(), minlength=classes)
+    share, extra = divmod(config.initial_labels, classes)
+    # Each class gets `share`; `extra` classes drawn at random (per seed) get one more, so
+    # every class needs share + 1 for every seed to work when there is a remainder.
+    need = share + (1 if extra else 0)
+    short = [c for c in range(classes) if counts_C[c] < need]
+    if short:
+        shown = ", ".join(f"class {c} has {int(counts_C[c])}" for c in short[:10])
+        raise InvalidInputError(
+            f"the class-balanced initial set of initial_labels={config.initial_labels} over "
+            f"{classes} classes needs {need} training examples of every class, but in "
+            f"dataset {name!r} {shown}{' ...' if len(short) > 10 else ''}; lower "
+            "initial_labels"
+        )
+
+
+class _ModelBuilder:
+    """``seed -> fresh model`` for the loop; a class (not a closure) so it pickles."""
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        self.name, self.params = name, params
+
+    def __call__(self, seed: int) -> nn.Module:
+        from bayesal.models import build_model
+
+        return build_model(self.name, seed=seed, **self.params)
+
+
+def snapshot_wanted(config: ExperimentConfig, seed: int) -> bool:
+    """Whether the trials of ``seed`` record snapshots (2-D datasets only)."""
+    return config.snapshots is not None and seed in config.snapshots.seeds
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished trial, in memory: its round records and, for snapshot seeds of 2-D
+    datasets, the snapshot arrays (else None). Picklable, so it can come back from a
+    worker process or a Ray task."""
+
+    label: str
+    seed: int
+    records: list[RoundRecord]
+    snapshot: dict[str, np.ndarray] | None = None
+
+
+def _chain(
+    first: Callable[[RoundContext], None] | None, second: Callable[[RoundContext], None] | None
+) -> Callable[[RoundContext], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def both(ctx: RoundContext) -> None:
+        first(ctx)
+        second(ctx)
+
+    return both
+
+
+def compute_trial(
+    config: ExperimentConfig,
+    label: str,
+    seed: int,
+    *,
+    progress: bool = False,
+    on_round: Callable[[RoundContext], None] | None = None,
+) -> TrialResult:
+    """Run one trial (arm ``label``, ``seed``) in this process; writes nothing.
+
+    The posterior method is built from the arm's posterior config, the strategy from its
+    name and params (both through their registries: names registered at run time must be
+    registered in this process, see :mod:`bayesal.experiment.registrations`). ``on_round``
+    is called after every round (after the snapshot recorder, if any).
+    """
+    spec = config.strategy(label)
+    method = config.posterior_for(spec).build()
+    dataset = load_trial_dataset(config)
+    recorder: SnapshotRecorder | None = None
+    if snapshot_wanted(config, seed) and config.snapshots is not None:
+        if dataset.input_shape == (2,):
+            recorder = SnapshotRecorder(
+                dataset, config.snapshots.rounds, config.snapshots.resolution
+            )
+        else:
+            warnings.warn(
+                f"snapshots need 2-D inputs; {dataset.name} has shape {dataset.input_shape}: "
+                "skipped",
+                stacklevel=2,
+            )
+    records = run_active_learning(
+        dataset,
+        get_strategy(spec.name, **spec.params),
+        build_model=_ModelBuilder(config.model.name, dict(config.model.params)),
+        train_config=config.training,
+        initial_labels=config.initial_labels,
+        acquisition_size=config.acquisition_size,
+        rounds=config.rounds,
+        seed=seed,
+        posterior=method,
+        pool_subset=config.pool_subset,
+        num_target_samples=config.num_target_samples,
+        chunk_size=config.chunk_size,
+        on_round=_chain(recorder, on_round),
+        progress=progress,
+        device=config.device,
+    )
+    return TrialResult(label, seed, records, recorder.arrays() if recorder is not None else None)
+
+
+def save_trial(out_dir: str | os.PathLike[str], result: TrialResult) -> Path:
+    """Write a finished trial's snapshot (if any), then its trial file, each atomically.
+
+    In that order, so that an existing trial file implies its snapshot. Returns the
+    trial file's path.
+    """
+    if result.snapshot is not None:
+        atomic_save_npz(snapshot_path(out_dir, result.label, result.seed), result.snapshot)
+    return write_trial(out_dir, result.label, result.seed, result.records)
+
+
+def run_trial(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike[str],
+    label: str,
+    seed: int,
+    *,
+    progress: bool = False,
+    before_save: Callable[[], Any] | None = None,
+) -> Path:
+    """Run one trial and write its file (and snapshot) atomically; returns the trial path.
+
+    ``before_save`` is called once the trial has finished, just before its files are
+    written (the runner writes ``config.resolved.yaml`` there).
+    """
+    result = compute_trial(config, label, seed, progress=progress)
+    if before_save is not None:
+        before_save()
+    return save_trial(out_dir, result)

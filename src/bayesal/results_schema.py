@@ -1,0 +1,86 @@
+"""The results schema, defined once: file names of a results directory, the columns of
+trial files and ``results.csv`` with the kind of value each holds, and the arrays of a
+snapshot file.
+
+The experiment runner writes with it (:mod:`bayesal.experiment.results`,
+:mod:`bayesal.experiment.snapshots`) and the report reads and validates with it
+(:mod:`bayesal.report.results_io`). This module is a leaf: it imports nothing, so
+``report`` depends on the schema and not on ``experiment``.
+
+A results directory::
+
+    config.resolved.yaml                 the validated config, defaults filled in
+    trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), atomic
+    snapshots/<label>__seed<seed>.npz    posterior pictures (2-D datasets), atomic
+    results.csv                          every trial of the config, assembled, atomic
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+RESULTS_FILE = "results.csv"
+TRIALS_DIR = "trials"
+SNAPSHOTS_DIR = "snapshots"
+RESOLVED_CONFIG_FILE = "config.resolved.yaml"
+
+ColumnKind = Literal["text", "int", "float", "ids"]
+
+#: Every column of trial files and of ``results.csv``, in file order, with its kind:
+#: ``text`` (the strategy label), ``int``, ``float`` (written in ``repr`` form, so it
+#: round-trips exactly; ``nan`` allowed) and ``ids`` (space-separated non-negative
+#: integers in pick order, possibly empty).
+RESULT_SCHEMA: dict[str, ColumnKind] = {
+    "strategy": "text",
+    "seed": "int",
+    "round": "int",
+    "n_labels": "int",
+    "test_accuracy": "float",
+    "test_nll": "float",
+    "train_seconds": "float",
+    "score_seconds": "float",
+    "select_seconds": "float",
+    "eval_seconds": "float",
+    "acquired_ids": "ids",
+}
+
+#: Columns of trial files and of results.csv, in order.
+RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA)
+#: Integer columns (``round`` and ``n_labels`` are also non-negative).
+INT_COLUMNS: tuple[str, ...] = tuple(c for c, k in RESULT_SCHEMA.items() if k == "int")
+#: Numeric (float) columns: the test metrics and the timings.
+FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c, k in RESULT_SCHEMA.items() if k == "float")
+#: Wall-clock timings in seconds (non-negative): the only columns that differ between
+#: two runs of the same command.
+TIMING_COLUMNS: tuple[str, ...] = tuple(c for c in FLOAT_COLUMNS if c.endswith("_seconds"))
+#: A trial is identified by these columns within one round.
+KEY_COLUMNS: tuple[str, ...] = ("strategy", "seed", "round")
+
+#: Arrays of a snapshot file and their number of dimensions (shapes: see
+#: :class:`bayesal.experiment.SnapshotRecorder` and ``docs/usage.md``).
+SNAPSHOT_ARRAYS: dict[str, int] = {
+    "grid_x": 1,
+    "grid_y": 1,
+    "rounds": 1,
+    "mean_prob": 3,
+    "predictive_entropy": 3,
+    "expected_entropy": 3,
+    "labelled_mask": 2,
+    "acquired_mask": 2,
+    "train_x": 2,
+    "train_y": 1,
+}
+
+
+def trial_file_name(label: str, seed: int) -> str:
+    """``<label>__seed<seed>.csv``, the name of one trial's file in ``trials/``."""
+    return f"{label}__seed{seed}.csv"
+
+
+def snapshot_file_name(label: str, seed: int) -> str:
+    """``<label>__seed<seed>.npz``, the name of one trial's snapshot in ``snapshots/``."""
+    return f"{label}__seed{seed}.npz"
+
+
+#: Regular expression of a snapshot file name (groups ``label`` and ``seed``).
+SNAPSHOT_NAME_PATTERN = r"^(?P<label>.+)__seed(?P<seed>-?\d+)\.npz$"
