@@ -145,3 +145,32 @@ def test_usage_errors(config_file: Path, tmp_path: Path) -> None:
         main, ["run", str(config_file), "--out", str(tmp_path), "--workers", "0"]
     )
     assert result.exit_code == 2 and "--workers" in result.stderr
+
+
+def test_a_dataset_without_a_test_set_runs_and_says_there_is_no_summary(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2)).astype(np.float32)
+    np.savez(tmp_path / "pool.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    config = {
+        "name": "no_test",
+        "dataset": {"name": "npy", "params": {"path": str(tmp_path / "pool.npz")}},
+        "model": {"name": "two_moons_mlp"},
+        "training": {"epochs": 1, "min_steps": 5},
+        "strategies": ["bald"],
+        "seeds": 1,
+        "initial_labels": 4,
+        "acquisition_size": 2,
+        "rounds": 2,
+        "device": "cpu",
+    }
+    path = tmp_path / "no_test.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "no test set" in result.output
+    assert (out / "results.csv").is_file() and not (out / "summary.md").exists()
+    report = CliRunner().invoke(main, ["report", str(out)])
+    assert report.exit_code == 2 and "has no test metrics" in report.output

@@ -102,6 +102,7 @@ def run(
     """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
     from bayesal.experiment import load_config, run_experiment
     from bayesal.report import write_summary
+    from bayesal.report.results_io import has_test_metrics
 
     overrides: dict[str, Any] = {}
     if seeds is not None:
@@ -126,6 +127,12 @@ def run(
         ray_address=ray_address,
         collect_only=collect_only,
     )
+    if not has_test_metrics(results):
+        click.echo(
+            f"results: {results} (no test set: label counts and acquired ids only; give the "
+            "dataset test_path or test_fraction for accuracy tables)"
+        )
+        return
     write_summary(out_dir)
     if not quiet:
         summary = out_dir / "summary.md"

@@ -81,6 +81,12 @@ def load_results(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return validate_results(raw, source=str(path), from_csv=True)
 
 
+def has_test_metrics(results_csv: str | os.PathLike[str]) -> bool:
+    """False when every ``test_accuracy`` of a results file is empty (no test set)."""
+    column = pd.read_csv(results_csv, usecols=["test_accuracy"])["test_accuracy"]
+    return not pd.to_numeric(column, errors="coerce").isna().all()
+
+
 def validate_results(
     df: pd.DataFrame, source: str = "results table", from_csv: bool = False
 ) -> pd.DataFrame:
@@ -145,6 +151,11 @@ def validate_results(
         out[col] = values
 
     acc = out["test_accuracy"]
+    if acc.isna().all():
+        raise InvalidInputError(
+            f"{source} has no test metrics (the dataset has no test set): accuracy tables "
+            "and figures need one; give the dataset test_path or test_fraction"
+        )
     bad = ~((acc >= 0.0) & (acc <= 1.0))
     if bad.any():
         row = _first(bad)
