@@ -225,3 +225,15 @@ def test_same_seed_same_ids_and_global_rng_untouched() -> None:
         runs.append(learner.query(5))
     assert np.array_equal(runs[0], runs[1])
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_learner_runs_on_each_device(device: torch.device) -> None:
+    learner = _learner(device=str(device))
+    ids = learner.query(6)
+    learner.teach(ids, Y[ids])
+    picked = learner.query(6)
+    assert len(set(picked.tolist())) == 6
+    assert all(p.device.type == device.type for p in learner.fit().models[0].parameters())
+    assert learner.predict_log_probs(X[:5]).device.type == "cpu"
+    if device.type != "cpu":  # the same seeds pick the same first batch as on the CPU
+        assert np.array_equal(ids, _learner(device="cpu").query(6))

@@ -170,3 +170,26 @@ def test_ensemble_posterior_uses_independent_members() -> None:
 def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         _run(**kwargs)
+
+
+def test_the_loop_runs_on_each_device(device: torch.device) -> None:
+    records = _run(device=str(device), rounds=2)
+    assert [r.n_labels for r in records] == [4, 7, 10]
+    assert all(0.0 <= r.test_accuracy <= 1.0 for r in records)
+
+
+def test_a_dataset_without_a_test_set_gives_nan_metrics() -> None:
+    empty = replace(DATA, test_x=DATA.test_x[:0], test_y=DATA.test_y[:0])
+    records = run_active_learning(
+        empty,
+        get_strategy("bald"),
+        build_model=_builder,
+        train_config=TRAIN,
+        initial_labels=4,
+        acquisition_size=3,
+        rounds=1,
+        seed=0,
+        num_samples=4,
+    )
+    assert all(np.isnan(r.test_accuracy) and np.isnan(r.test_nll) for r in records)
+    assert len(records[0].acquired_ids) == 3
