@@ -235,5 +235,93 @@ def test_the_learner_runs_on_each_device(device: torch.device) -> None:
     assert len(set(picked.tolist())) == 6
     assert all(p.device.type == device.type for p in learner.fit().models[0].parameters())
     assert learner.predict_log_probs(X[:5]).device.type == "cpu"
-    if device.type != "cpu":  # the same seeds pick the same first batch as on the CPU
-        assert np.array_equal(ids, _learner(device="cpu").query(6))
+    if device.type != "cpu":  # the model-driven batch agrees with the CPU's
+        on_cpu = _learner(device="cpu")
+        on_cpu.teach(on_cpu.query(6), Y[ids])
+        assert np.array_equal(picked, on_cpu.query(6))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"posterior": "ensemble", "posterior_params": {"members": 2}},
+        {"pool_subset": 50, "ids": np.arange(len(X))[::-1] * 3 + 5},
+        {"strategy": "epig", "target_inputs": torch.tensor(X[:12], dtype=torch.float32)},
+        {"strategy": "batchbald", "strategy_params": {"num_samples": 200}},
+    ],
+    ids=["ensemble", "subset-ids", "epig-targets", "batchbald"],
+)
+def test_resume_exactly_whatever_the_settings(tmp_path: Path, kwargs: dict) -> None:
+    straight, stopped = _learner(**kwargs), _learner(**kwargs)
+    ids_order = straight.ids_in_pool_order()
+    oracle = SimulatedOracle(Y, ids=ids_order)
+    for learner in (straight, stopped):
+        ids = learner.query(4)
+        learner.teach(ids, oracle(ids))
+        learner.query(4)  # fitted now, and its weights are what save() keeps
+    stopped.save(tmp_path / "s.pt")
+    resumed = ActiveLearner.load(tmp_path / "s.pt", model=make_model)
+    assert torch.equal(resumed.predict_log_probs(X[:9]), straight.predict_log_probs(X[:9]))
+    assert np.array_equal(resumed.query(4), straight.query(4))  # no teach in between
+    for learner in (straight, resumed):
+        ids = learner.query(4)
+        learner.teach(ids, oracle(ids))
+    assert np.array_equal(resumed.query(4), straight.query(4))
+
+
+def test_load_asks_for_callables_and_refuses_another_pool(tmp_path: Path) -> None:
+    def jitter(x: torch.Tensor) -> torch.Tensor:
+        return x + 0.01
+
+    learner = _learner(train_transform=jitter)
+    learner.save(tmp_path / "s.pt", include_pool=False)
+    with pytest.raises(InvalidInputError, match="pass train_transform="):
+        ActiveLearner.load(tmp_path / "s.pt", model=make_model, pool=X)
+    with pytest.raises(InvalidInputError, match="not the saved learner's pool"):
+        ActiveLearner.load(
+            tmp_path / "s.pt", model=make_model, pool=X[::-1].copy(), train_transform=jitter
+        )
+    with pytest.raises(InvalidInputError, match="the pool has 10 items, the saved learner's 300"):
+        ActiveLearner.load(tmp_path / "s.pt", model=make_model, pool=X[:10], train_transform=jitter)
+
+    def other_model() -> nn.Module:
+        return nn.Sequential(nn.Linear(64, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 10))
+
+    ids = learner.query(5)
+    learner.teach(ids, Y[ids])
+    learner.fit()
+    learner.save(tmp_path / "f.pt")
+    with pytest.raises(InvalidInputError, match="does not build the saved architecture"):
+        ActiveLearner.load(tmp_path / "f.pt", model=other_model, train_transform=jitter)
+
+
+def test_a_model_that_does_not_fit_the_data_is_refused_at_once() -> None:
+    with pytest.raises(InvalidInputError, match="does not run on the pool's inputs"):
+        _learner(model=lambda: nn.Sequential(nn.Linear(12, 10)))
+    with pytest.raises(InvalidInputError, match="num_classes=5, but the model returns 10"):
+        _learner(num_classes=5)
+    with pytest.raises(InvalidInputError, match=r"needs argument\(s\) \['hidden'\]"):
+        _learner(model=lambda hidden: nn.Linear(64, hidden))
+    nets = []
+
+    def with_seed(seed: int) -> nn.Module:
+        nets.append(seed)
+        return make_model()
+
+    _learner(model=with_seed)
+    assert nets == [0]  # built once to check it, with seed 0
+
+
+def test_nan_inputs_scalar_calls_and_forget() -> None:
+    bad = X.copy()
+    bad[5, 3] = np.nan
+    learner = ActiveLearner(bad, model=make_model, training=FAST, device="cpu")
+    learner.teach(5, Y[5])  # scalars are one id
+    with pytest.raises(InvalidInputError, match="NaN or inf"):
+        learner.query(3)
+    good = _learner()
+    good.teach([1, 2], Y[[1, 2]])
+    good.forget(2)
+    assert good.labelled_ids.tolist() == [1]
+    with pytest.raises(InvalidInputError, match=r"test labels must lie in \[0, 10\)"):
+        good.evaluate(X[:3], [0, 1, 10])

@@ -21,9 +21,12 @@ depend on the seed, the round and the labelled set only, never on the strategy.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import io
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +50,11 @@ from bayesal.acquisition.base import (
 )
 from bayesal.data.pool import MISSING, IdArray, Pool, as_id_array
 from bayesal.data.source import ArrayInputs, PoolInputs, as_pool_inputs
-from bayesal.device import DeviceLike, resolve_device
+from bayesal.device import DeviceLike, model_dtype, resolve_device, to_model_input
 from bayesal.errors import InvalidInputError
 from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod, get_posterior
-from bayesal.posterior.base import PosteriorDraw
+from bayesal.posterior.base import PosteriorDraw, evaluation_mode
+from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import accepted_parameters
 from bayesal.training import TrainConfig
 
@@ -128,17 +132,21 @@ def kcenter_greedy(
     *,
     embed: Callable[[Tensor], Tensor] | None = None,
     chunk_size: int = 4096,
+    device: torch.device | None = None,
 ) -> NDArray[np.int64]:
     """``n`` of ``rows`` chosen by k-center greedy (farthest-first traversal) in Euclidean
-    distance on the flattened inputs (or on ``embed(inputs)``): the first at random, each
-    next one the farthest from those chosen. Streams the inputs in chunks (one pass per
-    pick); memory ``O(len(rows))``. Returns positions into ``rows``, in pick order."""
+    distance on the flattened inputs (or on ``embed(inputs)``, run without gradients on
+    ``device``): the first at random, each next one the farthest from those chosen.
+    Streams the inputs in chunks (one pass per pick); memory ``O(len(rows))``. Returns
+    positions into ``rows``, in pick order."""
     if n > len(rows):
         raise InvalidInputError(f"cannot pick {n} of {len(rows)} items")
 
     def features(batch: Tensor) -> Tensor:
-        out = embed(batch) if embed is not None else batch
-        return out.reshape(len(out), -1).double()
+        if embed is not None:
+            with torch.no_grad():
+                batch = embed(batch.to(device)).cpu()
+        return batch.reshape(len(batch), -1).double()
 
     first = int(torch.randint(len(rows), (1,), generator=generator))
     picks = [first]
@@ -188,25 +196,34 @@ class _NamedModel:
 
 class _SeededModel:
     """Calls the factory with the global RNG seeded privately (fork_rng), passing the seed
-    when the factory takes a positional argument."""
+    when the factory has a parameter named ``seed``."""
 
     def __init__(self, factory: Callable[..., nn.Module]) -> None:
         self.factory = factory
+        self.takes_seed = False
         try:
-            import inspect
-
-            params = inspect.signature(factory).parameters.values()
-            self.takes_seed = any(
-                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-                for p in params
-            )
+            params = list(inspect.signature(factory).parameters.values())
         except (TypeError, ValueError):
-            self.takes_seed = False
+            return
+        self.takes_seed = any(p.name == "seed" for p in params)
+        required = [
+            p.name
+            for p in params
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name != "seed"
+        ]
+        if required:
+            raise InvalidInputError(
+                f"the model factory needs argument(s) {required}; pass a callable that "
+                "builds the model with no argument (or only seed=), e.g. "
+                "functools.partial(factory, ...)"
+            )
 
     def __call__(self, seed: int) -> nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
-            model = self.factory(seed) if self.takes_seed else self.factory()
+            model = self.factory(seed=seed) if self.takes_seed else self.factory()
         if not isinstance(model, nn.Module):
             raise InvalidInputError(
                 f"the model factory returned {type(model).__name__}, not a torch.nn.Module"
@@ -282,7 +299,7 @@ class ActiveLearner:
         model: Any,
         strategy: str | Strategy = "bald",
         posterior: str | PosteriorMethod = "mc_dropout",
-        num_samples: int = 20,
+        num_samples: int = DEFAULT_NUM_SAMPLES,
         num_classes: int | None = None,
         ids: ArrayLike | None = None,
         labels: ArrayLike | None = None,
@@ -350,11 +367,8 @@ class ActiveLearner:
                 raise InvalidInputError(f"{len(given)} ids for a pool of {n} inputs")
             self.pool = Pool.from_ids(given)
             self._rows = np.argsort(given, kind="stable").astype(np.int64)
-        self.num_classes = (
-            None if num_classes is None else _positive_int("num_classes", num_classes)
-        )
-        if self.num_classes is not None and self.num_classes < 2:
-            raise InvalidInputError(f"num_classes must be >= 2, got {self.num_classes}")
+        wanted = None if num_classes is None else _positive_int("num_classes", num_classes, 2)
+        self.num_classes: int = self._check_model(wanted)
 
         self.round = 0
         self._label_version = 0
@@ -399,21 +413,30 @@ class ActiveLearner:
         """Label values of ``ids`` (default: all ids, sorted), -1 where missing."""
         return self.pool.labels(ids)
 
-    def _infer_num_classes(self) -> int:
-        with torch.no_grad():
-            model = self._build_model(0).to(self.device)
-            x = self.inputs.take(np.zeros(1, np.int64)).to(self.device)
-            param = next(iter(model.parameters()), None)
-            if param is not None and param.is_floating_point():
-                x = x.to(param.dtype)
-            model.eval()
-            out = model(x)
-        if not isinstance(out, Tensor) or out.ndim != 2:
+    def _check_model(self, num_classes: int | None) -> int:
+        """Build the model once and run it on the first pool input: it must return logits
+        ``[1, C]`` with C >= 2 (and C = ``num_classes`` when given). Returns C."""
+        x = self.inputs.take(np.zeros(1, np.int64))
+        model = self._build_model(0).to(self.device)
+        try:
+            with torch.no_grad(), evaluation_mode(model):
+                out = model(to_model_input(x, self.device, model_dtype(model)))
+        except Exception as exc:  # the user's model: any error means a mismatch
+            raise InvalidInputError(
+                f"the model does not run on the pool's inputs (one input of shape "
+                f"{tuple(x.shape[1:])}, dtype {x.dtype}): {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(out, Tensor) or out.ndim != 2 or len(out) != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise InvalidInputError(f"the model must return logits [N, C], got {shape}")
-        if out.shape[1] < 2:
-            raise InvalidInputError(f"the model returns {out.shape[1]} class(es); need >= 2")
-        return int(out.shape[1])
+            raise InvalidInputError(f"the model must return logits [N, C], got {shape} for N=1")
+        width = int(out.shape[1])
+        if width < 2:
+            raise InvalidInputError(f"the model returns {width} class(es); need >= 2")
+        if num_classes is not None and num_classes != width:
+            raise InvalidInputError(
+                f"num_classes={num_classes}, but the model returns {width} logits per input"
+            )
+        return width
 
     def teach(self, ids: ArrayLike, labels: ArrayLike, *, overwrite: bool = False) -> None:
         """Record ``labels`` (ints in ``[0, C)``) for ``ids`` (pool ids, any order).
@@ -426,17 +449,15 @@ class ActiveLearner:
                 that are not integers in ``[0, C)``, or a conflicting label without
                 ``overwrite``.
         """
-        ids_arr = as_id_array(ids)
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
         if isinstance(labels, Tensor):
             labels = labels.detach().cpu().numpy()
-        raw = np.asarray(labels)
+        raw = np.atleast_1d(np.asarray(labels))
         if raw.dtype.kind == "f" and raw.size and not np.all(np.equal(np.mod(raw, 1), 0)):
             raise InvalidInputError("labels must be integers (class indices)")
         values = as_id_array(raw.astype(np.int64) if raw.dtype.kind == "f" else raw, "labels")
         if len(values) != len(ids_arr):
             raise InvalidInputError(f"{len(ids_arr)} ids but {len(values)} labels")
-        if self.num_classes is None:
-            self.num_classes = self._infer_num_classes()
         bad = (values < 0) | (values >= self.num_classes)
         if bad.any():
             raise InvalidInputError(
@@ -449,6 +470,13 @@ class ActiveLearner:
             np.array_equal(before[0], self.pool.labels())
             and np.array_equal(before[1], self.pool.labelled_mask())
         ):
+            self._label_version += 1
+
+    def forget(self, ids: ArrayLike) -> None:
+        """Remove the labels of ``ids`` (they become unlabelled again)."""
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        if self.pool.is_labelled(ids_arr).any():
+            self.pool.unlabel(ids_arr)
             self._label_version += 1
 
     # ------------------------------------------------------------------ training
@@ -540,6 +568,7 @@ class ActiveLearner:
                 generator,
                 embed=self.cold_start_embed,
                 chunk_size=self.chunk_size,
+                device=self.device,
             )
         self.last_timings = QueryTimings(select=time.perf_counter() - t0)
         self.last_scores = {}
@@ -650,6 +679,11 @@ class ActiveLearner:
         y = torch.as_tensor(as_id_array(labels, "labels"))
         if len(y) == 0:
             return {"accuracy": math.nan, "nll": math.nan}
+        if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
+            raise InvalidInputError(
+                f"test labels must lie in [0, {self.num_classes}), got [{int(y.min())}, "
+                f"{int(y.max())}]"
+            )
         log_probs_N_C = self.predict_log_probs(inputs)
         if len(log_probs_N_C) != len(y):
             raise InvalidInputError(f"{len(log_probs_N_C)} inputs but {len(y)} labels")
@@ -674,10 +708,20 @@ class ActiveLearner:
 
     # ------------------------------------------------------------------ persistence
 
+    def _pool_fingerprint(self) -> str:
+        """A hash of a few pool inputs (first, middle, last), so that ``load`` notices a
+        different pool of the same length."""
+        n = len(self.inputs)
+        rows = np.unique(np.asarray([0, n // 2, n - 1], dtype=np.int64))
+        x = self.inputs.take(rows).contiguous().cpu()
+        return hashlib.sha256(x.numpy().tobytes() + str(x.dtype).encode()).hexdigest()
+
     def save(self, path: str | Path, *, include_pool: bool | None = None) -> Path:
         """Write the learner's state to ``path`` atomically: settings, ids and labels,
-        round, the fitted models' weights, and (by default for in-memory pools under
-        1 GiB) the pool inputs, so that :meth:`load` resumes exactly.
+        round, the fitted posterior (its models' weights and any extra state), fixed
+        target inputs, and (by default for in-memory pools under 1 GiB) the pool inputs,
+        so that :meth:`load` resumes exactly. Callables (``train_transform``,
+        ``cold_start_embed``) cannot be saved: ``load`` asks for them again.
 
         The file is a pickle (``torch.save``): load only files you trust.
         """
@@ -689,11 +733,15 @@ class ActiveLearner:
             )
         if include_pool and not isinstance(self.inputs, ArrayInputs):
             raise InvalidInputError("only array pools can be saved with the learner")
-        fitted_models = None
+        fitted = None
         if self._fitted is not None and self._fitted_version == self._label_version:
-            fitted_models = [
-                {k: v.cpu() for k, v in m.state_dict().items()} for m in self._fitted.models
-            ]
+            fitted = {
+                "models": [
+                    {k: v.cpu() for k, v in m.state_dict().items()} for m in self._fitted.models
+                ],
+                "extra": self._fitted.extra,
+                "round": self._fit_round,
+            }
         state = {
             "format": _STATE_FORMAT,
             "bayesal_version": __version__,
@@ -709,15 +757,21 @@ class ActiveLearner:
                 "num_target_samples": self.num_target_samples,
                 "chunk_size": self.chunk_size,
                 "device": str(self.device),
+                "target_inputs": self.target_inputs,
             },
+            "callables": sorted(
+                name
+                for name in ("train_transform", "cold_start_embed")
+                if getattr(self, name) is not None
+            ),
             "ids": self.ids_in_pool_order(),
             "labelled": self.pool.labelled_mask(),
             "labels": self.pool.labels(),
             "round": self.round,
-            "fit_round": self._fit_round,
-            "fitted_models": fitted_models,
+            "fitted": fitted,
             "pool": self.inputs.array if include_pool else None,  # type: ignore[attr-defined]
             "pool_len": len(self.inputs),
+            "pool_fingerprint": self._pool_fingerprint(),
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -731,21 +785,28 @@ class ActiveLearner:
         model: Any = None,
         pool: Any = None,
         device: DeviceLike | None = None,
-        **overrides: Any,
+        train_transform: Callable[[Tensor], Tensor] | None = None,
+        cold_start_embed: Callable[[Tensor], Tensor] | None = None,
+        num_workers: int = 0,
     ) -> ActiveLearner:
-        """A learner restored from :meth:`save`: same labels, round and fitted models, so
-        its next ``query`` returns what the saved learner's would have.
+        """A learner restored from :meth:`save`: same settings, labels, round and fitted
+        posterior, so its next ``query`` returns what the saved learner's would have.
 
         Args:
             model: the model factory (needed unless the learner was built from a model
-                name or import path).
+                name or import path); it must build the saved architecture.
             pool: the pool inputs; needed when they were not saved (torch Dataset pools,
-                memory-mapped or very large arrays). Must have the saved length.
-            device: run on another device (default: the saved one; ``auto`` if that
-                device does not exist here).
-            overrides: other constructor arguments that cannot be saved by value
-                (``train_transform``, ``cold_start_embed``, ``target_inputs``,
-                ``num_workers``).
+                memory-mapped or very large arrays). Must be the saved pool: its length
+                and a fingerprint of a few inputs are checked.
+            device: run on another device (default: the saved one; ``auto``, with a
+                warning, if that device does not exist here).
+            train_transform, cold_start_embed: required again when the saved learner
+                had them (callables are not saved).
+            num_workers: DataLoader workers for a torch Dataset pool.
+
+        Raises:
+            InvalidInputError: not a saved learner, a missing or different pool, a model
+                that does not fit the saved weights, or a missing callable.
         """
         path = Path(path)
         if not path.is_file():
@@ -757,6 +818,14 @@ class ActiveLearner:
         if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
             raise InvalidInputError(f"{path} is not a saved ActiveLearner (format {_STATE_FORMAT})")
         settings = state["settings"]
+        given = {"train_transform": train_transform, "cold_start_embed": cold_start_embed}
+        missing = [name for name in state["callables"] if given[name] is None]
+        if missing:
+            raise InvalidInputError(
+                f"the saved learner used {', '.join(missing)}: pass "
+                + ", ".join(f"{m}=" for m in missing)
+                + " to load() (callables are not saved)"
+            )
         model = model if model is not None else settings["model"]
         if model is None:
             raise InvalidInputError("load() needs model=: the saved learner used a model factory")
@@ -767,11 +836,22 @@ class ActiveLearner:
                     "the pool was not saved with this learner (a torch Dataset, memory-mapped "
                     "or large array): pass pool= to load()"
                 )
+        pool_len = len(as_pool_inputs(pool))
+        if pool_len != state["pool_len"]:
+            raise InvalidInputError(
+                f"the pool has {pool_len} items, the saved learner's {state['pool_len']}"
+            )
         strategy, strategy_params = settings["strategy"]
         posterior, posterior_params, num_samples = settings["posterior"]
         if device is None:
-            saved = settings["device"]
-            device = saved if saved == "cpu" or _device_exists(saved) else "auto"
+            device = settings["device"]
+            if device != "cpu" and not _device_exists(device):
+                warnings.warn(
+                    f"the saved learner ran on {device}, which this machine lacks: using "
+                    "device='auto' (results may differ in the last digits)",
+                    stacklevel=2,
+                )
+                device = "auto"
         learner = cls(
             pool,
             model=model,
@@ -788,12 +868,15 @@ class ActiveLearner:
             seed=settings["seed"],
             pool_subset=settings["pool_subset"],
             num_target_samples=settings["num_target_samples"],
+            target_inputs=settings["target_inputs"],
             chunk_size=settings["chunk_size"],
-            **overrides,
+            num_workers=num_workers,
+            train_transform=train_transform,
+            cold_start_embed=cold_start_embed,
         )
-        if len(learner.inputs) != state["pool_len"]:
+        if learner._pool_fingerprint() != state["pool_fingerprint"]:
             raise InvalidInputError(
-                f"the pool has {len(learner.inputs)} items, the saved learner {state['pool_len']}"
+                "the pool given to load() is not the saved learner's pool (its inputs differ)"
             )
         labelled = np.asarray(state["labelled"], dtype=bool)
         values = np.asarray(state["labels"], dtype=np.int64)
@@ -804,15 +887,23 @@ class ActiveLearner:
             learner.pool.label(sorted_ids[labelled & ~with_value])
         learner.round = int(state["round"])
         learner._label_version = 1
-        if state["fitted_models"] is not None:
+        fitted = state["fitted"]
+        if fitted is not None:
             models = []
-            for m, weights in enumerate(state["fitted_models"]):
+            for m, weights in enumerate(fitted["models"]):
                 net = learner._build_model(stream_seed(learner.seed, _MODEL_INIT, 0, m))
-                net.load_state_dict(weights)
+                try:
+                    net.load_state_dict(weights)
+                except RuntimeError as exc:
+                    first = str(exc).splitlines()[0]
+                    raise InvalidInputError(
+                        f"the model factory does not build the saved architecture: {first}"
+                    ) from None
                 models.append(net.to(learner.device).eval())
             learner._fitted = learner.method.wrap(models)
+            learner._fitted.extra = dict(fitted["extra"])
             learner._fitted_version = learner._label_version
-            learner._fit_round = int(state["fit_round"])
+            learner._fit_round = int(fitted["round"])
         return learner
 
     def __repr__(self) -> str:

@@ -106,10 +106,20 @@ def check_parameters(
         signature.bind(**{name: None for name in fixed}, **params)
     except TypeError as error:
         accepted = [n for n in accepted_parameters(factory) or [] if n not in fixed]
-        raise InvalidInputError(
-            f"{what} does not accept parameters {sorted(params)} ({error}); "
-            f"accepted: {', '.join(accepted) if accepted else 'none'}."
-        ) from None
+        listed = f"accepted: {', '.join(accepted) if accepted else 'none'}."
+        takes_kwargs = accepted_parameters(factory) is None
+        unknown = [] if takes_kwargs else sorted(set(params) - set(accepted))
+        if unknown:
+            close = [
+                f"{m[0]!r} for {u!r}"
+                for u in unknown
+                if (m := difflib.get_close_matches(u, accepted, n=1))
+            ]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise InvalidInputError(
+                f"{what} does not accept parameters {unknown}{hint}; {listed}"
+            ) from None
+        raise InvalidInputError(f"{what}: {error}; {listed}") from None
 
 
 class Registry(Generic[T]):

@@ -24,13 +24,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
 from bayesal.data.dataset import Dataset
+from bayesal.data.pool import MISSING
 from bayesal.errors import DataNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ __all__ = [
     "read_table",
 ]
 
-#: The label of an unlabelled item in :attr:`ArrayData.y`.
-MISSING: Final = -1
 
 PathLike = str | os.PathLike[str]
 

@@ -35,11 +35,19 @@ Rows = NDArray[np.int64]
 
 def _as_float_tensor(values: Any) -> Tensor:
     tensor = values if isinstance(values, Tensor) else torch.as_tensor(np.asarray(values))
-    if tensor.is_floating_point():
-        return tensor
     if tensor.dtype == torch.bool or tensor.is_complex():
         raise InvalidInputError(f"pool inputs must be numeric, got dtype {tensor.dtype}")
-    return tensor.float()
+    if not tensor.is_floating_point():
+        return tensor.float()
+    # Checked as inputs are read (a chunk at a time): a NaN would poison training and
+    # scores silently.
+    if not bool(torch.isfinite(tensor).all()):
+        bad = (~torch.isfinite(tensor.reshape(len(tensor), -1))).any(dim=1).nonzero()
+        raise InvalidInputError(
+            f"pool inputs hold NaN or inf ({len(bad)} of {len(tensor)} inputs read in this "
+            "chunk); clean or impute them first"
+        )
+    return tensor
 
 
 class PoolInputs(ABC):

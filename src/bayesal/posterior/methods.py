@@ -33,6 +33,9 @@ from bayesal.training import TrainConfig, fit
 #: ``seed -> fresh untrained model`` (the learner seeds the global RNG around the call).
 ModelBuilder = Callable[[int], nn.Module]
 
+#: K of MC dropout when none is given (the learner's and the config's default too).
+DEFAULT_NUM_SAMPLES = 20
+
 # Test-set evaluation runs in chunks whose activations stay in the CPU caches: for the
 # Gal CNN on the 10k MNIST test set, 256 inputs per pass in channels-last layout took
 # 1.07 s against 6.1 s for 4,096 contiguous inputs (measured; see docs/mnist.md).
@@ -152,7 +155,7 @@ class MCDropoutMethod(PosteriorMethod):
 
     name = "mc_dropout"
 
-    def __init__(self, num_samples: int = 20) -> None:
+    def __init__(self, num_samples: int = DEFAULT_NUM_SAMPLES) -> None:
         self._k = check_num_samples(num_samples)
 
     @property
