@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -174,3 +176,124 @@ def test_a_dataset_without_a_test_set_runs_and_says_there_is_no_summary(tmp_path
     assert (out / "results.csv").is_file() and not (out / "summary.md").exists()
     report = CliRunner().invoke(main, ["report", str(out)])
     assert report.exit_code == 2 and "has no test metrics" in report.output
+
+
+# ------------------------------------------------------- snapshot rounds and --rounds
+
+
+def test_rounds_below_the_snapshot_rounds_drops_them_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "snapshots": {"rounds": [0, 3], "resolution": 8}}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(path), "--out", str(out), "--rounds", "1", "--seeds", "1"]
+        + ["--strategies", "random", "--workers", "1", "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "bayesal: note: snapshots.rounds [3] exceed rounds (1): dropped, snapshots are taken "
+        "at rounds [0]"
+    ) in result.stderr.splitlines()
+    resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+    assert resolved["rounds"] == 1 and resolved["snapshots"]["rounds"] == [0]
+
+
+def test_a_config_directory_says_it_is_a_directory(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"bayesal: error: config {tmp_path} is a directory, not a config file (give a YAML file)\n"
+    )
+
+
+# ------------------------------------------------------------------ file-system errors
+
+_SMALL_RUN = [
+    "--seeds",
+    "1",
+    "--rounds",
+    "1",
+    "--strategies",
+    "random",
+    "--workers",
+    "1",
+    "--quiet",
+]
+
+
+def _run_fails_with_one_line(config_file: Path, out: Path) -> str:
+    result = CliRunner().invoke(main, ["run", str(config_file), "--out", str(out), *_SMALL_RUN])
+    assert result.exit_code == 2, (result.exception, result.output)
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bayesal: error: "), result.stderr
+    return lines[0]
+
+
+def test_out_is_an_existing_file(config_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "afile"
+    out.write_text("x")
+    line = _run_fails_with_one_line(config_file, out)
+    assert str(out) in line and "not a directory" in line
+    assert out.read_text() == "x"
+
+
+def test_out_under_a_file(config_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "out"
+    line = _run_fails_with_one_line(config_file, out)
+    assert str(tmp_path / "afile") in line and "Not a directory" in line
+
+
+def test_a_file_where_the_trials_folder_goes(config_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "trials").write_text("in the way")
+    line = _run_fails_with_one_line(config_file, out)
+    assert str(out / "trials") in line
+    assert (out / "trials").read_text() == "in the way"
+
+
+def test_out_not_writable(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, whom chmod does not stop: refuse creating --out as the OS would.
+    out = tmp_path / "locked" / "out"
+    mkdir = Path.mkdir
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        if self == out or out in self.parents:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    line = _run_fails_with_one_line(config_file, out)
+    assert line == f"bayesal: error: {out}: Permission denied"
+
+
+def test_disk_full(config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full disk fails a write or its fsync with ENOSPC and no file name: the line names
+    # the file being written.
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "out"
+    line = _run_fails_with_one_line(config_file, out)
+    assert line.startswith(f"bayesal: error: {out}{os.sep}")
+    assert line.endswith(": No space left on device")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # no temp file left
+
+
+def test_an_os_error_without_errno_is_a_bug_with_a_traceback(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bayesal.experiment
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OSError("raised by Python code, not the OS")
+
+    monkeypatch.setattr(bayesal.experiment, "load_config", broken)
+    result = CliRunner().invoke(main, ["run", str(config_file), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and isinstance(result.exception, OSError)

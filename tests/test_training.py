@@ -3,6 +3,9 @@ device of the ``device`` fixture; input dtypes; the training-only ``transform``.
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -12,7 +15,7 @@ from bayesal.data.two_moons import load_two_moons
 from bayesal.errors import InvalidInputError
 from bayesal.models import build_model
 from bayesal.posterior import MCDropoutPosterior
-from bayesal.training import TrainConfig, fit
+from bayesal.training import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MIN_STEPS, TrainConfig, fit
 
 
 class SpyMLP(nn.Module):
@@ -103,6 +106,32 @@ def test_bad_inputs() -> None:
         TrainConfig(lr=0)
     with pytest.raises(ValidationError):
         TrainConfig(optimizer="rmsprop")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 10**23}, "less than or equal to 100000"),
+        ({"epochs": 1e23}, "must be a whole number (an int), got float 1e+23"),
+        ({"epochs": 50.0}, "must be a whole number (an int), got float 50.0"),
+        ({"epochs": True}, "must be a whole number (an int), got bool True"),
+        ({"min_steps": MAX_MIN_STEPS + 1}, "less than or equal to 10000000"),
+        ({"min_steps": 500.0}, "must be a whole number"),
+        ({"batch_size": MAX_BATCH_SIZE + 1}, "less than or equal to 1000000"),
+        ({"lr": float("inf")}, "finite number"),
+        ({"weight_decay": float("nan")}, "finite number"),
+        ({"weight_decay": float("inf")}, "finite number"),
+    ],
+)
+def test_config_refuses_non_finite_and_absurd_numbers(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        TrainConfig(**kwargs)
+
+
+def test_config_bounds_are_generous_and_accept_numpy_ints() -> None:
+    cfg = TrainConfig(epochs=MAX_EPOCHS, min_steps=MAX_MIN_STEPS, batch_size=MAX_BATCH_SIZE)
+    assert (cfg.epochs, cfg.min_steps, cfg.batch_size) == (100_000, 10_000_000, 1_000_000)
+    assert TrainConfig(epochs=np.int64(3), batch_size=np.int32(8)).num_epochs(16) == 250
 
 
 # ---- devices, dtypes, transforms --------------------------------------------------------

@@ -4,18 +4,52 @@ directory, list the registered ``strategies``, ``posteriors``, ``datasets`` and
 
 Errors that bayesal raises on purpose (:class:`~bayesal.errors.BayesalError`: a bad
 config, a missing file, ...) print one line to stderr and exit with status 2, without a
-traceback; anything else is a bug and propagates.
+traceback. So do errors of the file system (an :class:`OSError` that carries an
+``errno``: ``--out`` under a file, no permission, a read-only file system, a full
+disk): ``bayesal: error: <path>: <cause>``. Their cause is the machine, not bayesal, and
+the files already written are whole (every write is atomic). Anything else is a bug and
+propagates with its traceback, including an ``OSError`` without an ``errno``, which
+Python code (not the operating system) raised.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bayesal.errors import BayesalError
+
+if TYPE_CHECKING:
+    from bayesal.experiment.config import ExperimentConfig
+
+
+#: What to add to the operating system's words where they leave the reader guessing.
+_OS_HINTS = {
+    errno.EEXIST: "a file is where a directory is needed",
+    errno.ENOTDIR: "a part of this path is a file, not a directory",
+}
+
+
+def _os_error_line(exc: OSError) -> str:
+    """The one line for an error of the file system: ``<path>: <cause>`` (``<path> ->
+    <path2>`` for a rename), the cause in the operating system's words."""
+    if exc.errno is None:
+        cause = str(exc)
+    else:
+        cause = exc.strerror or os.strerror(exc.errno)
+        if exc.errno in _OS_HINTS:
+            cause = f"{cause} ({_OS_HINTS[exc.errno]})"
+    where = [
+        os.fsdecode(f) if isinstance(f, str | bytes | os.PathLike) else str(f)
+        for f in (exc.filename, exc.filename2)
+        if f is not None
+    ]
+    return f"{' -> '.join(where)}: {cause}" if where else cause
 
 
 class _Group(click.Group):
@@ -25,6 +59,31 @@ class _Group(click.Group):
         except BayesalError as exc:
             click.echo(f"bayesal: error: {exc}", err=True)
             ctx.exit(2)
+        except OSError as exc:
+            # No errno: raised by Python code, not the OS, so a bug: keep the traceback.
+            # EPIPE (``bayesal strategies | head``): click's own quiet handling.
+            if exc.errno is None or exc.errno == errno.EPIPE:
+                raise
+            click.echo(f"bayesal: error: {_os_error_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+def _load_config_with_notes(config: Path, overrides: dict[str, Any]) -> ExperimentConfig:
+    """``load_config``, its :class:`~bayesal.experiment.config.ConfigNote` warnings (what
+    validation changed, e.g. snapshot rounds dropped by ``--rounds``) printed as
+    ``bayesal: note: ...`` lines on stderr; other warnings pass through."""
+    from bayesal.experiment import load_config
+    from bayesal.experiment.config import ConfigNote
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigNote)
+        cfg = load_config(config, overrides)
+    for item in caught:
+        if issubclass(item.category, ConfigNote):
+            click.echo(f"bayesal: note: {item.message}", err=True)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return cfg
 
 
 def _split_names(
@@ -100,7 +159,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
-    from bayesal.experiment import load_config, run_experiment
+    from bayesal.experiment import run_experiment
     from bayesal.report import write_summary
     from bayesal.report.results_io import has_test_metrics
 
@@ -111,7 +170,7 @@ def run(
         overrides["strategies"] = strategies
     if rounds is not None:
         overrides["rounds"] = rounds
-    cfg = load_config(config, overrides)
+    cfg = _load_config_with_notes(config, overrides)
     if ray_address is not None and executor != "ray":
         raise click.BadParameter("needs --executor ray", param_hint="--ray-address")
     if workers is None and executor == "local":

@@ -14,14 +14,15 @@ to the accelerator whole.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from torch import Tensor, nn
 
 from bayesal.device import (
@@ -33,6 +34,26 @@ from bayesal.device import (
     to_model_input,
 )
 from bayesal.errors import InvalidInputError
+
+
+def _whole_number(value: Any) -> Any:
+    """Refuse a float or a bool given for a count (pydantic would take 50.0 as 50 and
+    True as 1); ints, numpy ints and digit strings pass on to int validation."""
+    if isinstance(value, bool) or (
+        isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+    ):
+        raise ValueError(f"must be a whole number (an int), got {type(value).__name__} {value!r}")
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_whole_number)]
+
+#: Upper bound of :attr:`TrainConfig.epochs`.
+MAX_EPOCHS = 100_000
+#: Upper bound of :attr:`TrainConfig.min_steps`.
+MAX_MIN_STEPS = 10_000_000
+#: Upper bound of :attr:`TrainConfig.batch_size`.
+MAX_BATCH_SIZE = 1_000_000
 
 
 class TrainConfig(BaseModel):
@@ -50,12 +71,23 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(default=1e-3, gt=0, description="learning rate")
-    weight_decay: float = Field(default=0.0, ge=0, description="L2 penalty (optimizer's)")
+    lr: float = Field(default=1e-3, gt=0, allow_inf_nan=False, description="learning rate")
+    weight_decay: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="L2 penalty (optimizer's)"
+    )
     momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum (sgd only)")
-    epochs: int = Field(default=50, ge=1, description="minimum passes over the labelled set")
-    batch_size: int = Field(default=64, ge=1)
-    min_steps: int = Field(default=500, ge=0, description="minimum gradient steps")
+    # Counts are whole numbers (50.0 or 1e23 given for one is refused, not rounded) with
+    # generous but finite upper bounds, so that a typo fails at validation instead of
+    # training for ever: a CPU makes some 10^3 small steps a second, so MAX_MIN_STEPS
+    # (10^7) is hours for each model of each round, and MAX_EPOCHS (10^5) passes as long
+    # at one step each; MAX_BATCH_SIZE (10^6) exceeds any batch that fits in memory.
+    epochs: _Count = Field(
+        default=50, ge=1, le=MAX_EPOCHS, description="minimum passes over the labelled set"
+    )
+    batch_size: _Count = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
+    min_steps: _Count = Field(
+        default=500, ge=0, le=MAX_MIN_STEPS, description="minimum gradient steps"
+    )
 
     def num_epochs(self, num_examples: int) -> int:
         """Whole epochs run on ``num_examples`` labelled examples."""

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from bayesal.errors import ConfigError, DataNotFoundError
-from bayesal.experiment.config import ExperimentConfig, config_from_dict, load_config
+from bayesal.experiment.config import (
+    MAX_EXAMPLES,
+    MAX_MEMBERS,
+    MAX_NUM_SAMPLES,
+    MAX_ROUNDS,
+    MAX_SEED,
+    MAX_SEEDS,
+    ConfigNote,
+    ExperimentConfig,
+    config_from_dict,
+    load_config,
+)
+
+SHIPPED = Path(__file__).parents[2] / "configs"
 
 BASE: dict[str, Any] = {
     "name": "tiny",
@@ -92,7 +107,6 @@ def test_resolved_yaml_round_trips() -> None:
         ),
         ({"posterior": {"name": "ensemble", "num_samples": 3}}, "posterior: an ensemble uses"),
         ({"pool_subset": 3, "acquisition_size": 5}, "pool_subset (3) must be >= acquisition_size"),
-        ({"snapshots": {"rounds": [50]}, "rounds": 4}, "snapshots.rounds [50] exceed rounds"),
         ({"snapshots": {"rounds": [1], "seeds": [7]}}, "snapshots.seeds [7] are not among seeds"),
         ({"learning_rate": 1}, "learning_rate: Extra inputs are not permitted"),
     ],
@@ -173,10 +187,186 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 def test_shipped_two_moons_config_is_valid() -> None:
-    cfg = load_config(Path(__file__).parents[2] / "configs" / "two_moons.yaml")
+    cfg = load_config(SHIPPED / "two_moons.yaml")
     labels = [s.label for s in cfg.strategies]
     assert {"random", "margin", "entropy", "bald", "bald_ensemble"} <= set(labels)
     assert cfg.posterior_for(cfg.strategy("bald_ensemble")).name == "ensemble"
     assert cfg.posterior_for(cfg.strategy("bald")).name == "mc_dropout"
     assert len(cfg.seeds) >= 5
     assert cfg.snapshots is not None and 0 in cfg.snapshots.seeds
+
+
+def test_a_directory_given_as_config_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"config {tmp_path} is a directory, not a config file"):
+        load_config(tmp_path)
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=f"invalid config {path}: not UTF-8 text"):
+        load_config(path)
+
+
+# ------------------------------------------------------------- snapshot rounds vs rounds
+
+
+def test_snapshot_rounds_beyond_rounds_are_dropped_with_a_note() -> None:
+    # (This replaces the old expectation that such a config is an error.)
+    raw = _with(snapshots={"rounds": [0, 2, 50], "seeds": [0]})
+    with pytest.warns(ConfigNote, match=r"snapshots.rounds \[50\] exceed rounds \(4\): dropped"):
+        cfg = config_from_dict(raw, {"rounds": 4})
+    assert cfg.snapshots is not None and cfg.snapshots.rounds == [0, 2]
+    # The resolved config holds what runs, and validates again without a note.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ExperimentConfig.model_validate(yaml.safe_load(cfg.to_yaml())) == cfg
+    # Every snapshot round beyond: no snapshots at all.
+    with pytest.warns(ConfigNote, match=r"\[2, 50\] exceed rounds \(1\): dropped, no snapshots"):
+        cfg = config_from_dict(_with(snapshots={"rounds": [2, 50]}), {"rounds": 1})
+    assert cfg.snapshots is None
+    # Snapshot seeds are still checked.
+    with pytest.raises(ConfigError, match=r"snapshots.seeds \[7\] are not among seeds"):
+        config_from_dict(_with(snapshots={"rounds": [50], "seeds": [7]}), {"rounds": 4})
+
+
+@pytest.mark.parametrize(
+    "overrides, kept",
+    [
+        ({"rounds": 3}, [0, 2]),  # `bayesal run configs/two_moons.yaml --rounds 3` (docs)
+        ({"seeds": 2, "rounds": 5}, [0, 2, 5]),  # the load_config example of docs/usage.md
+    ],
+)
+def test_documented_rounds_overrides_of_the_shipped_config_work(
+    overrides: dict[str, Any], kept: list[int]
+) -> None:
+    with pytest.warns(ConfigNote, match="exceed rounds"):
+        cfg = load_config(SHIPPED / "two_moons.yaml", overrides)
+    assert cfg.rounds == overrides["rounds"]
+    assert cfg.snapshots is not None and cfg.snapshots.rounds == kept
+
+
+# ------------------------------------------------------------------ non-finite numbers
+
+
+@pytest.mark.parametrize(
+    "changes, where",
+    [
+        (
+            {"dataset": {"name": "two_moons", "params": {"n_train": 100, "noise": float("nan")}}},
+            "dataset.params.noise: nan",
+        ),
+        (
+            {"model": {"name": "two_moons_mlp", "params": {"p": float("inf")}}},
+            "model.params.p: inf",
+        ),
+        (
+            {"posterior": {"name": "mc_dropout", "params": {"x": float("-inf")}}},
+            "posterior.params.x: -inf",
+        ),
+        (
+            {"strategies": ["random", {"name": "bald", "params": {"a": [1.0, float("nan")]}}]},
+            "strategies[1].params.a[1]: nan",
+        ),
+        (
+            {
+                "strategies": [
+                    {"name": "bald", "posterior": {"name": "ensemble", "params": {"t": np.inf}}}
+                ]
+            },
+            "strategies[0].posterior.params.t: inf",
+        ),
+        ({"training": {"lr": float("inf")}}, "training.lr: inf"),
+        ({"training": {"weight_decay": float("nan")}}, "training.weight_decay: nan"),
+        ({"description": float("nan")}, "description: nan"),
+    ],
+)
+def test_nan_and_infinity_are_refused_anywhere_with_the_field_path(
+    changes: dict[str, Any], where: str
+) -> None:
+    message = _error(_with(**changes))
+    assert f"{where} is not a finite number" in message
+
+
+def test_yaml_nan_in_dataset_params_is_refused(tmp_path: Path) -> None:
+    # `noise: .nan` used to pass, be written to the resolved config as null and crash a
+    # worker with a TypeError.
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        yaml.safe_dump(_with(dataset={"name": "two_moons", "params": {"noise": 0.2}})).replace(
+            "noise: 0.2", "noise: .nan"
+        )
+    )
+    with pytest.raises(ConfigError, match=r"dataset.params.noise: nan is not a finite number"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"training.lr: inf is not a finite number"):
+        load_config(path, {"dataset.params.noise": 0.2, "training.lr": float("inf")})
+
+
+# ------------------------------------------------------------------------------ bounds
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"training": {"epochs": 10**23}}, "training.epochs: Input should be less than or equal"),
+        ({"training": {"epochs": 1e23}}, "training.epochs: must be a whole number"),
+        ({"training": {"epochs": 50.0}}, "training.epochs: must be a whole number"),
+        ({"training": {"min_steps": 10**8}}, "training.min_steps: Input should be less than"),
+        ({"training": {"batch_size": 10**7}}, "training.batch_size: Input should be less than"),
+        ({"rounds": MAX_ROUNDS + 1}, "rounds: Input should be less than or equal to 100000"),
+        ({"rounds": 3.0}, "rounds: must be a whole number (an int), got float 3.0"),
+        ({"rounds": True}, "rounds: must be a whole number (an int), got bool True"),
+        ({"initial_labels": MAX_EXAMPLES + 1}, "initial_labels: Input should be less than"),
+        ({"acquisition_size": MAX_EXAMPLES + 1}, "acquisition_size: Input should be less than"),
+        ({"pool_subset": MAX_EXAMPLES + 1}, "pool_subset: Input should be less than"),
+        ({"test_subset": MAX_EXAMPLES + 1}, "test_subset: Input should be less than"),
+        ({"num_target_samples": 1e12}, "num_target_samples: must be a whole number"),
+        ({"num_target_samples": MAX_EXAMPLES + 1}, "num_target_samples: Input should be less"),
+        ({"chunk_size": MAX_EXAMPLES + 1}, "chunk_size: Input should be less than"),
+        ({"chunk_size": 4096.0}, "chunk_size: must be a whole number"),
+        ({"seeds": MAX_SEEDS + 1}, f"seeds: a seed count must be <= {MAX_SEEDS}"),
+        ({"seeds": [0, MAX_SEED + 1]}, "seeds[1]: Input should be less than or equal"),
+        (
+            {"posterior": {"name": "mc_dropout", "num_samples": MAX_NUM_SAMPLES + 1}},
+            "posterior.num_samples: Input should be less than or equal",
+        ),
+        (
+            {"posterior": {"name": "mc_dropout", "params": {"num_samples": 10**9}}},
+            f"posterior: params.num_samples must be between 1 and {MAX_NUM_SAMPLES}",
+        ),
+        (
+            {"posterior": {"name": "mc_dropout", "params": {"num_samples": 20.0}}},
+            "posterior: params.num_samples must be a whole number",
+        ),
+        (
+            {"posterior": {"name": "ensemble", "members": MAX_MEMBERS + 1}},
+            "posterior.members: Input should be less than or equal",
+        ),
+        (
+            {"strategies": [{"name": "bald", "posterior": {"name": "ensemble", "members": 3.0}}]},
+            "strategies[0].posterior.members: must be a whole number",
+        ),
+        ({"snapshots": {"rounds": [0], "resolution": 80.0}}, "snapshots.resolution: must be a"),
+        ({"snapshots": {"rounds": [MAX_ROUNDS + 1]}}, "snapshots.rounds[0]: Input should be less"),
+    ],
+)
+def test_absurd_numbers_are_refused(changes: dict[str, Any], expected: str) -> None:
+    assert expected in _error(_with(**changes))
+
+
+def test_bounds_are_generous() -> None:
+    cfg = config_from_dict(
+        _with(
+            training={"epochs": 100_000, "min_steps": 10_000_000, "batch_size": 1_000_000},
+            seeds=[0, MAX_SEED],
+            rounds=MAX_ROUNDS,
+            initial_labels=MAX_EXAMPLES,
+            chunk_size=MAX_EXAMPLES,
+            posterior={"name": "mc_dropout", "num_samples": MAX_NUM_SAMPLES},
+        )
+    )
+    assert cfg.training.epochs == 100_000 and cfg.rounds == MAX_ROUNDS
+    # numpy ints and digit strings are whole numbers too
+    cfg = config_from_dict(BASE, {"rounds": np.int64(3), "seeds": np.int64(2), "chunk_size": "64"})
+    assert (cfg.rounds, cfg.seeds, cfg.chunk_size) == (3, [0, 1], 64)

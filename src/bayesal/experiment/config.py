@@ -10,20 +10,43 @@ Every problem is raised as one :class:`~bayesal.errors.ConfigError` whose messag
 the file and the field path, e.g. ``training.lr: Input should be greater than 0``.
 (What needs the data, the labelling budget against the pool, is checked by the runner
 before it writes anything: :func:`bayesal.experiment.runner.check_experiment`.)
+
+Numbers are checked before anything else: NaN or infinity anywhere in the config, free
+``params`` of a dataset, model, posterior or strategy included, is refused with its
+field path (YAML ``.nan`` would otherwise reach a factory, or be written to the
+resolved config as ``null``). Counts (rounds, labels, sizes, seeds, K, training epochs
+and steps) are whole numbers (``50.0`` is refused, not rounded) within generous but
+finite bounds (:data:`MAX_ROUNDS`, :data:`MAX_EXAMPLES`, ...), so that a typo such as
+``epochs: 100000000000000000000000`` fails here instead of running for ever.
+
+A config whose ``snapshots.rounds`` go beyond ``rounds`` (``--rounds 3`` on a config
+that pictures round 10) keeps the snapshot rounds that fit and drops the others with a
+:class:`ConfigNote` warning (``bayesal run`` prints it as one ``bayesal: note:`` line).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import math
+import numbers
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bayesal.acquisition import get_strategy
 from bayesal.acquisition.registry import STRATEGIES
@@ -38,13 +61,70 @@ from bayesal.errors import (
 from bayesal.models import build_model
 from bayesal.models.registry import check_model
 from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
+from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import is_import_path
 from bayesal.training import TrainConfig
 
-DEFAULT_NUM_SAMPLES = 20
 DEFAULT_MEMBERS = 5
 
+# Upper bounds of counts: generous (far beyond any study that finishes) but finite, so
+# that a typo or an overflowed number fails validation instead of running for ever or
+# allocating without end. Training's own bounds (epochs, min_steps, batch_size) are in
+# bayesal.training.
+#: Rounds of acquisition: each trains rounds + 1 models; 10^5 is days of training even
+#: for the smallest model, and 100x the longest published curves.
+MAX_ROUNDS = 100_000
+#: A number of examples (initial_labels, acquisition_size, pool_subset, test_subset,
+#: num_target_samples, chunk_size): 10^9 is beyond any pool held in memory (the runner
+#: then checks the real pool before the run).
+MAX_EXAMPLES = 1_000_000_000
+#: Seeds: at most this many trials per arm, each a whole run (a seed count makes a list).
+MAX_SEEDS = 100_000
+#: The largest seed value: 2^32 - 1, what every generator in use accepts (numpy's and
+#: scikit-learn's legacy ``RandomState`` included).
+MAX_SEED = 2**32 - 1
+#: K of a posterior draw (``num_samples``): the [N, K, C] log-probs grow linearly with
+#: it; published work uses 10 to 1,000.
+MAX_NUM_SAMPLES = 100_000
+#: Members of an ensemble, each a network trained on its own: published work uses 5-20.
+MAX_MEMBERS = 10_000
+
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+class ConfigNote(UserWarning):
+    """Something the config validation changed on its own, and says so (``bayesal run``
+    prints it as ``bayesal: note: ...``): snapshot rounds dropped by a lower ``rounds``."""
+
+
+def _whole_number(value: Any) -> Any:
+    """Refuse a float or a bool given for a count (pydantic would take 50.0 as 50 and
+    True as 1); ints, numpy ints and digit strings pass on to int validation."""
+    if isinstance(value, bool) or (
+        isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+    ):
+        raise ValueError(f"must be a whole number (an int), got {type(value).__name__} {value!r}")
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_whole_number)]
+_Seed = Annotated[_Count, Field(ge=0, le=MAX_SEED)]
+
+
+def _non_finite(value: Any, loc: tuple[int | str, ...] = ()) -> Iterator[str]:
+    """``"<field path>: <value>"`` for every NaN or infinity in a raw config (nested
+    mappings and lists)."""
+    if isinstance(value, bool | numbers.Integral):
+        return
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(float(value)):
+            yield f"{_format_location(loc)}: {float(value)}"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, (*loc, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*loc, index))
 
 
 class _Strict(BaseModel):
@@ -160,8 +240,8 @@ class PosteriorConfig(_Strict):
     """
 
     name: str = "mc_dropout"
-    num_samples: int | None = Field(default=None, ge=1)
-    members: int | None = Field(default=None, ge=1)
+    num_samples: _Count | None = Field(default=None, ge=1, le=MAX_NUM_SAMPLES)
+    members: _Count | None = Field(default=None, ge=1, le=MAX_MEMBERS)
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -186,6 +266,18 @@ class PosteriorConfig(_Strict):
                 )
             if self.members is None and "members" not in self.params:
                 self.members = DEFAULT_MEMBERS
+        # The same bounds when given in params (for any posterior).
+        for short, most in (("num_samples", MAX_NUM_SAMPLES), ("members", MAX_MEMBERS)):
+            value = self.params.get(short)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(
+                    f"params.{short} must be a whole number (an int), got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            if not 1 <= value <= most:
+                raise ValueError(f"params.{short} must be between 1 and {most}, got {value}")
         try:
             self.build()
         except BayesalError as exc:
@@ -261,9 +353,9 @@ class StrategyConfig(_Strict):
 class SnapshotConfig(_Strict):
     """Posterior pictures on a grid (2-D datasets only), for some seeds and rounds."""
 
-    rounds: list[int] = Field(min_length=1)
-    resolution: int = Field(default=80, ge=8, le=1000)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    rounds: list[Annotated[_Count, Field(le=MAX_ROUNDS)]] = Field(min_length=1)
+    resolution: _Count = Field(default=80, ge=8, le=1000)
+    seeds: list[_Seed] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("rounds")
     @classmethod
@@ -291,20 +383,34 @@ class ExperimentConfig(_Strict):
     posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
     training: TrainConfig = Field(default_factory=TrainConfig)
     strategies: list[StrategyConfig] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    initial_labels: int = Field(default=20, ge=1)
-    acquisition_size: int = Field(default=10, ge=1)
-    rounds: int = Field(default=10, ge=0)
-    pool_subset: int | None = Field(default=None, ge=1)
-    test_subset: int | None = Field(
+    seeds: list[_Seed] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS
+    )
+    initial_labels: _Count = Field(default=20, ge=1, le=MAX_EXAMPLES)
+    acquisition_size: _Count = Field(default=10, ge=1, le=MAX_EXAMPLES)
+    rounds: _Count = Field(default=10, ge=0, le=MAX_ROUNDS)
+    pool_subset: _Count | None = Field(default=None, ge=1, le=MAX_EXAMPLES)
+    test_subset: _Count | None = Field(
         default=None,
         ge=1,
+        le=MAX_EXAMPLES,
         description="evaluate on this many test examples (a fixed random subset); None: all",
     )
-    num_target_samples: int = Field(default=100, ge=1)
-    chunk_size: int = Field(default=4096, ge=1)
+    num_target_samples: _Count = Field(default=100, ge=1, le=MAX_EXAMPLES)
+    chunk_size: _Count = Field(default=4096, ge=1, le=MAX_EXAMPLES)
     snapshots: SnapshotConfig | None = None
     device: str = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        bad = list(_non_finite(data))
+        if bad:
+            raise ValueError(
+                "; ".join(f"{where} is not a finite number" for where in bad)
+                + " (NaN and infinity are refused everywhere in a config)"
+            )
+        return data
 
     @field_validator("plugins")
     @classmethod
@@ -346,10 +452,12 @@ class ExperimentConfig(_Strict):
     @field_validator("seeds", mode="before")
     @classmethod
     def _count_to_list(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("a seed count must be >= 1")
-            return list(range(value))
+            if value > MAX_SEEDS:
+                raise ValueError(f"a seed count must be <= {MAX_SEEDS}, got {value}")
+            return list(range(int(value)))
         return value
 
     @field_validator("seeds")
@@ -369,12 +477,22 @@ class ExperimentConfig(_Strict):
                 f"({self.acquisition_size})"
             )
         if self.snapshots is not None:
-            late = [r for r in self.snapshots.rounds if r > self.rounds]
-            if late:
-                raise ValueError(f"snapshots.rounds {late} exceed rounds ({self.rounds})")
             unknown = [s for s in self.snapshots.seeds if s not in self.seeds]
             if unknown:
                 raise ValueError(f"snapshots.seeds {unknown} are not among seeds {self.seeds}")
+            late = [r for r in self.snapshots.rounds if r > self.rounds]
+            if late:
+                # A lower --rounds on a config that pictures later rounds: keep what fits.
+                kept = [r for r in self.snapshots.rounds if r <= self.rounds]
+                then = f"snapshots are taken at rounds {kept}" if kept else "no snapshots"
+                warnings.warn(
+                    f"snapshots.rounds {late} exceed rounds ({self.rounds}): dropped, {then}",
+                    ConfigNote,
+                    stacklevel=2,
+                )
+                self.snapshots = (
+                    self.snapshots.model_copy(update={"rounds": kept}) if kept else None
+                )
         return self
 
     def strategy(self, label: str) -> StrategyConfig:
@@ -469,10 +587,13 @@ def load_config(
 
     Raises:
         DataNotFoundError: ``path`` does not exist.
-        ConfigError: unreadable YAML or an invalid field (the message names the file
-            and the field path).
+        ConfigError: ``path`` is a directory, the file is not UTF-8 text or not valid
+            YAML, or a field is invalid (the message names the file and the field path).
+        OSError: the file cannot be read (no permission, ...).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory, not a config file (give a YAML file)")
     if not path.is_file():
         raise DataNotFoundError(f"config file {path} does not exist")
     try:
@@ -480,4 +601,6 @@ def load_config(
     except yaml.YAMLError as exc:
         message = f"invalid config {path}: not valid YAML: {exc}".replace("\n", " ")
         raise ConfigError(message) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"invalid config {path}: not UTF-8 text ({exc.reason})") from None
     return config_from_dict(raw if raw is not None else {}, overrides, source=str(path))

@@ -6,16 +6,41 @@ import os
 import warnings
 from pathlib import Path
 
+from bayesal._atomic import remove_stale_temps
 from bayesal.errors import InvalidInputError
 from bayesal.report.curves import plot_learning_curves
-from bayesal.report.published import comparison_wanted, read_resolved_config, write_comparison
+from bayesal.report.published import (
+    COMPARISON_CSV,
+    COMPARISON_MD,
+    comparison_wanted,
+    read_resolved_config,
+    write_comparison,
+)
 from bayesal.report.results_io import load_results, load_snapshot, snapshot_files
-from bayesal.report.tables import write_summary_files
+from bayesal.report.tables import (
+    PER_SEED_CSV,
+    PER_SEED_MD,
+    SUMMARY_CSV,
+    SUMMARY_MD,
+    write_summary_files,
+)
 from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
 
 FIGURES_DIR = "figures"
 #: Strategy label whose snapshot the BALD-anatomy figure prefers.
 BALD_LABEL = "bald"
+#: The files of the results directory itself that a report writes (``figures/`` is all
+#: the report's).
+REPORT_FILES = (SUMMARY_CSV, SUMMARY_MD, PER_SEED_CSV, PER_SEED_MD, COMPARISON_CSV, COMPARISON_MD)
+
+
+def remove_stale_report_temps(results_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that a killed report left: every one in ``figures/``,
+    and those of :data:`REPORT_FILES` in ``results_dir`` (a run's own temporary files,
+    ``results.csv`` or trial files, are the runner's, and left alone). Returns the paths
+    removed."""
+    directory = Path(results_dir)
+    return remove_stale_temps(directory, REPORT_FILES) + remove_stale_temps(directory / FIGURES_DIR)
 
 
 def write_report(
@@ -34,7 +59,9 @@ def write_report(
     and ``figures/bald_anatomy.png`` from the ``"bald"`` strategy's snapshot (else the
     first label in the results table that has one) of that lowest seed, at its middle
     snapshot round. A snapshot file that cannot be read is skipped with a warning, so
-    one bad file does not cost the rest of the report. Every file is written atomically.
+    one bad file does not cost the rest of the report. Every file is written atomically;
+    temporary files that an earlier, killed report left behind are removed first
+    (:func:`remove_stale_report_temps`).
 
     Returns:
         The paths written, in the order above.
@@ -45,6 +72,7 @@ def write_report(
     """
     directory = Path(results_dir)
     df = load_results(directory)
+    remove_stale_report_temps(directory)
     strategies = list(df["strategy"].unique())
     written = write_summary_files(directory, df)
     figures = directory / FIGURES_DIR
