@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", type=Path)
     args = parser.parse_args()
-    df = load_results(args.results_dir)
+    df = load_results(args.results_dir, complete=False)  # partial studies print too
     per_seed = per_seed_table(df)
     summary = summary_table(df).sort_values(
         "labels_to_95_median", na_position="last", kind="stable"

@@ -297,3 +297,37 @@ def test_an_os_error_without_errno_is_a_bug_with_a_traceback(
     monkeypatch.setattr(bayesal.experiment, "load_config", broken)
     result = CliRunner().invoke(main, ["run", str(config_file), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and isinstance(result.exception, OSError)
+
+
+def test_a_narrowed_run_that_leaves_the_grid_uneven_saves_and_notes(
+    config_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    base = ["run", str(config_file), "--out", str(out), "--rounds", "1", "--quiet"]
+    first = CliRunner().invoke(main, [*base, "--strategies", "random", "--seeds", "2"])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(main, [*base, "--strategies", "bald", "--seeds", "1"])
+    assert second.exit_code == 0, second.output
+    assert "bayesal: note: no summary yet" in second.output
+    assert "strategy='bald' lacks seed(s) [1]" in second.output
+    rows = (out / "results.csv").read_text().splitlines()[1:]
+    assert sorted({tuple(r.split(",")[:2]) for r in rows}) == [
+        ("bald", "0"),
+        ("random", "0"),
+        ("random", "1"),
+    ]
+    report = CliRunner().invoke(main, ["report", str(out)])
+    assert report.exit_code == 2 and "lacks seed(s) [1]" in report.output
+
+
+def test_a_rejected_trial_is_one_warning_line(config_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", str(config_file), "--out", str(out), "--rounds", "1", "--seeds", "1"]
+    args += ["--strategies", "random", "--quiet"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    trial = out / "trials" / "random__seed0.csv"
+    trial.write_text("\n".join(trial.read_text().splitlines()[:-1]) + "\n")  # cut short
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("bayesal: warning:")]
+    assert len(warned) == 1 and "random__seed0.csv" in warned[0]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import errno
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +86,25 @@ def _load_config_with_notes(config: Path, overrides: dict[str, Any]) -> Experime
         else:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     return cfg
+
+
+@contextmanager
+def _warnings_as_lines(category: type[Warning]) -> Iterator[None]:
+    """Print warnings of ``category`` as one ``bayesal: warning: ...`` line on stderr, as
+    they happen; others as usual."""
+    show = warnings.showwarning
+
+    def one_line(message: Any, cat: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(cat, category):
+            click.echo(f"bayesal: warning: {message}", err=True)
+        else:
+            show(message, cat, *args, **kwargs)
+
+    warnings.showwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
 
 
 def _split_names(
@@ -159,6 +180,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Run every strategy x seed of CONFIG, write OUT/results.csv and a summary."""
+    from bayesal.errors import IncompleteResultsError
     from bayesal.experiment import run_experiment
     from bayesal.report import write_summary
     from bayesal.report.results_io import has_test_metrics
@@ -177,22 +199,30 @@ def run(
         workers = os.cpu_count() or 1
     if workers is not None and workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
-    results = run_experiment(
-        cfg,
-        out_dir,
-        workers=workers,
-        progress=not quiet,
-        executor=executor,  # type: ignore[arg-type]
-        ray_address=ray_address,
-        collect_only=collect_only,
-    )
+    from bayesal.experiment.runner import TrialRejectedWarning
+
+    with _warnings_as_lines(TrialRejectedWarning):
+        results = run_experiment(
+            cfg,
+            out_dir,
+            workers=workers,
+            progress=not quiet,
+            executor=executor,  # type: ignore[arg-type]
+            ray_address=ray_address,
+            collect_only=collect_only,
+        )
     if not has_test_metrics(results):
         click.echo(
             f"results: {results} (no test set: label counts and acquired ids only; give the "
             "dataset test_path or test_fraction for accuracy tables)"
         )
         return
-    write_summary(out_dir)
+    try:
+        write_summary(out_dir)
+    except IncompleteResultsError as exc:  # the trials are saved; the table waits for the rest
+        click.echo(f"bayesal: note: no summary yet: {exc}", err=True)
+        click.echo(f"results: {results}")
+        return
     if not quiet:
         summary = out_dir / "summary.md"
         if summary.is_file():

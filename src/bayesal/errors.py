@@ -22,5 +22,10 @@ class ConfigError(BayesalError, ValueError):
     """An experiment config is invalid; the message names the offending field."""
 
 
+class IncompleteResultsError(InvalidInputError):
+    """A results table whose strategies do not share the same seeds and rounds (trials
+    missing or cut short): its summary would compare unequal things."""
+
+
 class DataNotFoundError(BayesalError, FileNotFoundError):
     """A dataset is not available; the message says what to install or download."""

@@ -13,6 +13,7 @@ A results directory::
     trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), atomic
     snapshots/<label>__seed<seed>.npz    posterior pictures (2-D datasets), atomic
     results.csv                          every trial of the config, assembled, atomic
+    .lock                                held (flock) by the run using the directory
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ RESULTS_FILE = "results.csv"
 TRIALS_DIR = "trials"
 SNAPSHOTS_DIR = "snapshots"
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"
+#: The lock file of a results directory: a run holds an exclusive ``flock`` on it (and
+#: writes its pid into it) while it uses the directory.
+LOCK_FILE = ".lock"
 
 ColumnKind = Literal["text", "int", "float", "ids"]
 

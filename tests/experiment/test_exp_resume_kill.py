@@ -119,7 +119,9 @@ def test_kill_9_mid_grid_then_same_command_resumes(tmp_path: Path) -> None:
     assert 1 <= len(finished) < total, f"kill came too late: {sorted(finished)} all finished"
     assert not (out / "results.csv").exists()
     for name, (_, _, data) in finished.items():  # every file left behind is a whole trial
-        rows = list(csv.reader(io.StringIO(data.decode())))
+        stamp, body = data.decode().split("\n", 1)  # a stamp line, then the CSV
+        assert stamp.startswith("# bayesal-trial 1 config="), name
+        rows = list(csv.reader(io.StringIO(body)))
         assert tuple(rows[0]) == RESULT_COLUMNS and len(rows) == GRID["rounds"] + 2, name
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)

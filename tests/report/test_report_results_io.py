@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -122,6 +123,40 @@ def test_duplicate_gap_and_decreasing_labels(fx: SimpleNamespace, tmp_path: Path
     bad.loc[2, "n_labels"] = 0
     with pytest.raises(InvalidInputError, match=r"n_labels decreases"):
         validate_results(bad)
+
+
+@pytest.mark.parametrize(
+    "cut, message",
+    [
+        # the last line: the last seed of the last strategy loses its last round
+        (1, r"strategy='random', seed=1 stops at round 2, while other seeds of 'random' "),
+        # the last four lines: that seed is gone altogether
+        (4, r"strategy='random' lacks seed\(s\) \[1\], which 'bald' have"),
+    ],
+)
+def test_report_on_a_results_csv_cut_at_a_line_boundary_names_the_seed(
+    fx: SimpleNamespace, tmp_path: Path, cut: int, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from bayesal.cli import main
+
+    df = _table(fx).sort_values(["strategy", "seed", "round"])  # as the runner writes it
+    run = _write(fx, tmp_path, df)
+    path = run / "results.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-cut]))
+    with pytest.raises(InvalidInputError, match=message):
+        load_results(run)
+    result = CliRunner().invoke(main, ["report", str(run)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert re.search(message, line) and str(path) in line
+    assert "wrote" not in result.output
+    # In memory, a table over different seeds stays allowed unless asked for a whole grid.
+    partial = df.iloc[:-cut]
+    validate_results(partial)
+    with pytest.raises(InvalidInputError, match=message):
+        validate_results(partial, complete=True)
 
 
 def test_empty_file_and_header_only(fx: SimpleNamespace, tmp_path: Path) -> None:

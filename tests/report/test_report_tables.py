@@ -210,8 +210,25 @@ def test_censored_quantile_is_finite_iff_it_uses_only_reached_seeds(
         assert result == pytest.approx(float(np.quantile(big, q)))
 
 
-def test_write_summary_files(fx: SimpleNamespace, tmp_path: Path) -> None:
+def test_write_summary_refuses_a_strategy_missing_a_seed(
+    fx: SimpleNamespace, tmp_path: Path
+) -> None:
+    # The hand table's b has no seed 3: from a file, that is an error naming it, not a
+    # summary over fewer seeds.
     run = fx.write_results_dir(tmp_path / "run", hand_table())
+    with pytest.raises(InvalidInputError, match=r"strategy='b' lacks seed\(s\) \[3\]"):
+        write_summary(run)
+    assert sorted(p.name for p in run.iterdir()) == ["results.csv"]
+
+
+def _whole_grid(df: pd.DataFrame) -> pd.DataFrame:
+    """The hand table with b's seed 3 (a copy of its seed 2: 90% never reached)."""
+    extra = df[(df["strategy"] == "b") & (df["seed"] == 2)].assign(seed=3)
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def test_write_summary_files(fx: SimpleNamespace, tmp_path: Path) -> None:
+    run = fx.write_results_dir(tmp_path / "run", _whole_grid(hand_table()))
     assert write_summary(run) is None
     csv = pd.read_csv(run / "summary.csv")
     assert list(csv["strategy"]) == ["a", "b"]
@@ -221,19 +238,19 @@ def test_write_summary_files(fx: SimpleNamespace, tmp_path: Path) -> None:
     assert "| `a` | 4 | 40 | 91.5 ± 5.1 |" in md
     assert "30 [20, n.r.] (3/4)" in md
     assert "n.r. [40, n.r.] (2/4)" in md
-    assert "15 [12.5, n.r.] (2/3)" in md
+    assert "n.r. [13.75, n.r.] (2/4)" in md  # b: 10, 15, never, never
     assert CONVENTIONS_MD in md
     per_seed = pd.read_csv(run / "per_seed.csv")
     assert list(per_seed.columns) == [
         "strategy", "seed", "final_n_labels", "final_accuracy", "aulc",
         "labels_to_90", "labels_to_95",
     ]  # fmt: skip
-    assert len(per_seed) == 7
+    assert len(per_seed) == 8
     per_seed_md = (run / "per_seed.md").read_text()
     assert "| Strategy | seed 0 | seed 1 | seed 2 | seed 3 |" in per_seed_md
-    # 90%: a reaches it at 20, 40, 20, never; b at 10, 15, never and has no seed 3.
+    # 90%: a reaches it at 20, 40, 20, never; b at 10, 15, never, never.
     assert "| `a` | 20 | 40 | 20 | n.r. |" in per_seed_md
-    assert "| `b` | 10 | 15 | n.r. |  |" in per_seed_md
+    assert "| `b` | 10 | 15 | n.r. | n.r. |" in per_seed_md
     assert "| `a` | 95.0 | 90.0 | 96.0 | 85.0 |" in per_seed_md  # final accuracy
     assert sorted(p.name for p in run.iterdir()) == [
         "per_seed.csv", "per_seed.md", "results.csv", "summary.csv", "summary.md",

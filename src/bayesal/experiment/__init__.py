@@ -12,8 +12,13 @@ from bayesal.experiment.config import (
     import_plugins,
     load_config,
 )
-from bayesal.experiment.results import RESULT_COLUMNS, assemble_results, trial_path
-from bayesal.experiment.runner import check_experiment, run_experiment
+from bayesal.experiment.results import (
+    RESULT_COLUMNS,
+    ResultsDirInUseError,
+    assemble_results,
+    trial_path,
+)
+from bayesal.experiment.runner import TrialRejectedWarning, check_experiment, run_experiment
 from bayesal.experiment.snapshots import SnapshotRecorder
 from bayesal.experiment.trial import (
     TrialResult,
@@ -26,6 +31,8 @@ from bayesal.experiment.trial import (
 
 __all__ = [
     "RESULT_COLUMNS",
+    "ResultsDirInUseError",
+    "TrialRejectedWarning",
     "DatasetConfig",
     "ExperimentConfig",
     "ModelConfig",

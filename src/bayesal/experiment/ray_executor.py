@@ -4,8 +4,9 @@ Each trial is one Ray task that runs :func:`~bayesal.experiment.trial.compute_tr
 returns its records (and snapshot) to the driver; the *driver* writes the trial files,
 atomically, as tasks finish. So the nodes of a cluster need bayesal, torch and the data
 set, but no shared file system, and the results directory, the resume rule (a trial
-whose file exists is not run again) and ``results.csv`` are exactly those of the local
-executor. A driver killed at any moment loses only the trials in flight.
+whose file exists and passes its check is not run again) and ``results.csv`` are
+exactly those of the local executor. A driver killed at any moment loses only the
+trials in flight.
 
 Each task first imports the config's ``plugins`` and installs the driver's run-time
 registrations, shipped with the task (:mod:`bayesal.experiment.registrations`). When the

@@ -3,34 +3,56 @@
 Layout of ``out_dir`` (the names and columns are those of :mod:`bayesal.results_schema`,
 which the report reads with)::
 
-    config.resolved.yaml                 the validated config, defaults filled in
-    trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), atomic
+    config.resolved.yaml                 the directory's grid: the validated config,
+                                         defaults filled in, every arm and seed run here
+    trials/<label>__seed<seed>.csv       one finished trial (rounds 0..R), stamped, atomic
+    trials/<name>.rejected-<time>        a trial file that failed its check, set aside
     snapshots/<label>__seed<seed>.npz    posterior pictures (2-D datasets), atomic
-    results.csv                          every trial of the config, assembled, atomic
+    results.csv                          every trial of the grid, assembled, atomic
+    .lock                                flock'ed by the run that uses the directory
 
 Every file is written to a temporary file in the same folder and moved into place with
 ``os.replace`` (:func:`bayesal._atomic.atomic_write`), so a reader (or a resumed run)
 sees a whole file or none. Temporary files are named ``.<name>.<12 hex digits>.tmp`` and
 never match a trial name, so one left behind by a killed process is ignored, and the
 runner deletes such leftovers when it starts (:func:`remove_stale_temp_files`).
+
+A trial file starts with a *stamp* line (:func:`format_stamp`)::
+
+    # bayesal-trial 1 config=<sha256> version=<bayesal version> rows=<R + 1> sha256=<sha256>
+
+``config`` is the digest of what the trial was computed from
+(:func:`bayesal.experiment.trial.trial_digest`), ``rows`` the number of round rows and
+the last ``sha256`` the checksum of everything after the stamp line (the column header
+and the rows). The CSV that follows has the columns of ``results.csv``.
+:func:`check_trial` checks one file on its own; trial files written before stamps
+existed (no stamp line) are checked by their rows only.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bayesal._atomic import atomic_write, atomic_write_text
-from bayesal.errors import DataNotFoundError, InvalidInputError
+from bayesal.errors import BayesalError, DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
 from bayesal.results_schema import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    LOCK_FILE,
     RESOLVED_CONFIG_FILE,
     RESULT_COLUMNS,
     RESULT_SCHEMA,
@@ -45,19 +67,28 @@ from bayesal.results_schema import (
 _RECORD_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in ("strategy", "seed"))
 
 __all__ = [
+    "LOCK_FILE",
     "RESOLVED_CONFIG_FILE",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
     "SNAPSHOTS_DIR",
     "TRIALS_DIR",
+    "ResultsDirInUseError",
+    "TrialStamp",
     "assemble_results",
     "atomic_save_npz",
     "atomic_write_text",
+    "check_trial",
+    "format_stamp",
+    "lock_results_dir",
+    "parse_stamp",
     "read_trial",
     "record_rows",
     "remove_stale_temp_files",
+    "set_aside",
     "snapshot_path",
     "trial_path",
+    "trial_text",
     "write_trial",
 ]
 
@@ -126,39 +157,321 @@ def _csv_text(rows: Sequence[Sequence[str]]) -> str:
     return buffer.getvalue()
 
 
-def write_trial(
-    out_dir: str | os.PathLike[str], label: str, seed: int, records: Iterable[RoundRecord]
-) -> Path:
-    """Write one finished trial to :func:`trial_path` atomically."""
-    return atomic_write_text(
-        trial_path(out_dir, label, seed), _csv_text(record_rows(label, seed, records))
+#: The first word of a trial file's stamp line, and the stamp's format version.
+STAMP_PREFIX = "# bayesal-trial"
+STAMP_FORMAT = 1
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_IDS_RE = re.compile(r"^(\d+( \d+)*)?$")
+
+
+@dataclass(frozen=True)
+class TrialStamp:
+    """The stamp line of a trial file: what it was computed from, and its completeness
+    check (``rows`` round rows whose text, column header included, has checksum
+    ``sha256``)."""
+
+    config: str
+    version: str
+    rows: int
+    sha256: str
+
+
+def format_stamp(stamp: TrialStamp) -> str:
+    """The stamp line (without its newline)."""
+    return (
+        f"{STAMP_PREFIX} {STAMP_FORMAT} config={stamp.config} version={stamp.version} "
+        f"rows={stamp.rows} sha256={stamp.sha256}"
     )
 
 
+def parse_stamp(line: str) -> TrialStamp:
+    """Parse a stamp line (:func:`format_stamp`); ValueError saying what is wrong."""
+    words = line.split()
+    if " ".join(words[:2]) != STAMP_PREFIX:
+        raise ValueError(f"its first line is not a bayesal-trial stamp: {line[:60]!r}")
+    if len(words) < 3 or words[2] != str(STAMP_FORMAT):
+        raise ValueError(f"its stamp has format {words[2] if len(words) > 2 else '?'}, not 1")
+    fields = dict(w.split("=", 1) for w in words[3:] if "=" in w)
+    missing = [k for k in ("config", "version", "rows", "sha256") if k not in fields]
+    if missing:
+        raise ValueError(f"its stamp lacks {', '.join(missing)}")
+    if not (_HEX64.match(fields["config"]) and _HEX64.match(fields["sha256"])):
+        raise ValueError("its stamp's config or sha256 is not a sha256 digest")
+    if not fields["rows"].isdigit():
+        raise ValueError(f"its stamp's rows ({fields['rows']!r}) is not a count")
+    return TrialStamp(fields["config"], fields["version"], int(fields["rows"]), fields["sha256"])
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def trial_text(label: str, seed: int, records: Sequence[RoundRecord], *, config_digest: str) -> str:
+    """The whole text of one trial file: the stamp line, the column header, the rows."""
+    if not _HEX64.match(config_digest):
+        raise InvalidInputError(
+            f"a trial file needs the sha256 digest of its config, got {config_digest!r} "
+            "(compute the trial with bayesal.experiment.compute_trial)"
+        )
+    import bayesal  # at call time, when the package (and its __version__) is imported
+
+    body = _csv_text(record_rows(label, seed, records))
+    stamp = TrialStamp(config_digest, bayesal.__version__, len(records), _sha256(body))
+    return format_stamp(stamp) + "\n" + body
+
+
+def write_trial(
+    out_dir: str | os.PathLike[str],
+    label: str,
+    seed: int,
+    records: Iterable[RoundRecord],
+    *,
+    config_digest: str,
+) -> Path:
+    """Write one finished trial, stamped (:func:`trial_text`), to :func:`trial_path`
+    atomically."""
+    text = trial_text(label, seed, list(records), config_digest=config_digest)
+    return atomic_write_text(trial_path(out_dir, label, seed), text)
+
+
+def _split_stamp(text: str) -> tuple[str | None, str]:
+    """(stamp line or None, the CSV text after it)."""
+    if text.startswith("#"):
+        first, _, body = text.partition("\n")
+        return first, body
+    return None, text
+
+
 def read_trial(path: str | os.PathLike[str]) -> list[list[str]]:
-    """The rows (as text, header checked) of one trial file."""
+    """The rows (as text, header checked; the stamp line skipped) of one trial file."""
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"trial file {path} does not exist")
     with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
+        _, body = _split_stamp(fh.read())
+    rows = list(csv.reader(io.StringIO(body, newline="")))
     if not rows or tuple(rows[0]) != RESULT_COLUMNS:
         raise InvalidInputError(
             f"{path} is not a trial file (header {rows[0] if rows else 'missing'}); "
             "delete it to recompute the trial"
         )
-    body = rows[1:]
-    if any(len(row) != len(RESULT_COLUMNS) for row in body):
+    body_rows = rows[1:]
+    if any(len(row) != len(RESULT_COLUMNS) for row in body_rows):
         raise InvalidInputError(f"{path} has rows of the wrong length; delete it to recompute")
-    return body
+    return body_rows
 
 
-def assemble_results(out_dir: str | os.PathLike[str], trials: Iterable[tuple[str, int]]) -> Path:
+def _row_problem(
+    rows: list[list[str]],
+    *,
+    label: str,
+    seed: int,
+    rounds: int,
+    initial_labels: int,
+    acquisition_size: int,
+) -> str | None:
+    """Why the CSV rows (column header first) are not the trial ``label``, ``seed`` of
+    ``rounds`` rounds, or None."""
+    if not rows or tuple(rows[0]) != RESULT_COLUMNS:
+        return "its column header is not that of a trial file"
+    body = rows[1:]
+    if len(body) != rounds + 1:
+        return (
+            f"it holds {len(body)} round rows; the config needs {rounds + 1} (rounds 0..{rounds})"
+        )
+    col = {name: i for i, name in enumerate(RESULT_COLUMNS)}
+    for r, row in enumerate(body):
+        where = f"round row {r} (line {r + 2} of its CSV)"
+        if len(row) != len(RESULT_COLUMNS):
+            return f"{where} has {len(row)} fields, not {len(RESULT_COLUMNS)}"
+        if row[col["strategy"]] != label:
+            return f"{where} is of strategy {row[col['strategy']]!r}, not {label!r}"
+        ints = {}
+        for name in INT_COLUMNS:
+            text = row[col[name]]
+            if not re.fullmatch(r"-?\d+", text):
+                return f"{where}: {name} {text!r} is not an integer"
+            ints[name] = int(text)
+        if ints["seed"] != seed:
+            return f"{where} is of seed {ints['seed']}, not {seed}"
+        if ints["round"] != r:
+            return f"{where} is round {ints['round']}; rounds must be 0..{rounds} in order"
+        if ints["n_labels"] != initial_labels + r * acquisition_size:
+            return (
+                f"{where}: n_labels {ints['n_labels']} is not initial_labels + round x "
+                f"acquisition_size = {initial_labels + r * acquisition_size}"
+            )
+        for name in FLOAT_COLUMNS:
+            text = row[col[name]]
+            try:
+                value = float(text) if text else math.nan
+            except ValueError:
+                return f"{where}: {name} {text!r} is not a number"
+            if name.endswith("_seconds") and value < 0:
+                return f"{where}: {name} is negative"
+        ids = row[col["acquired_ids"]]
+        if not _IDS_RE.match(ids):
+            return f"{where}: acquired_ids {ids[:40]!r} is not space-separated ids"
+        n_ids, want = len(ids.split()), (acquisition_size if r < rounds else 0)
+        if n_ids != want:
+            return f"{where} lists {n_ids} acquired ids, not {want}"
+    return None
+
+
+def check_trial(
+    path: str | os.PathLike[str],
+    *,
+    label: str,
+    seed: int,
+    config_digest: str,
+    rounds: int,
+    initial_labels: int,
+    acquisition_size: int,
+    legacy_ok: bool,
+) -> str | None:
+    """Why the trial file at ``path`` cannot be counted as trial ``label``, ``seed`` of the
+    config with digest ``config_digest``, or None when it can.
+
+    A stamped file (:func:`format_stamp`) must carry ``config_digest``, ``rounds + 1``
+    rows and the checksum of its text. Every file must end with a newline, have the
+    column header, exactly ``rounds + 1`` rows of this label and seed, rounds 0..R in
+    order, ``n_labels = initial_labels + round x acquisition_size``, numbers that parse
+    and ``acquisition_size`` acquired ids in every round but the last (none there). A
+    file without a stamp (written by an older bayesal) is accepted only when
+    ``legacy_ok`` (the directory's resolved config is readable and agrees) and its rows
+    pass. The stamp's ``version`` is recorded, not checked.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"it cannot be read as text ({exc})"
+    stamp_line, body = _split_stamp(text)
+    stamp: TrialStamp | None = None
+    if stamp_line is not None:
+        try:
+            stamp = parse_stamp(stamp_line)
+        except ValueError as exc:
+            return str(exc)
+        if stamp.config != config_digest:
+            return (
+                "it was computed from another config (its config digest differs from this config's)"
+            )
+        if stamp.rows != rounds + 1:
+            return f"its stamp says {stamp.rows} round rows; the config needs {rounds + 1}"
+    elif not legacy_ok:
+        return (
+            f"it has no stamp (an older bayesal wrote it) and {RESOLVED_CONFIG_FILE} is "
+            "missing or unreadable, so nothing says which config it was computed from"
+        )
+    if not text.endswith("\n"):
+        return "it does not end with a newline (cut inside its last line)"
+    try:
+        rows = list(csv.reader(io.StringIO(body, newline="")))
+    except csv.Error as exc:
+        return f"it is not valid CSV ({exc})"
+    problem = _row_problem(
+        rows,
+        label=label,
+        seed=seed,
+        rounds=rounds,
+        initial_labels=initial_labels,
+        acquisition_size=acquisition_size,
+    )
+    if problem is not None:
+        return problem
+    if stamp is not None and _sha256(body) != stamp.sha256:
+        return "its rows do not match the checksum of its stamp (cut or edited)"
+    return None
+
+
+def set_aside(path: str | os.PathLike[str]) -> Path:
+    """Rename a rejected trial file to ``<name>.rejected-<UTC time>`` (kept, never read
+    again); returns the new path."""
+    path = Path(path)
+    when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target, n = path.with_name(f"{path.name}.rejected-{when}"), 1
+    while target.exists():
+        target, n = path.with_name(f"{path.name}.rejected-{when}-{n}"), n + 1
+    os.replace(path, target)
+    return target
+
+
+def assemble_results(
+    out_dir: str | os.PathLike[str],
+    trials: Iterable[tuple[str, int]],
+    *,
+    rounds: int | None = None,
+) -> Path:
     """Concatenate the files of ``trials`` into ``out_dir/results.csv`` atomically.
 
     Rows are sorted by (strategy, seed, round); values are copied as written (no float
-    re-formatting). Raises DataNotFoundError when a trial file is missing.
+    re-formatting; trial files' stamp lines are not copied). With ``rounds``, every trial
+    must hold exactly ``rounds + 1`` rows (InvalidInputError otherwise). Raises
+    DataNotFoundError when a trial file is missing.
     """
-    rows = [row for label, seed in trials for row in read_trial(trial_path(out_dir, label, seed))]
+    rows = []
+    for label, seed in trials:
+        path = trial_path(out_dir, label, seed)
+        body = read_trial(path)
+        if rounds is not None and len(body) != rounds + 1:
+            raise InvalidInputError(
+                f"{path} holds {len(body)} round rows, not rounds + 1 = {rounds + 1}; "
+                "delete it to recompute the trial"
+            )
+        rows.extend(body)
     rows.sort(key=lambda row: (row[0], int(row[1]), int(row[2])))
     return atomic_write_text(Path(out_dir) / RESULTS_FILE, _csv_text(rows))
+
+
+# ------------------------------------------------------------------------------ the lock
+
+
+class ResultsDirInUseError(BayesalError, RuntimeError):
+    """Another process (another ``bayesal run``) holds the results directory's lock."""
+
+
+def _lock_owner(fd: int) -> str:
+    """The pid written in the lock file (the holder writes it just after locking)."""
+    for _ in range(20):
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.05)
+    return "unknown"
+
+
+@contextmanager
+def lock_results_dir(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on the existing directory ``out_dir`` for the body.
+
+    ``fcntl.flock`` on ``out_dir/.lock`` (created if missing, never deleted; the holder
+    writes its pid into it). The lock is not waited for: when another process holds it,
+    :class:`ResultsDirInUseError` says which. The kernel releases it when its holder
+    exits, however it dies, so a killed run leaves no stale lock. Where ``flock`` is
+    unavailable (Windows) or unsupported by the file system, the body runs unlocked.
+    Yields the lock file's path.
+    """
+    path = Path(out_dir) / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield path
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsDirInUseError(
+                f"{out_dir} is in use by pid {_lock_owner(fd)} (another bayesal run); wait "
+                "for it or use another --out"
+            ) from None
+        except OSError:  # a file system without flock (some network mounts): run unlocked
+            pass
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield path
+    finally:
+        os.close(fd)

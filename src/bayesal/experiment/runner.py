@@ -2,17 +2,26 @@
 
 Each trial (one strategy arm, one seed) is an independent active-learning run
 (:mod:`.trial`). A trial that finishes is written atomically to
-``out_dir/trials/<label>__seed<seed>.csv``; on start, trials whose file already exists
-are skipped, so a grid killed at any moment (even ``kill -9``) resumes where it stopped
-and loses only the trials in flight. At the end ``results.csv`` is assembled from the
-trial files (see :mod:`.results`).
+``out_dir/trials/<label>__seed<seed>.csv``, stamped with the digest of what it was
+computed from and a checksum of its rows (:mod:`.results`). On start, every trial file
+is checked on its own (:func:`~bayesal.experiment.results.check_trial`): one that
+passes is skipped, one that fails is reported, set aside as ``<name>.rejected-<time>``
+and recomputed. So a grid killed at any moment (even ``kill -9``) resumes where it
+stopped and loses only the trials in flight, and a trial file of another config, or a
+damaged one, is never counted. At the end ``results.csv`` is assembled from every
+valid trial file of the directory's grid (see :func:`run_experiment`).
+
+A run holds an exclusive lock on the directory
+(:func:`~bayesal.experiment.results.lock_results_dir`): a second run on the same
+directory fails at once, naming the first one's pid.
 
 Before anything is written, :func:`check_experiment` checks what the config alone could
 not (the labelling budget against the dataset, loaded once here), and the run-time
 registrations to ship to worker processes are checked to pickle.
-``config.resolved.yaml``, which guards the directory against trials of another config,
-is written just before the first trial file, so a run that fails (or is killed) before
-finishing a trial leaves a directory that any corrected config can use.
+``config.resolved.yaml``, which records the directory's grid and guards it against
+trials of another config, is written just before the first trial file, so a run that
+fails (or is killed) before finishing a trial leaves a directory that any corrected
+config can use.
 
 The pieces: :mod:`.trial` (one trial), :mod:`.snapshots` (posterior pictures),
 :mod:`.local_executor` (worker processes), :mod:`.ray_executor` (Ray tasks),
@@ -36,16 +45,22 @@ from bayesal.experiment.config import ExperimentConfig
 from bayesal.experiment.local_executor import run_parallel, threads_per_trial, torch_threads
 from bayesal.experiment.registrations import Registrations, shippable_registrations
 from bayesal.experiment.results import (
+    LOCK_FILE,
     RESOLVED_CONFIG_FILE,
     TRIALS_DIR,
+    ResultsDirInUseError,
     assemble_results,
     atomic_write_text,
+    check_trial,
+    lock_results_dir,
     remove_stale_temp_files,
+    set_aside,
     snapshot_path,
     trial_path,
 )
 from bayesal.experiment.snapshots import SnapshotRecorder
 from bayesal.experiment.trial import (
+    SHARED_FIELDS,
     TEST_SUBSET_SEED,
     TrialResult,
     check_budget,
@@ -54,12 +69,16 @@ from bayesal.experiment.trial import (
     run_trial,
     save_trial,
     snapshot_wanted,
+    trial_digest,
 )
+from bayesal.results_schema import trial_file_name
 
 __all__ = [
     "EXECUTORS",
     "TEST_SUBSET_SEED",
+    "ResultsDirInUseError",
     "SnapshotRecorder",
+    "TrialRejectedWarning",
     "TrialResult",
     "check_experiment",
     "compute_trial",
@@ -69,24 +88,16 @@ __all__ = [
     "save_trial",
 ]
 
-#: Fields of the config that a trial's results depend on besides its arm and seed; a
-#: resumed run must agree on them with the trials already on disk. (``device`` is not
-#: among them: a grid may be resumed on another machine.)
-_SHARED_FIELDS = (
-    "dataset",
-    "model",
-    "posterior",
-    "training",
-    "initial_labels",
-    "acquisition_size",
-    "rounds",
-    "pool_subset",
-    "num_target_samples",
-    "test_subset",
-)
+#: Fields of the config that a trial's results depend on besides its arm and seed
+#: (:data:`bayesal.experiment.trial.SHARED_FIELDS`).
+_SHARED_FIELDS = SHARED_FIELDS
 
 #: Executors of :func:`run_experiment`.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+
+class TrialRejectedWarning(UserWarning):
+    """A trial file failed its check: it is not counted (and is recomputed by a run)."""
 
 
 def _with_new_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -100,18 +111,38 @@ def _with_new_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
-    """Refuse to mix trials of a different config into ``out_dir``."""
+def _read_resolved(out_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(the directory's resolved config, None)``; ``(None, None)`` when there is none;
+    ``(None, why)`` when it cannot be read."""
     resolved = out_dir / RESOLVED_CONFIG_FILE
     if not resolved.is_file():
-        return
+        return None, None
     try:
-        old = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        return  # unreadable: it is rewritten; trial files carry no config of their own
+        old = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        return None, f"not valid YAML ({type(exc).__name__})"
     if not isinstance(old, dict):
-        return
-    old = _with_new_defaults(old)
+        return None, "not a mapping of fields"
+    arms = old.get("strategies")
+    if not isinstance(arms, list) or not all(
+        isinstance(arm, dict) and isinstance(arm.get("label"), str) for arm in arms
+    ):
+        return None, "its strategies are not a list of labelled arms"
+    seeds = old.get("seeds")
+    if not isinstance(seeds, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        return None, "its seeds are not a list of integers"
+    return _with_new_defaults(old), None
+
+
+def _check_resumable(config: ExperimentConfig, out_dir: Path) -> dict[str, Any] | None:
+    """Refuse to mix trials of a different config into ``out_dir``; returns the
+    directory's resolved config (None when it has none or it is unreadable: then every
+    trial file is checked by its own stamp only)."""
+    old, _ = _read_resolved(out_dir)
+    if old is None:
+        return None
     new = config.model_dump(mode="json")
     differ = [f for f in _SHARED_FIELDS if old.get(f) != new.get(f)]
     old_arms = {arm.get("label"): arm for arm in old.get("strategies") or [] if arm}
@@ -121,6 +152,7 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
         if arm["label"] in old_arms and old_arms[arm["label"]] != arm
     ]
     if differ:
+        resolved = out_dir / RESOLVED_CONFIG_FILE
         trials = out_dir / TRIALS_DIR
         empty = not (trials.is_dir() and any(trials.glob("*.csv")))
         hint = f" (it holds no finished trial: delete {resolved} to reuse it)" if empty else ""
@@ -128,14 +160,87 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> None:
             f"{out_dir} holds results of a different config (differs in: {', '.join(differ)})"
             f"{hint}; use another --out directory, or delete it to start over"
         )
+    return old
 
 
-def _trial_done(config: ExperimentConfig, out_dir: Path, label: str, seed: int) -> bool:
-    if not trial_path(out_dir, label, seed).is_file():
-        return False
-    if snapshot_wanted(config, seed) and load_trial_dataset(config).input_shape == (2,):
-        return snapshot_path(out_dir, label, seed).is_file()
-    return True
+def _directory_grid(config: ExperimentConfig, old: dict[str, Any] | None) -> dict[str, Any]:
+    """The directory's grid, as a resolved config: ``config`` with the arms and seeds of
+    the resolved config already there (``old``, which agrees with ``config``) added to
+    its own (old ones first, in their order). So a run narrowed with ``--strategies`` or
+    ``--seeds`` keeps the trials of the runs before it in ``results.csv``."""
+    grid = config.model_dump(mode="json")
+    if old is None:
+        return grid
+    labels = [arm["label"] for arm in old["strategies"]]
+    new_arms = {arm["label"]: arm for arm in grid["strategies"]}
+    arms = [new_arms.get(arm["label"], arm) for arm in old["strategies"]]
+    arms += [arm for arm in grid["strategies"] if arm["label"] not in labels]
+    seeds = list(old["seeds"]) + [s for s in grid["seeds"] if s not in old["seeds"]]
+    return {**grid, "strategies": arms, "seeds": seeds}
+
+
+def _grid_trials(grid: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(arm["label"], seed) for arm in grid["strategies"] for seed in grid["seeds"]]
+
+
+def _trial_problem(
+    out_dir: Path, grid: dict[str, Any], label: str, seed: int, legacy_ok: bool
+) -> str | None:
+    """Why the (existing) trial file of ``label``, ``seed`` cannot be counted, or None."""
+    return check_trial(
+        trial_path(out_dir, label, seed),
+        label=label,
+        seed=seed,
+        config_digest=trial_digest(grid, label, seed),
+        rounds=grid["rounds"],
+        initial_labels=grid["initial_labels"],
+        acquisition_size=grid["acquisition_size"],
+        legacy_ok=legacy_ok,
+    )
+
+
+def _reject(path: Path, problem: str, *, set_it_aside: bool) -> None:
+    if set_it_aside:
+        moved = set_aside(path)
+        action = f"moved to {moved.name}, recomputed"
+    else:
+        action = "a run recomputes it"
+    # stacklevel: the caller of run_experiment (_reject < _valid_trials < _run_locked or
+    # _collect < run_experiment < caller).
+    warnings.warn(f"{path}: not counted: {problem} ({action})", TrialRejectedWarning, stacklevel=5)
+
+
+def _snapshot_missing(config: ExperimentConfig, out_dir: Path, label: str, seed: int) -> bool:
+    return (
+        snapshot_wanted(config, seed)
+        and load_trial_dataset(config).input_shape == (2,)
+        and not snapshot_path(out_dir, label, seed).is_file()
+    )
+
+
+def _valid_trials(
+    out_dir: Path,
+    grid: dict[str, Any],
+    trials: list[tuple[str, int]],
+    legacy_ok: bool,
+    *,
+    report: bool,
+    set_aside_bad: bool = False,
+) -> list[tuple[str, int]]:
+    """The trials among ``trials`` whose file exists and passes its check. With
+    ``report``, each failing file is reported (a TrialRejectedWarning) and, with
+    ``set_aside_bad``, renamed out of the way."""
+    valid = []
+    for label, seed in trials:
+        path = trial_path(out_dir, label, seed)
+        if not path.is_file():
+            continue
+        problem = _trial_problem(out_dir, grid, label, seed, legacy_ok)
+        if problem is None:
+            valid.append((label, seed))
+        elif report:
+            _reject(path, problem, set_it_aside=set_aside_bad)
+    return valid
 
 
 def check_experiment(config: ExperimentConfig, *, data_required: bool = True) -> None:
@@ -161,14 +266,16 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
 
 
 class _ResolvedConfig:
-    """Writes ``config.resolved.yaml`` once, the first time it is called."""
+    """Writes ``config.resolved.yaml`` (the directory's grid) once, the first time it is
+    called."""
 
-    def __init__(self, config: ExperimentConfig, out_dir: Path) -> None:
-        self.config, self.out_dir, self.written = config, out_dir, False
+    def __init__(self, grid: dict[str, Any], out_dir: Path) -> None:
+        self.grid, self.out_dir, self.written = grid, out_dir, False
 
     def __call__(self) -> None:
         if not self.written:
-            atomic_write_text(self.out_dir / RESOLVED_CONFIG_FILE, self.config.to_yaml())
+            text = yaml.safe_dump(self.grid, sort_keys=False)
+            atomic_write_text(self.out_dir / RESOLVED_CONFIG_FILE, text)
             self.written = True
 
 
@@ -183,7 +290,7 @@ def run_experiment(
     ray_init_kwargs: Mapping[str, Any] | None = None,
     collect_only: bool = False,
 ) -> Path:
-    """Run every trial of ``config`` not yet on disk, then assemble ``results.csv``.
+    """Run every trial of ``config`` not yet validly on disk, then assemble ``results.csv``.
 
     Args:
         config: a validated :class:`ExperimentConfig`.
@@ -204,21 +311,34 @@ def run_experiment(
         ray_address: the Ray cluster to join (``ray.init(address=...)``); ``None``
             starts a local one. Only with ``executor="ray"``.
         ray_init_kwargs: extra keyword arguments of ``ray.init``.
-        collect_only: run nothing; assemble ``results.csv`` from the trials of
-            ``config`` already finished (a look at a long run in progress, or a
-            partial grid). DataNotFoundError when none is.
+        collect_only: run nothing; assemble ``results.csv`` from exactly the trials of
+            ``config`` (after its overrides) whose files pass their check (a partial
+            grid, or a chosen part of one). DataNotFoundError when none does.
 
     Everything checkable is checked before ``out_dir`` is created or touched: the
     arguments, Ray's presence, the budget against the dataset
-    (:func:`check_experiment`) and the resume guard. ``config.resolved.yaml`` is written
-    just before the first trial file of this run (or, when every trial was already
-    done, before ``results.csv``), so a run that fails before finishing a trial leaves
-    no resolved config behind.
+    (:func:`check_experiment`) and the resume guard. Then the directory is locked
+    (:func:`~bayesal.experiment.results.lock_results_dir`; collecting too): while this
+    call runs, another one on the same directory raises
+    :class:`~bayesal.experiment.results.ResultsDirInUseError` at once. Stale temporary
+    files are removed, and every trial file of ``config`` is checked
+    (:func:`~bayesal.experiment.results.check_trial`): one that fails is reported (a
+    :class:`TrialRejectedWarning`), renamed to ``<name>.rejected-<time>`` and
+    recomputed. ``config.resolved.yaml`` is written just before the first trial file
+    of this run (or, when every trial was already done, before ``results.csv``), so a
+    run that fails before finishing a trial leaves no resolved config behind.
+
+    The resolved config records the directory's *grid*: the arms and seeds of every
+    compatible run into ``out_dir``, this one's added to those already there. At the
+    end ``results.csv`` is assembled from every trial file of that grid that passes its
+    check, not only from this run's arms and seeds: ``--strategies random`` and then
+    ``--strategies bald`` on one directory give a table of both. (A failing file of an
+    arm this run does not compute is reported and left where it is.)
 
     Both executors write the same files, from this process: a trial's file appears,
-    atomically, only when the trial is complete, and trials whose file exists are
-    skipped. Run-time registrations of this process (strategies, models, datasets,
-    posteriors) and the config's plugins are installed in every worker and Ray task.
+    atomically, only when the trial is complete. Run-time registrations of this
+    process (strategies, models, datasets, posteriors) and the config's plugins are
+    installed in every worker and Ray task.
 
     Returns the path of ``results.csv``.
     """
@@ -237,26 +357,90 @@ def run_experiment(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} exists and is not a directory")
-    _check_resumable(config, out)
+    old = _check_resumable(config, out)
     if collect_only:
-        # Touch nothing a run in progress here owns: its temp files, its resolved config.
-        done = [t for t in config.trials() if _trial_done(config, out, *t)]
-        if not done:
+        if not out.is_dir():
             raise DataNotFoundError(f"{out} holds no finished trial of this config to collect")
-        if not (out / RESOLVED_CONFIG_FILE).is_file():
-            atomic_write_text(out / RESOLVED_CONFIG_FILE, config.to_yaml())
-        return assemble_results(out, done)
+        with lock_results_dir(out):
+            return _collect(config, out)
 
     check_experiment(config, data_required=not (executor == "ray" and ray_address is not None))
-    trials = config.trials()
-    todo = [(label, seed) for label, seed in trials if not _trial_done(config, out, label, seed)]
-    in_process = executor == "local" and (workers == 1 or len(todo) <= 1)
-    # Trials run elsewhere need this process's run-time registrations (checked to pickle).
+    # A first look (read only) decides whether trials run in this process; those run
+    # elsewhere need this process's run-time registrations, checked to pickle now.
+    grid = _directory_grid(config, old)
+    valid = _valid_trials(out, grid, config.trials(), old is not None, report=False)
+    guess = [t for t in config.trials() if t not in valid or _snapshot_missing(config, out, *t)]
+    in_process = executor == "local" and (workers == 1 or len(guess) <= 1)
     registrations: Registrations = {} if in_process else shippable_registrations(config)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    lock_created = not (out / LOCK_FILE).exists()
+    with lock_results_dir(out) as lock:
+        try:
+            return _run_locked(
+                config,
+                out,
+                workers=workers,
+                progress=progress,
+                executor=executor,
+                ray_address=ray_address,
+                ray_init_kwargs=ray_init_kwargs,
+                registrations=registrations,
+            )
+        except BaseException:
+            # This run wrote nothing: leave no trace (no lock file, no directory it made).
+            if lock_created and {p.name for p in out.iterdir()} <= {lock.name}:
+                lock.unlink(missing_ok=True)
+                if created:
+                    out.rmdir()
+            raise
+
+
+def _collect(config: ExperimentConfig, out: Path) -> Path:
+    """``collect_only``, with the directory locked."""
+    old = _check_resumable(config, out)  # again: it may have changed while unlocked
+    grid = _directory_grid(config, old)
+    valid = _valid_trials(out, grid, config.trials(), old is not None, report=True)
+    done = [t for t in valid if not _snapshot_missing(config, out, *t)]
+    if not done:
+        raise DataNotFoundError(f"{out} holds no finished trial of this config to collect")
+    if not (out / RESOLVED_CONFIG_FILE).is_file():
+        _ResolvedConfig(grid, out)()
+    return assemble_results(out, done, rounds=config.rounds)
+
+
+def _run_locked(
+    config: ExperimentConfig,
+    out: Path,
+    *,
+    workers: int | None,
+    progress: bool,
+    executor: Literal["local", "ray"],
+    ray_address: str | None,
+    ray_init_kwargs: Mapping[str, Any] | None,
+    registrations: Registrations,
+) -> Path:
+    """The run itself, with the directory locked."""
+    old = _check_resumable(config, out)  # again: it may have changed while unlocked
+    _, unreadable = _read_resolved(out)
+    if unreadable is not None:
+        warnings.warn(
+            f"{out / RESOLVED_CONFIG_FILE} is unreadable ({unreadable}): each trial file is "
+            "checked against its own stamp (one without a stamp is recomputed), and the "
+            "file is rewritten",
+            TrialRejectedWarning,
+            stacklevel=3,
+        )
+    legacy_ok = old is not None
+    grid = _directory_grid(config, old)
     remove_stale_temp_files(out)
-    write_resolved = _ResolvedConfig(config, out)
+    trials = config.trials()
+    valid = _valid_trials(out, grid, trials, legacy_ok, report=True, set_aside_bad=True)
+    todo = [t for t in trials if t not in valid or _snapshot_missing(config, out, *t)]
+    in_process = executor == "local" and (workers == 1 or len(todo) <= 1)
+    if not in_process and not registrations:
+        registrations = shippable_registrations(config)
+    write_resolved = _ResolvedConfig(grid, out)
 
     def save(result: TrialResult) -> Path:
         write_resolved()
@@ -269,43 +453,49 @@ def run_experiment(
         unit="trial",
         disable=not progress,
     )
-    try:
-        with bar:
-            if executor == "ray":
-                from bayesal.experiment.ray_executor import run_on_ray
+    with bar:
+        if executor == "ray":
+            from bayesal.experiment.ray_executor import run_on_ray
 
-                run_on_ray(
-                    config,
-                    out,
-                    todo,
-                    address=ray_address,
-                    max_in_flight=workers,
-                    init_kwargs=ray_init_kwargs,
-                    on_done=bar.update,
-                    registrations=registrations,
-                    save=save,
-                )
-            elif in_process:
-                # workers == 1: torch's own default, as the in-process run always had.
-                threads = None if workers in (None, 1) else threads_per_trial(workers)
-                with torch_threads(threads):
-                    for label, seed in todo:
-                        bar.set_postfix_str(f"{label} seed {seed}")
-                        run_trial(
-                            config, out, label, seed, progress=progress, before_save=write_resolved
-                        )
-                        bar.update()
-            else:
-
-                def saved(result: TrialResult) -> None:
-                    save(result)
+            run_on_ray(
+                config,
+                out,
+                todo,
+                address=ray_address,
+                max_in_flight=workers,
+                init_kwargs=ray_init_kwargs,
+                on_done=bar.update,
+                registrations=registrations,
+                save=save,
+            )
+        elif in_process:
+            # workers == 1: torch's own default, as the in-process run always had.
+            threads = None if workers in (None, 1) else threads_per_trial(workers)
+            with torch_threads(threads):
+                for label, seed in todo:
+                    bar.set_postfix_str(f"{label} seed {seed}")
+                    run_trial(
+                        config, out, label, seed, progress=progress, before_save=write_resolved
+                    )
                     bar.update()
+        else:
 
-                assert workers is not None  # set above for the local executor
-                run_parallel(config, todo, workers, registrations=registrations, save=saved)
-    except BaseException:
-        if created and not any(out.iterdir()):
-            out.rmdir()  # this run created it and wrote nothing: leave no trace
-        raise
+            def saved(result: TrialResult) -> None:
+                save(result)
+                bar.update()
+
+            assert workers is not None  # set above for the local executor
+            run_parallel(config, todo, workers, registrations=registrations, save=saved)
     write_resolved()
-    return assemble_results(out, trials)
+    grid_trials = _grid_trials(grid)
+    counted = _valid_trials(out, grid, grid_trials, legacy_ok, report=True)
+    names = {trial_file_name(label, seed) for label, seed in grid_trials}
+    for path in sorted((out / TRIALS_DIR).glob("*.csv")):
+        if path.name not in names:
+            warnings.warn(
+                f"{path}: not counted: not a trial of this directory's grid (the arms and "
+                f"seeds in {RESOLVED_CONFIG_FILE})",
+                TrialRejectedWarning,
+                stacklevel=3,
+            )
+    return assemble_results(out, counted, rounds=config.rounds)

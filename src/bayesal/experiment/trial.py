@@ -2,7 +2,8 @@
 
 :func:`compute_trial` runs it in the calling process and returns a :class:`TrialResult`
 (picklable: it comes back from worker processes and Ray tasks); :func:`save_trial`
-writes it atomically; :func:`run_trial` does both. The dataset every trial of a config
+writes it atomically, stamped with the digest of what it was computed from
+(:func:`trial_digest`); :func:`run_trial` does both. The dataset every trial of a config
 runs on (:func:`load_trial_dataset`, with the fixed ``test_subset`` draw) is cached per
 process, and :func:`check_budget` checks a config's labelling budget against it.
 """
@@ -10,10 +11,11 @@ process, and :func:`check_budget` checks a config's labelling budget against it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +37,50 @@ from bayesal.loop import RoundContext, RoundRecord, run_active_learning
 #: Seed of the test subset draw (``test_subset``): fixed, so every trial of every config
 #: with the same dataset and subset size is evaluated on the same examples.
 TEST_SUBSET_SEED = 0
+
+
+#: Fields of the config that a trial's results depend on besides its arm and seed; a
+#: resumed run must agree on them with the trials already on disk. (``device`` is not
+#: among them: a grid may be resumed on another machine.)
+SHARED_FIELDS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "posterior",
+    "training",
+    "initial_labels",
+    "acquisition_size",
+    "rounds",
+    "pool_subset",
+    "num_target_samples",
+    "test_subset",
+)
+
+
+def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
+    """The sha256 digest of what trial (``label``, ``seed``) is computed from.
+
+    ``resolved`` is a resolved config as a JSON-like mapping
+    (``config.model_dump(mode="json")``, or a ``config.resolved.yaml`` read back). The
+    digest is taken of the canonical JSON (sorted keys, no spaces) of
+    ``{"shared": {f: resolved[f] for f in SHARED_FIELDS}, "strategy": <the arm labelled
+    label>, "seed": seed}``. Raises InvalidInputError when no arm is labelled ``label``.
+    """
+    arms = [arm for arm in resolved.get("strategies") or [] if isinstance(arm, Mapping)]
+    arm = next((a for a in arms if a.get("label") == label), None)
+    if arm is None:
+        raise InvalidInputError(f"no strategy labelled {label!r} in the resolved config")
+    payload = {
+        "shared": {field: resolved.get(field) for field in SHARED_FIELDS},
+        "strategy": arm,
+        "seed": seed,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def config_trial_digest(config: ExperimentConfig, label: str, seed: int) -> str:
+    """:func:`trial_digest` of a validated config."""
+    return trial_digest(config.model_dump(mode="json"), label, seed)
 
 
 @lru_cache(maxsize=4)
@@ -121,14 +167,16 @@ def snapshot_wanted(config: ExperimentConfig, seed: int) -> bool:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished trial, in memory: its round records and, for snapshot seeds of 2-D
-    datasets, the snapshot arrays (else None). Picklable, so it can come back from a
-    worker process or a Ray task."""
+    """One finished trial, in memory: its round records, for snapshot seeds of 2-D
+    datasets the snapshot arrays (else None), and the digest of what it was computed
+    from (:func:`trial_digest`, stamped into its file). Picklable, so it can come back
+    from a worker process or a Ray task."""
 
     label: str
     seed: int
     records: list[RoundRecord]
     snapshot: dict[str, np.ndarray] | None = None
+    config_digest: str = ""
 
 
 def _chain(
@@ -191,18 +239,27 @@ def compute_trial(
         progress=progress,
         device=config.device,
     )
-    return TrialResult(label, seed, records, recorder.arrays() if recorder is not None else None)
+    return TrialResult(
+        label,
+        seed,
+        records,
+        recorder.arrays() if recorder is not None else None,
+        config_trial_digest(config, label, seed),
+    )
 
 
 def save_trial(out_dir: str | os.PathLike[str], result: TrialResult) -> Path:
-    """Write a finished trial's snapshot (if any), then its trial file, each atomically.
+    """Write a finished trial's snapshot (if any), then its trial file (stamped with
+    ``result.config_digest``), each atomically.
 
     In that order, so that an existing trial file implies its snapshot. Returns the
     trial file's path.
     """
     if result.snapshot is not None:
         atomic_save_npz(snapshot_path(out_dir, result.label, result.seed), result.snapshot)
-    return write_trial(out_dir, result.label, result.seed, result.records)
+    return write_trial(
+        out_dir, result.label, result.seed, result.records, config_digest=result.config_digest
+    )
 
 
 def run_trial(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesal.errors import DataNotFoundError, InvalidInputError
+from bayesal.errors import DataNotFoundError, IncompleteResultsError, InvalidInputError
 from bayesal.results_schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
@@ -50,8 +50,11 @@ def _run_first_hint(results_dir: Path) -> str:
     return f"run `bayesal run CONFIG --out {results_dir}` first to create it"
 
 
-def load_results(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read and validate ``results_dir/results.csv``.
+def load_results(results_dir: str | os.PathLike[str], *, complete: bool = True) -> pd.DataFrame:
+    """Read and validate ``results_dir/results.csv``, by default as a whole grid (every
+    strategy with the same seeds, every seed of a strategy with the same rounds: see
+    :func:`validate_results`); ``complete=False`` accepts strategies over different
+    seeds (a partial study read on purpose).
 
     Returns one row per strategy x seed x round, sorted by strategy (in order of first
     appearance in the file), seed and round, with integer ``seed``/``round``/``n_labels``,
@@ -78,7 +81,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
         raise InvalidInputError(f"{path} is empty; expected a header and rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path} is not a readable CSV file: {exc}") from exc
-    return validate_results(raw, source=str(path), from_csv=True)
+    return validate_results(raw, source=str(path), from_csv=True, complete=complete)
 
 
 def has_test_metrics(results_csv: str | os.PathLike[str]) -> bool:
@@ -88,7 +91,11 @@ def has_test_metrics(results_csv: str | os.PathLike[str]) -> bool:
 
 
 def validate_results(
-    df: pd.DataFrame, source: str = "results table", from_csv: bool = False
+    df: pd.DataFrame,
+    source: str = "results table",
+    from_csv: bool = False,
+    *,
+    complete: bool = False,
 ) -> pd.DataFrame:
     """Check a results table and return a typed, sorted copy (see :func:`load_results`).
 
@@ -97,6 +104,14 @@ def validate_results(
     in [0, 1], timings non-negative (NaN timings allowed); ``acquired_ids`` empty or
     space-separated non-negative integers; no duplicate (strategy, seed, round); per
     run the rounds are 0, 1, ..., R without gaps and ``n_labels`` never decreases.
+
+    With ``complete`` (always for a file read by :func:`load_results`: the input of
+    ``bayesal report``, of the summary ``bayesal run`` writes and of the benchmark
+    tables), the table must also be a whole grid: every seed of a strategy has the same
+    rounds as its other seeds, and every strategy has the same seeds. So a results.csv
+    cut short at a line boundary, or one missing a trial, is an error naming the
+    strategy and seed, never a smaller table. (A table built in memory may compare
+    strategies over different seeds; the summary's ``n_seeds`` says how many.)
 
     Rows are named 1-based in the order given (``from_csv`` adds the file's line number).
 
@@ -206,7 +221,35 @@ def validate_results(
                 f"{source}: strategy={label!r}, seed={seed}: n_labels decreases from one "
                 "round to the next; labels are only ever added"
             )
+    if complete:
+        _check_complete_grid(out, source)
     return out
+
+
+def _check_complete_grid(df: pd.DataFrame, source: str) -> None:
+    """Every strategy has the same seeds, and every seed of a strategy the same last
+    round (rounds 0..R without gaps are checked before)."""
+    last = df.groupby(["strategy", "seed"], sort=False)["round"].max()
+    seeds = {label: set(s.index.get_level_values("seed")) for label, s in last.groupby(level=0)}
+    every = set().union(*seeds.values())
+    for label in pd.unique(df["strategy"]):
+        lacking = sorted(every - seeds[label])
+        if lacking:
+            others = sorted(other for other, have in seeds.items() if set(lacking) <= have)
+            raise IncompleteResultsError(
+                f"{source}: strategy={label!r} lacks seed(s) {lacking}, which "
+                f"{', '.join(repr(o) for o in others[:5])} have; every strategy needs the same "
+                "seeds (a table cut short, or trials missing: run them, or pick a complete "
+                "part with bayesal run CONFIG --collect-only --seeds N --strategies ...)"
+            )
+    for (label, seed), r in last.items():
+        most = int(last.loc[label].max())
+        if r < most:
+            raise IncompleteResultsError(
+                f"{source}: strategy={label!r}, seed={seed} stops at round {r}, while other "
+                f"seeds of {label!r} reach round {most}; every seed of a strategy needs the "
+                "same rounds (a table cut short, or trials of different configs mixed)"
+            )
 
 
 def parse_ids(acquired_ids: str) -> list[int]:
