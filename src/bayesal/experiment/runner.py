@@ -64,6 +64,7 @@ from bayesal.experiment.trial import (
     TEST_SUBSET_SEED,
     TrialResult,
     check_budget,
+    check_model_on_data,
     compute_trial,
     load_trial_dataset,
     run_trial,
@@ -263,6 +264,7 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
         warnings.warn(f"the labelling budget is not checked before the run: {exc}", stacklevel=2)
     else:
         check_budget(config, dataset)
+        check_model_on_data(config, dataset)
 
 
 class _ResolvedConfig:

@@ -148,6 +148,33 @@ def check_budget(config: ExperimentConfig, dataset: Dataset) -> None:
         )
 
 
+def check_model_on_data(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Check that the config's model runs on the dataset's inputs and returns one logit
+    per class, by building the learner of the first arm once (one forward pass).
+
+    Raises:
+        InvalidInputError: the model does not take the inputs, or its output width is not
+            the dataset's number of classes.
+    """
+    from bayesal.learner import ActiveLearner
+
+    spec = config.strategies[0]
+    try:
+        ActiveLearner(
+            dataset.train_x[:1],
+            model=_ModelBuilder(config.model.name, dict(config.model.params)),
+            strategy=get_strategy(spec.name, **spec.params),
+            posterior=config.posterior_for(spec).build(),
+            num_classes=dataset.num_classes,
+            device="cpu",
+        )
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"model {config.model.name!r} on dataset {config.dataset.name!r} "
+            f"({dataset.num_classes} classes): {exc}"
+        ) from None
+
+
 class _ModelBuilder:
     """``seed -> fresh model`` for the loop; a class (not a closure) so it pickles."""
 
