@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import NoReturn
 
 import torch
 from torch import Tensor
 
+from bayesal.acquisition._chunks import map_row_chunks, row_chunks
 from bayesal.errors import InvalidInputError
 
 #: Tolerance on ``|logsumexp_c log p_c|`` for float32/float64 inputs.
@@ -27,8 +30,33 @@ def check_log_probs(log_probs_N_K_C: object, name: str = "log_probs_N_K_C") -> N
     probability of 0), and every ``[n, k, :]`` row sums to 1 in probability space, i.e.
     ``|logsumexp_c log_probs[n, k, c]| <= 1e-3`` (looser for half precision).
 
+    The values are checked chunk by chunk over N (see :mod:`~bayesal.acquisition._chunks`),
+    so the check needs a few MB besides the input, not a copy of it.
+
     Raises:
         InvalidInputError: naming the first violated condition.
+    """
+    check_chunk = log_probs_checker(log_probs_N_K_C, name)
+    if check_chunk is None:
+        return
+    assert isinstance(log_probs_N_K_C, Tensor)  # checked by log_probs_checker
+    for start, end in row_chunks(log_probs_N_K_C):
+        check_chunk(log_probs_N_K_C[start:end])
+
+
+def log_probs_checker(
+    log_probs_N_K_C: object, name: str = "log_probs_N_K_C"
+) -> Callable[[Tensor], None] | None:
+    """Check the form of ``log_probs_N_K_C`` (type, dtype, rank, ``K, C >= 1``) now, and
+    return the check of its values, to run on every row chunk ``log_probs_N_K_C[a:b]``
+    (None when the tensor is empty: nothing to check).
+
+    The returned function raises when its chunk has a row that is not normalised; the
+    error then names the first violated condition of the *whole* tensor (NaN anywhere,
+    then ``+inf`` anywhere, then the worst row), exactly as :func:`check_log_probs` does.
+
+    Raises:
+        InvalidInputError: for a malformed tensor (now) or malformed values (when called).
     """
     if not isinstance(log_probs_N_K_C, Tensor):
         raise InvalidInputError(
@@ -52,31 +80,55 @@ def check_log_probs(log_probs_N_K_C: object, name: str = "log_probs_N_K_C") -> N
             f"[N, K, C] = {list(log_probs_N_K_C.shape)}."
         )
     if log_probs_N_K_C.numel() == 0:
-        return
-    # Half-precision inputs are checked in float32, with a tolerance a few ulps wide.
-    values = log_probs_N_K_C
+        return None
+    whole = log_probs_N_K_C
+    atol = max(NORMALISATION_ATOL, 4 * torch.finfo(whole.dtype).eps)
+
+    def check_chunk(chunk_n_K_C: Tensor) -> None:
+        # One pass covers the common case: a NaN or +inf entry makes its row's logsumexp
+        # NaN or +inf, so only a failing tensor pays for the diagnosis.
+        if not bool((_deviation(chunk_n_K_C) <= atol).all()):
+            _raise_first_violation(whole, name, atol)
+
+    return check_chunk
+
+
+def _deviation(log_probs_n_K_C: Tensor) -> Tensor:
+    """``|logsumexp_c log_probs[n, k, c]|``, ``[n, K]``; half precision in float32."""
+    values = log_probs_n_K_C
     if values.dtype in (torch.float16, torch.bfloat16):
         values = values.float()
-    atol = max(NORMALISATION_ATOL, 4 * torch.finfo(log_probs_N_K_C.dtype).eps)
-    # One pass covers the common case: a NaN or +inf entry makes its row's logsumexp NaN or
-    # +inf, so only a failing tensor pays for the diagnosis below.
-    deviation_N_K = torch.logsumexp(values, dim=-1).abs()
-    if bool((deviation_N_K <= atol).all()):
-        return
-    if torch.isnan(log_probs_N_K_C).any():
+    return torch.logsumexp(values, dim=-1).abs()
+
+
+def _raise_first_violation(log_probs_N_K_C: Tensor, name: str, atol: float) -> NoReturn:
+    """Raise for the first violated condition of a tensor whose values failed the check:
+    NaN anywhere, then ``+inf`` anywhere, then the worst row (the first one of the worst)."""
+    chunks = [log_probs_N_K_C[start:end] for start, end in row_chunks(log_probs_N_K_C)]
+    if any(bool(torch.isnan(chunk).any()) for chunk in chunks):
         raise InvalidInputError(
             f"{name} contains NaN; check the model output (e.g. a diverged training run)."
         )
-    if torch.isposinf(log_probs_N_K_C).any():
+    if any(bool(torch.isposinf(chunk).any()) for chunk in chunks):
         raise InvalidInputError(
             f"{name} contains +inf, which is not a log-probability; "
             "pass log-probabilities, e.g. log_softmax(logits)."
         )
-    worst = deviation_N_K.max()  # rows that are all -inf have deviation +inf
-    n, k = divmod(int(deviation_N_K.argmax()), deviation_N_K.shape[1])
+    K = log_probs_N_K_C.shape[1]
+    worst = -math.inf
+    worst_index = 0
+    offset = 0
+    for chunk in chunks:
+        deviation_n_K = _deviation(chunk)  # rows that are all -inf have deviation +inf
+        chunk_worst = float(deviation_n_K.max())
+        if chunk_worst > worst:  # strictly: the first of equal maxima, as argmax
+            worst = chunk_worst
+            worst_index = offset * K + int(deviation_n_K.argmax())
+        offset += chunk.shape[0]
+    n, k = divmod(worst_index, K)
     raise InvalidInputError(
         f"{name} rows must be normalised log-probabilities over the C classes, but at "
-        f"[n={n}, k={k}] |logsumexp over C| = {float(worst):.3g} > {atol:g}; "
+        f"[n={n}, k={k}] |logsumexp over C| = {worst:.3g} > {atol:g}; "
         "pass log-probabilities, e.g. log_softmax(logits), not logits or probabilities."
     )
 
@@ -164,3 +216,22 @@ def check_temperature(temperature: object) -> float:
             "smaller temperatures approach top-k, larger ones approach uniform sampling."
         )
     return 1.0 / t
+
+
+def checked_row_map(
+    fn: Callable[[Tensor], Tensor], log_probs_N_K_C: object, name: str = "log_probs_N_K_C"
+) -> Tensor:
+    """Validate ``log_probs_N_K_C`` as :func:`check_log_probs` does and return
+    ``fn(log_probs_N_K_C)``, both chunk by chunk over N (one pass: each chunk is checked,
+    then scored), so the temporaries of ``fn`` are those of one chunk.
+
+    ``fn`` maps ``[n, K, C]`` to ``[n, ...]`` row by row, without validation. The output
+    is bit for bit that of ``fn`` on the whole tensor (see
+    :mod:`~bayesal.acquisition._chunks`); errors are those of :func:`check_log_probs`.
+
+    Raises:
+        InvalidInputError: for malformed log-probs.
+    """
+    check_chunk = log_probs_checker(log_probs_N_K_C, name)
+    assert isinstance(log_probs_N_K_C, Tensor)  # checked by log_probs_checker
+    return map_row_chunks(fn, log_probs_N_K_C, check_chunk)

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import Tensor
 
-from bayesal.acquisition._checks import check_log_probs
+from bayesal.acquisition._checks import checked_row_map
 
 __all__ = ["expected_entropy", "mean_log_probs", "mutual_information", "predictive_entropy"]
 
@@ -85,6 +85,26 @@ def _mutual_information(log_probs_N_K_C: Tensor) -> Tensor:
     return (predictive_entropy_N - expected_entropy_N).clamp_min(0.0)
 
 
+# What the public functions compute on each chunk of rows (any dtype, no validation).
+
+
+def _mean_log_probs_rows(log_probs_n_K_C: Tensor) -> Tensor:
+    return _mean_log_probs(_as_compute_dtype(log_probs_n_K_C))
+
+
+def _predictive_entropy_rows(log_probs_n_K_C: Tensor) -> Tensor:
+    return _predictive_entropy(_as_compute_dtype(log_probs_n_K_C)).clamp_min(0.0)
+
+
+def _expected_entropy_rows(log_probs_n_K_C: Tensor) -> Tensor:
+    values = _as_compute_dtype(log_probs_n_K_C)
+    return _entropy_of_log_probs(values).clamp_min(0.0).mean(dim=1)
+
+
+def _mutual_information_rows(log_probs_n_K_C: Tensor) -> Tensor:
+    return _mutual_information(_as_compute_dtype(log_probs_n_K_C))
+
+
 def mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
     """Log of the MC-averaged predictive, ``log p̄(c) = logsumexp_k log p_k(c) - log K``.
 
@@ -95,8 +115,7 @@ def mean_log_probs(log_probs_N_K_C: Tensor) -> Tensor:
         InvalidInputError: for malformed log-probs (see
             :func:`~bayesal.acquisition.check_log_probs`).
     """
-    check_log_probs(log_probs_N_K_C)
-    return _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
+    return checked_row_map(_mean_log_probs_rows, log_probs_N_K_C)
 
 
 def predictive_entropy(log_probs_N_K_C: Tensor) -> Tensor:
@@ -113,8 +132,7 @@ def predictive_entropy(log_probs_N_K_C: Tensor) -> Tensor:
     Raises:
         InvalidInputError: for malformed log-probs.
     """
-    check_log_probs(log_probs_N_K_C)
-    return _predictive_entropy(_as_compute_dtype(log_probs_N_K_C)).clamp_min(0.0)
+    return checked_row_map(_predictive_entropy_rows, log_probs_N_K_C)
 
 
 def expected_entropy(log_probs_N_K_C: Tensor) -> Tensor:
@@ -131,9 +149,7 @@ def expected_entropy(log_probs_N_K_C: Tensor) -> Tensor:
     Raises:
         InvalidInputError: for malformed log-probs.
     """
-    check_log_probs(log_probs_N_K_C)
-    values = _as_compute_dtype(log_probs_N_K_C)
-    return _entropy_of_log_probs(values).clamp_min(0.0).mean(dim=1)
+    return checked_row_map(_expected_entropy_rows, log_probs_N_K_C)
 
 
 def mutual_information(log_probs_N_K_C: Tensor) -> Tensor:
@@ -152,5 +168,4 @@ def mutual_information(log_probs_N_K_C: Tensor) -> Tensor:
     Raises:
         InvalidInputError: for malformed log-probs.
     """
-    check_log_probs(log_probs_N_K_C)
-    return _mutual_information(_as_compute_dtype(log_probs_N_K_C))
+    return checked_row_map(_mutual_information_rows, log_probs_N_K_C)

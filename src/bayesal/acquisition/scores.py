@@ -15,6 +15,10 @@ The entropies and the mutual information come from
 :mod:`~bayesal.acquisition.information` (``entropy`` is its ``predictive_entropy``, ``bald``
 its ``mutual_information``). Half-precision inputs are scored in float32; other dtypes keep
 their precision.
+
+Every score validates and computes chunk by chunk over N
+(:func:`~bayesal.acquisition._checks.checked_row_map`): its temporaries are a few MB
+whatever N, and its output is bit for bit that of one pass over the whole tensor.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bayesal.acquisition._checks import check_generator, check_log_probs
+from bayesal.acquisition._checks import (
+    check_generator,
+    check_log_probs,
+    checked_row_map,
+    log_probs_checker,
+)
+from bayesal.acquisition._chunks import map_row_chunks
 from bayesal.acquisition.information import (
     _as_compute_dtype,
     _mean_log_probs,
@@ -83,7 +93,10 @@ def least_confidence(log_probs_N_K_C: Tensor) -> Tensor:
     Reference: Lewis & Gale (1994), "A Sequential Algorithm for Training Text
     Classifiers", SIGIR; applied to the MC-averaged predictive as in Gal et al. (2017).
     """
-    check_log_probs(log_probs_N_K_C)
+    return checked_row_map(_least_confidence_rows, log_probs_N_K_C)
+
+
+def _least_confidence_rows(log_probs_N_K_C: Tensor) -> Tensor:
     mean_log_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C))
     # Round-off can push max p̄ a hair above 1; the score itself is never negative.
     return (1.0 - mean_log_probs_N_C.max(dim=-1).values.exp()).clamp_min(0.0)
@@ -103,12 +116,17 @@ def margin(log_probs_N_K_C: Tensor) -> Tensor:
     Reference: Scheffer, Decomain & Wrobel (2001), "Active Hidden Markov Models for
     Information Extraction", IDA.
     """
-    check_log_probs(log_probs_N_K_C)
+    check_chunk = log_probs_checker(log_probs_N_K_C)
     if log_probs_N_K_C.shape[2] < 2:
+        check_log_probs(log_probs_N_K_C)  # malformed values are reported first
         raise InvalidInputError(
             f"margin needs at least 2 classes, got C = {log_probs_N_K_C.shape[2]} "
             f"(shape {list(log_probs_N_K_C.shape)})."
         )
+    return map_row_chunks(_margin_rows, log_probs_N_K_C, check_chunk)
+
+
+def _margin_rows(log_probs_N_K_C: Tensor) -> Tensor:
     mean_probs_N_C = _mean_log_probs(_as_compute_dtype(log_probs_N_K_C)).exp()
     top_N_2 = mean_probs_N_C.topk(2, dim=-1).values
     return -(top_N_2[:, 0] - top_N_2[:, 1])
@@ -141,7 +159,10 @@ def variation_ratios(log_probs_N_K_C: Tensor) -> Tensor:
     Reference: Freeman (1965), "Elementary Applied Statistics"; as an acquisition function:
     Gal, Islam & Ghahramani (2017), "Deep Bayesian Active Learning with Image Data", ICML.
     """
-    check_log_probs(log_probs_N_K_C)
+    return checked_row_map(_variation_ratios_rows, log_probs_N_K_C)
+
+
+def _variation_ratios_rows(log_probs_N_K_C: Tensor) -> Tensor:
     values = _as_compute_dtype(log_probs_N_K_C)
     N, K, C = values.shape
     predictions_N_K = values.argmax(dim=-1)
@@ -163,7 +184,10 @@ def mean_std(log_probs_N_K_C: Tensor) -> Tensor:
     Objects and Modeling of Uncertainty in Urban Remote Sensing Images Using Deep
     Convolutional Neural Networks", CVPR Workshops; used by Gal et al. (2017).
     """
-    check_log_probs(log_probs_N_K_C)
+    return checked_row_map(_mean_std_rows, log_probs_N_K_C)
+
+
+def _mean_std_rows(log_probs_N_K_C: Tensor) -> Tensor:
     probs_N_K_C = _as_compute_dtype(log_probs_N_K_C).exp()
     deviation_N_K_C = probs_N_K_C - probs_N_K_C.mean(dim=1, keepdim=True)
     std_N_C = deviation_N_K_C.square().mean(dim=1).sqrt()
