@@ -36,7 +36,7 @@ from bayesal.device import (
 from bayesal.errors import InvalidInputError
 
 
-def _whole_number(value: Any) -> Any:
+def whole_number(value: Any) -> Any:
     """Refuse a float or a bool given for a count (pydantic would take 50.0 as 50 and
     True as 1); ints, numpy ints and digit strings pass on to int validation."""
     if isinstance(value, bool) or (
@@ -46,7 +46,8 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-_Count = Annotated[int, BeforeValidator(_whole_number)]
+#: An int field that refuses floats and bools (shared with the experiment config).
+Count = Annotated[int, BeforeValidator(whole_number)]
 
 #: Upper bound of :attr:`TrainConfig.epochs`.
 MAX_EPOCHS = 100_000
@@ -81,11 +82,11 @@ class TrainConfig(BaseModel):
     # training for ever: a CPU makes some 10^3 small steps a second, so MAX_MIN_STEPS
     # (10^7) is hours for each model of each round, and MAX_EPOCHS (10^5) passes as long
     # at one step each; MAX_BATCH_SIZE (10^6) exceeds any batch that fits in memory.
-    epochs: _Count = Field(
+    epochs: Count = Field(
         default=50, ge=1, le=MAX_EPOCHS, description="minimum passes over the labelled set"
     )
-    batch_size: _Count = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
-    min_steps: _Count = Field(
+    batch_size: Count = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
+    min_steps: Count = Field(
         default=500, ge=0, le=MAX_MIN_STEPS, description="minimum gradient steps"
     )
 

@@ -36,7 +36,12 @@ from torch import Tensor
 from bayesal.acquisition._checks import check_log_probs
 from bayesal.acquisition.base import POOL_LOG_PROBS, TARGET_LOG_PROBS
 from bayesal.acquisition.information import _entropy_of_probs, _mean_log_probs
-from bayesal.acquisition.scored import ScoredStrategy, StochasticSelector, TopKSelector
+from bayesal.acquisition.scored import (
+    ScoredStrategy,
+    StochasticSelector,
+    StochasticSelectorFields,
+    TopKSelector,
+)
 from bayesal.acquisition.stochastic import STOCHASTIC_MODES, StochasticMode
 from bayesal.errors import InvalidInputError
 
@@ -218,7 +223,7 @@ class EPIGStrategy(ScoredStrategy):
         return self.scorer.chunk_budget  # type: ignore[attr-defined, no-any-return]
 
 
-class StochasticEPIGStrategy(ScoredStrategy):
+class StochasticEPIGStrategy(StochasticSelectorFields, ScoredStrategy):
     """A stochastic batch drawn with weights from EPIG instead of its top-k.
 
     ``ScoredStrategy(f"{mode}_epig", EPIGScore(chunk_budget), StochasticSelector(mode,
@@ -254,16 +259,6 @@ class StochasticEPIGStrategy(ScoredStrategy):
         selector = StochasticSelector(mode, temperature)
         _check_chunk_budget(chunk_budget, f"strategy {name!r}")
         super().__init__(name, EPIGScore(chunk_budget), selector)
-
-    @property
-    def mode(self) -> StochasticMode:
-        """The stochastic mode of the selector."""
-        return self.selector.mode  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def temperature(self) -> float:
-        """The temperature of the selector."""
-        return self.selector.temperature  # type: ignore[attr-defined, no-any-return]
 
     @property
     def chunk_budget(self) -> int:

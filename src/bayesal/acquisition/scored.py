@@ -263,7 +263,40 @@ class ScoredStrategy:
         return self.select_from_scores(scores_N, batch_size, generator=generator)
 
 
-class TopKStrategy(ScoredStrategy):
+class _FunctionScoreFields:
+    """``score_fn`` / ``score_uses_generator`` of a strategy built on a
+    :class:`FunctionScore` (the attributes of the classes before score + selector)."""
+
+    scorer: Any
+
+    @property
+    def score_fn(self) -> ScoreFn:
+        """The wrapped score function."""
+        return self.scorer.fn  # type: ignore[no-any-return]
+
+    @property
+    def score_uses_generator(self) -> bool:
+        """True when the score function takes ``generator=``."""
+        return self.scorer.uses_generator  # type: ignore[no-any-return]
+
+
+class StochasticSelectorFields:
+    """``mode`` / ``temperature`` of a strategy built on a :class:`StochasticSelector`."""
+
+    selector: Any
+
+    @property
+    def mode(self) -> StochasticMode:
+        """The stochastic mode of the selector."""
+        return self.selector.mode  # type: ignore[no-any-return]
+
+    @property
+    def temperature(self) -> float:
+        """The temperature of the selector."""
+        return self.selector.temperature  # type: ignore[no-any-return]
+
+
+class TopKStrategy(_FunctionScoreFields, ScoredStrategy):
     """Acquire the ``batch_size`` highest scores of a pointwise score (ties: at random).
 
     ``TopKStrategy(name, score_fn)`` is ``ScoredStrategy(name, FunctionScore(score_fn),
@@ -278,18 +311,8 @@ class TopKStrategy(ScoredStrategy):
     def __init__(self, name: str, score_fn: ScoreFn, score_uses_generator: bool = False) -> None:
         super().__init__(name, FunctionScore(score_fn, score_uses_generator), TopKSelector())
 
-    @property
-    def score_fn(self) -> ScoreFn:
-        """The wrapped score function."""
-        return self.scorer.fn  # type: ignore[attr-defined, no-any-return]
 
-    @property
-    def score_uses_generator(self) -> bool:
-        """True when the score function takes ``generator=``."""
-        return self.scorer.uses_generator  # type: ignore[attr-defined, no-any-return]
-
-
-class StochasticStrategy(ScoredStrategy):
+class StochasticStrategy(_FunctionScoreFields, StochasticSelectorFields, ScoredStrategy):
     """Sample a batch without replacement with weights from a pointwise score.
 
     ``StochasticStrategy(name, score_fn, mode, temperature)`` is
@@ -325,23 +348,3 @@ class StochasticStrategy(ScoredStrategy):
             FunctionScore(score_fn, score_uses_generator),
             StochasticSelector(mode, temperature),
         )
-
-    @property
-    def score_fn(self) -> ScoreFn:
-        """The wrapped score function."""
-        return self.scorer.fn  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def score_uses_generator(self) -> bool:
-        """True when the score function takes ``generator=``."""
-        return self.scorer.uses_generator  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def mode(self) -> StochasticMode:
-        """The stochastic mode of the selector."""
-        return self.selector.mode  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def temperature(self) -> float:
-        """The temperature of the selector."""
-        return self.selector.temperature  # type: ignore[attr-defined, no-any-return]

@@ -40,7 +40,6 @@ from typing import Annotated, Any
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -63,7 +62,7 @@ from bayesal.models.registry import check_model
 from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import is_import_path
-from bayesal.training import TrainConfig
+from bayesal.training import Count, TrainConfig
 
 DEFAULT_MEMBERS = 5
 
@@ -97,18 +96,7 @@ class ConfigNote(UserWarning):
     prints it as ``bayesal: note: ...``): snapshot rounds dropped by a lower ``rounds``."""
 
 
-def _whole_number(value: Any) -> Any:
-    """Refuse a float or a bool given for a count (pydantic would take 50.0 as 50 and
-    True as 1); ints, numpy ints and digit strings pass on to int validation."""
-    if isinstance(value, bool) or (
-        isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
-    ):
-        raise ValueError(f"must be a whole number (an int), got {type(value).__name__} {value!r}")
-    return value
-
-
-_Count = Annotated[int, BeforeValidator(_whole_number)]
-_Seed = Annotated[_Count, Field(ge=0, le=MAX_SEED)]
+_Seed = Annotated[Count, Field(ge=0, le=MAX_SEED)]
 
 
 def _non_finite(value: Any, loc: tuple[int | str, ...] = ()) -> Iterator[str]:
@@ -240,8 +228,8 @@ class PosteriorConfig(_Strict):
     """
 
     name: str = "mc_dropout"
-    num_samples: _Count | None = Field(default=None, ge=1, le=MAX_NUM_SAMPLES)
-    members: _Count | None = Field(default=None, ge=1, le=MAX_MEMBERS)
+    num_samples: Count | None = Field(default=None, ge=1, le=MAX_NUM_SAMPLES)
+    members: Count | None = Field(default=None, ge=1, le=MAX_MEMBERS)
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -353,8 +341,8 @@ class StrategyConfig(_Strict):
 class SnapshotConfig(_Strict):
     """Posterior pictures on a grid (2-D datasets only), for some seeds and rounds."""
 
-    rounds: list[Annotated[_Count, Field(le=MAX_ROUNDS)]] = Field(min_length=1)
-    resolution: _Count = Field(default=80, ge=8, le=1000)
+    rounds: list[Annotated[Count, Field(le=MAX_ROUNDS)]] = Field(min_length=1)
+    resolution: Count = Field(default=80, ge=8, le=1000)
     seeds: list[_Seed] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("rounds")
@@ -386,18 +374,18 @@ class ExperimentConfig(_Strict):
     seeds: list[_Seed] = Field(
         default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS
     )
-    initial_labels: _Count = Field(default=20, ge=1, le=MAX_EXAMPLES)
-    acquisition_size: _Count = Field(default=10, ge=1, le=MAX_EXAMPLES)
-    rounds: _Count = Field(default=10, ge=0, le=MAX_ROUNDS)
-    pool_subset: _Count | None = Field(default=None, ge=1, le=MAX_EXAMPLES)
-    test_subset: _Count | None = Field(
+    initial_labels: Count = Field(default=20, ge=1, le=MAX_EXAMPLES)
+    acquisition_size: Count = Field(default=10, ge=1, le=MAX_EXAMPLES)
+    rounds: Count = Field(default=10, ge=0, le=MAX_ROUNDS)
+    pool_subset: Count | None = Field(default=None, ge=1, le=MAX_EXAMPLES)
+    test_subset: Count | None = Field(
         default=None,
         ge=1,
         le=MAX_EXAMPLES,
         description="evaluate on this many test examples (a fixed random subset); None: all",
     )
-    num_target_samples: _Count = Field(default=100, ge=1, le=MAX_EXAMPLES)
-    chunk_size: _Count = Field(default=4096, ge=1, le=MAX_EXAMPLES)
+    num_target_samples: Count = Field(default=100, ge=1, le=MAX_EXAMPLES)
+    chunk_size: Count = Field(default=4096, ge=1, le=MAX_EXAMPLES)
     snapshots: SnapshotConfig | None = None
     device: str = "auto"
 
