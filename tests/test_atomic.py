@@ -41,3 +41,20 @@ def test_file_gets_umask_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_read_only_file_system_names_the_file_not_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(args[0]))
+
+    monkeypatch.setattr(os, "replace", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)  # the clean-up fails the same way
+    with pytest.raises(OSError) as info:
+        atomic_write_text(tmp_path / "x.csv", "a")
+    assert info.value.errno == errno.EROFS
+    assert info.value.filename == str(tmp_path / "x.csv")

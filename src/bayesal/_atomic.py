@@ -53,7 +53,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # e.g. a read-only file system: keep the original error
+            pass
         if isinstance(exc, OSError) and exc.errno is not None and _names_no_file_or(exc, tmp):
             # Name the file the caller asked for: a write or fsync that hit a full disk
             # names no file, an unwritable folder names the temporary one.

@@ -220,7 +220,16 @@ def run(
     try:
         write_summary(out_dir)
     except IncompleteResultsError as exc:  # the trials are saved; the table waits for the rest
+        from bayesal.report.tables import remove_summary_files
+
+        stale = remove_summary_files(out_dir)  # they describe an older results.csv
         click.echo(f"bayesal: note: no summary yet: {exc}", err=True)
+        if stale:
+            click.echo(
+                f"bayesal: note: removed the summary of the previous results.csv "
+                f"({', '.join(p.name for p in stale)})",
+                err=True,
+            )
         click.echo(f"results: {results}")
         return
     if not quiet:

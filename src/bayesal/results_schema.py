@@ -21,6 +21,9 @@ from __future__ import annotations
 from typing import Literal
 
 RESULTS_FILE = "results.csv"
+#: Written beside results.csv by the runner: its sha256 and the trials it holds, so a
+#: reader can tell a table cut short or edited from the one the runner wrote.
+RESULTS_MANIFEST_FILE = "results.manifest.json"
 TRIALS_DIR = "trials"
 SNAPSHOTS_DIR = "snapshots"
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"

@@ -17,6 +17,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -43,6 +44,18 @@ def whole_number(value: Any) -> Any:
         isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
     ):
         raise ValueError(f"must be a whole number (an int), got {type(value).__name__} {value!r}")
+    if isinstance(value, str):
+        try:
+            exact = Decimal(value.strip())
+        except InvalidOperation:
+            return value
+        if exact.is_finite() and not value.strip().lstrip("+-").isdigit():
+            # YAML 1.1 reads 1e23 (no dot) as text, not a number.
+            example = int(exact) if exact == exact.to_integral_value() else "an int"
+            raise ValueError(
+                f"must be a whole number (an int), got the text {value!r}; write it with "
+                f"digits only (e.g. {example})"
+            )
     return value
 
 
@@ -72,9 +85,10 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(default=1e-3, gt=0, allow_inf_nan=False, description="learning rate")
+    # Upper bounds far beyond any useful value, below what float32 optimizer state holds.
+    lr: float = Field(default=1e-3, gt=0, le=1e6, allow_inf_nan=False, description="learning rate")
     weight_decay: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="L2 penalty (optimizer's)"
+        default=0.0, ge=0, le=1e6, allow_inf_nan=False, description="L2 penalty (optimizer's)"
     )
     momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum (sgd only)")
     # Counts are whole numbers (50.0 or 1e23 given for one is refused, not rounded) with

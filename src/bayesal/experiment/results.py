@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import math
 import os
 import re
@@ -57,6 +58,7 @@ from bayesal.results_schema import (
     RESULT_COLUMNS,
     RESULT_SCHEMA,
     RESULTS_FILE,
+    RESULTS_MANIFEST_FILE,
     SNAPSHOTS_DIR,
     TRIALS_DIR,
     snapshot_file_name,
@@ -117,14 +119,15 @@ _TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 def remove_stale_temp_files(out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporary files that killed writers left in ``trials/`` and ``snapshots/``.
+    """Delete temporary files that killed writers left in ``out_dir`` itself (results.csv,
+    its manifest, config.resolved.yaml, summaries), ``trials/`` and ``snapshots/``.
 
     Only names of the form ``.<name>.<12 hex digits>.tmp`` are touched. Call it only while
     no other process writes to ``out_dir`` (a runner at its start). Returns the paths
     removed.
     """
     removed = []
-    for folder in (Path(out_dir) / TRIALS_DIR, Path(out_dir) / SNAPSHOTS_DIR):
+    for folder in (Path(out_dir), Path(out_dir) / TRIALS_DIR, Path(out_dir) / SNAPSHOTS_DIR):
         if not folder.is_dir():
             continue
         for path in folder.glob(".*.tmp"):
@@ -421,7 +424,17 @@ def assemble_results(
             )
         rows.extend(body)
     rows.sort(key=lambda row: (row[0], int(row[1]), int(row[2])))
-    return atomic_write_text(Path(out_dir) / RESULTS_FILE, _csv_text(rows))
+    text = _csv_text(rows)
+    manifest = {
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "rows": len(rows),
+        "trials": sorted([label, int(seed)] for label, seed in trials),
+    }
+    # The manifest first: a run killed between the two writes leaves a manifest that
+    # does not match, which a reader reports (rerun with --collect-only), never a table
+    # that passes for complete.
+    atomic_write_text(Path(out_dir) / RESULTS_MANIFEST_FILE, json.dumps(manifest) + "\n")
+    return atomic_write_text(Path(out_dir) / RESULTS_FILE, text)
 
 
 # ------------------------------------------------------------------------------ the lock

@@ -40,7 +40,7 @@ import torch  # noqa: F401  (bayesal.experiment.runner.torch: reached by tests)
 import yaml
 from tqdm.auto import tqdm
 
-from bayesal.errors import ConfigError, DataNotFoundError, InvalidInputError
+from bayesal.errors import BayesalError, ConfigError, DataNotFoundError, InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
 from bayesal.experiment.local_executor import run_parallel, threads_per_trial, torch_threads
 from bayesal.experiment.registrations import Registrations, shippable_registrations
@@ -262,6 +262,14 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
         if data_required:
             raise
         warnings.warn(f"the labelling budget is not checked before the run: {exc}", stacklevel=2)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, BayesalError):
+            raise
+        # A parameter of the right name but the wrong type (YAML reads 1e-1 as text).
+        raise InvalidInputError(
+            f"dataset {config.dataset.name!r} with params {config.dataset.params}: "
+            f"{type(exc).__name__}: {exc} (a value of the wrong type?)"
+        ) from None
     else:
         check_budget(config, dataset)
         check_model_on_data(config, dataset)
@@ -391,6 +399,9 @@ def run_experiment(
             )
         except BaseException:
             # This run wrote nothing: leave no trace (no lock file, no directory it made).
+            trials_dir = out / TRIALS_DIR
+            if trials_dir.is_dir() and not any(trials_dir.iterdir()):
+                trials_dir.rmdir()  # made by the write check below, or left empty
             if lock_created and {p.name for p in out.iterdir()} <= {lock.name}:
                 lock.unlink(missing_ok=True)
                 if created:
@@ -398,9 +409,19 @@ def run_experiment(
             raise
 
 
+def _check_trials_dir_writable(out: Path) -> None:
+    """Fail now, not after the first trial has trained for hours, when ``trials/`` cannot
+    be created or written (a file in its place, no space, a read-only file system)."""
+    trials_dir = out / TRIALS_DIR
+    trials_dir.mkdir(exist_ok=True)
+    probe = atomic_write_text(trials_dir / ".write-check", "")
+    probe.unlink()
+
+
 def _collect(config: ExperimentConfig, out: Path) -> Path:
     """``collect_only``, with the directory locked."""
     old = _check_resumable(config, out)  # again: it may have changed while unlocked
+    remove_stale_temp_files(out)
     grid = _directory_grid(config, old)
     valid = _valid_trials(out, grid, config.trials(), old is not None, report=True)
     done = [t for t in valid if not _snapshot_missing(config, out, *t)]
@@ -436,6 +457,7 @@ def _run_locked(
     legacy_ok = old is not None
     grid = _directory_grid(config, old)
     remove_stale_temp_files(out)
+    _check_trials_dir_writable(out)
     trials = config.trials()
     valid = _valid_trials(out, grid, trials, legacy_ok, report=True, set_aside_bad=True)
     todo = [t for t in trials if t not in valid or _snapshot_missing(config, out, *t)]

@@ -4,6 +4,7 @@ A results directory, as written by ``bayesal run CONFIG --out DIR``::
 
     DIR/results.csv                       one row per strategy x seed x round
     DIR/snapshots/<label>__seed<s>.npz    optional, 2-D datasets only
+    DIR/results.manifest.json             optional: results.csv's checksum and trials
     DIR/config.resolved.yaml              optional
 
 This module knows only files; it imports nothing of the loop or the experiment runner.
@@ -13,6 +14,9 @@ runner writes with.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -21,14 +25,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from bayesal.errors import DataNotFoundError, IncompleteResultsError, InvalidInputError
 from bayesal.results_schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
     KEY_COLUMNS,
+    RESOLVED_CONFIG_FILE,
     RESULT_COLUMNS,
     RESULTS_FILE,
+    RESULTS_MANIFEST_FILE,
     SNAPSHOT_ARRAYS,
     SNAPSHOT_NAME_PATTERN,
     SNAPSHOTS_DIR,
@@ -66,6 +73,11 @@ def load_results(results_dir: str | os.PathLike[str], *, complete: bool = True) 
         InvalidInputError: the table is malformed (the message names the problem).
     """
     directory = Path(results_dir)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInputError(
+            f"{directory} is a file, not a results directory (give the --out directory of "
+            "bayesal run)"
+        )
     if not directory.is_dir():
         raise DataNotFoundError(
             f"results directory {directory} does not exist; {_run_first_hint(directory)}"
@@ -73,6 +85,7 @@ def load_results(results_dir: str | os.PathLike[str], *, complete: bool = True) 
     path = directory / RESULTS_FILE
     if not path.is_file():
         raise DataNotFoundError(f"no {RESULTS_FILE} in {directory}; {_run_first_hint(directory)}")
+    _check_whole_file(path, complete=complete)
     try:
         # Everything is read as text first: a strategy called "NA" stays a string, and
         # a non-numeric cell is reported by name below instead of becoming NaN.
@@ -88,6 +101,68 @@ def has_test_metrics(results_csv: str | os.PathLike[str]) -> bool:
     """False when every ``test_accuracy`` of a results file is empty (no test set)."""
     column = pd.read_csv(results_csv, usecols=["test_accuracy"])["test_accuracy"]
     return not pd.to_numeric(column, errors="coerce").isna().all()
+
+
+_REBUILD_HINT = "rebuild it with bayesal run CONFIG --out DIR --collect-only"
+
+
+def _check_whole_file(path: Path, *, complete: bool) -> None:
+    """``results.csv`` as the runner wrote it: ending in a newline, every line with the
+    header's number of fields, and (when the runner left a manifest beside it) the
+    checksum the runner recorded; without a manifest, every seed reaching the
+    ``rounds`` of ``config.resolved.yaml`` when ``complete``."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        raise IncompleteResultsError(
+            f"{path} is cut short (its last line has no newline); {_REBUILD_HINT}"
+        )
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if lines:
+        width = len(next(csv.reader([lines[0]])))
+        for number, fields in enumerate(csv.reader(lines[1:]), start=2):
+            if len(fields) != width:
+                raise IncompleteResultsError(
+                    f"{path}: line {number} has {len(fields)} fields, the header {width} "
+                    f"(a line cut short or edited); {_REBUILD_HINT}"
+                )
+    manifest_path = path.with_name(RESULTS_MANIFEST_FILE)
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            expected = str(manifest["sha256"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IncompleteResultsError(
+                f"{manifest_path} is unreadable ({exc}); {_REBUILD_HINT}"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise IncompleteResultsError(
+                f"{path} is not the table bayesal run wrote (its checksum differs from "
+                f"{manifest_path.name}: cut short or edited); {_REBUILD_HINT}"
+            )
+        return
+    if complete:
+        _check_rounds_against_resolved_config(path)
+
+
+def _check_rounds_against_resolved_config(path: Path) -> None:
+    resolved = path.with_name(RESOLVED_CONFIG_FILE)
+    try:
+        rounds = int(yaml.safe_load(resolved.read_text(encoding="utf-8"))["rounds"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return  # no readable resolved config: nothing to compare with
+    try:
+        table = pd.read_csv(path, usecols=["strategy", "seed", "round"], dtype=str)
+        last = table.assign(round=pd.to_numeric(table["round"], errors="coerce"))
+        last = last.groupby(["strategy", "seed"], sort=False)["round"].max()
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return  # malformed: validate_results says how
+    short = [(label, seed, r) for (label, seed), r in last.items() if r != rounds]
+    if short:
+        label, seed, r = short[0]
+        raise IncompleteResultsError(
+            f"{path}: strategy={label!r}, seed={seed} stops at round {r}, but "
+            f"{RESOLVED_CONFIG_FILE} says rounds: {rounds} (a table cut short); {_REBUILD_HINT}"
+        )
 
 
 def validate_results(

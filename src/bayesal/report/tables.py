@@ -341,6 +341,18 @@ def per_seed_markdown(per_seed: pd.DataFrame, title: str = "Per seed") -> str:
     return "\n".join(lines) + "\n"
 
 
+def remove_summary_files(results_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete the summary and per-seed tables of ``results_dir`` (when they describe an
+    older ``results.csv`` than the one there now). Returns the paths removed."""
+    removed = []
+    for name in (SUMMARY_CSV, SUMMARY_MD, PER_SEED_CSV, PER_SEED_MD):
+        path = Path(results_dir) / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def write_summary(results_dir: str | os.PathLike[str]) -> None:
     """Write ``summary.csv``, ``summary.md``, ``per_seed.csv`` and ``per_seed.md`` (atomically).
 
