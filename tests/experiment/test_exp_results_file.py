@@ -155,3 +155,33 @@ def test_report_on_a_file_says_so(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     result = CliRunner().invoke(main, ["report", str(tmp_path / "afile")])
     assert result.exit_code == 2 and "is a file, not a results directory" in result.output
+
+
+def test_report_waits_for_no_run_it_says_which_holds_the_directory(
+    finished: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    hold = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.ftruncate(fd, 0); os.write(fd, f'{os.getpid()}\\n'.encode())\n"
+        "print('locked', flush=True); time.sleep(300)\n"
+    )
+    out = _copy(finished, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(out / ".lock")], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        result = CliRunner().invoke(main, ["report", str(out)])
+        assert result.exit_code == 2
+        assert f"is in use by pid {holder.pid}" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0

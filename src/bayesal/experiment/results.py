@@ -39,8 +39,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from bayesal._atomic import atomic_write, atomic_write_text
-from bayesal.errors import BayesalError, DataNotFoundError, InvalidInputError
+from bayesal._lock import ResultsDirInUseError, lock_results_dir
+from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
 from bayesal.results_schema import (
     FLOAT_COLUMNS,
@@ -438,53 +438,3 @@ def assemble_results(
 
 
 # ------------------------------------------------------------------------------ the lock
-
-
-class ResultsDirInUseError(BayesalError, RuntimeError):
-    """Another process (another ``bayesal run``) holds the results directory's lock."""
-
-
-def _lock_owner(fd: int) -> str:
-    """The pid written in the lock file (the holder writes it just after locking)."""
-    for _ in range(20):
-        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-        if text.isdigit():
-            return text
-        time.sleep(0.05)
-    return "unknown"
-
-
-@contextmanager
-def lock_results_dir(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
-    """Hold an exclusive lock on the existing directory ``out_dir`` for the body.
-
-    ``fcntl.flock`` on ``out_dir/.lock`` (created if missing, never deleted; the holder
-    writes its pid into it). The lock is not waited for: when another process holds it,
-    :class:`ResultsDirInUseError` says which. The kernel releases it when its holder
-    exits, however it dies, so a killed run leaves no stale lock. Where ``flock`` is
-    unavailable (Windows) or unsupported by the file system, the body runs unlocked.
-    Yields the lock file's path.
-    """
-    path = Path(out_dir) / LOCK_FILE
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield path
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ResultsDirInUseError(
-                f"{out_dir} is in use by pid {_lock_owner(fd)} (another bayesal run); wait "
-                "for it or use another --out"
-            ) from None
-        except OSError:  # a file system without flock (some network mounts): run unlocked
-            pass
-        else:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        yield path
-    finally:
-        os.close(fd)

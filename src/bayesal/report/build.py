@@ -6,7 +6,10 @@ import os
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
 from bayesal._atomic import remove_stale_temps
+from bayesal._lock import lock_results_dir
 from bayesal.errors import InvalidInputError
 from bayesal.report.curves import plot_learning_curves
 from bayesal.report.published import (
@@ -69,9 +72,17 @@ def write_report(
     Raises:
         DataNotFoundError: no ``results.csv`` (run ``bayesal run CONFIG --out DIR``).
         InvalidInputError: a malformed results table.
+        ResultsDirInUseError: a ``bayesal run`` is working in the directory.
     """
     directory = Path(results_dir)
     df = load_results(directory)
+    # The directory's lock, as the runner takes it: no run writes here meanwhile, so the
+    # temporary files removed below are stale, and the tables are of a finished table.
+    with lock_results_dir(directory, create=False):
+        return _write_report_locked(directory, df, published)
+
+
+def _write_report_locked(directory: Path, df: pd.DataFrame, published: bool | None) -> list[Path]:
     remove_stale_report_temps(directory)
     strategies = list(df["strategy"].unique())
     written = write_summary_files(directory, df)
