@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bayesal.errors import InvalidInputError
-from bayesal.models import TWO_MOONS_DROPOUT, GalCNN, TwoMoonsMLP
+from bayesal.models import MLP, TWO_MOONS_DROPOUT, GalCNN, TwoMoonsMLP
 from bayesal.posterior import MCDropoutPosterior
 
 
@@ -53,9 +53,24 @@ def test_gal_cnn_configurable() -> None:
         GalCNN(image_size=7)
 
 
+def test_mlp_flattens_and_stacks_hidden_layers() -> None:
+    model = MLP(in_features=64, num_classes=10, hidden=32, depth=3, dropout=0.1)
+    kinds = [type(m) for m in model]
+    assert kinds == [nn.Flatten] + [nn.Linear, nn.ReLU, nn.Dropout] * 3 + [nn.Linear]
+    assert model(torch.zeros(5, 1, 8, 8)).shape == (5, 10)  # images are flattened
+    assert model(torch.zeros(5, 64)).shape == (5, 10)
+    assert (model[1].in_features, model[-1].out_features) == (64, 10)
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(5, 63))
+
+
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
+        (lambda: MLP(in_features=0, num_classes=2), "in_features"),
+        (lambda: MLP(in_features=4, num_classes=1), "num_classes"),
+        (lambda: MLP(in_features=4, num_classes=2, depth=0), "depth"),
+        (lambda: MLP(in_features=4, num_classes=2, dropout=1.0), "dropout"),
         (lambda: TwoMoonsMLP(hidden=0), "hidden"),
         (lambda: TwoMoonsMLP(num_classes=1), "num_classes"),
         (lambda: TwoMoonsMLP(dropout=1.0), "dropout"),
@@ -70,7 +85,9 @@ def test_bad_values_raise(factory, match: str) -> None:
         factory()
 
 
-@pytest.mark.parametrize("model", [TwoMoonsMLP(), GalCNN()], ids=["mlp", "cnn"])
+@pytest.mark.parametrize(
+    "model", [TwoMoonsMLP(), GalCNN(), MLP(4, 3)], ids=["two_moons_mlp", "cnn", "mlp"]
+)
 def test_models_get_the_mc_dropout_fast_path(model: nn.Module) -> None:
     draw = MCDropoutPosterior(model).draw(2, torch.Generator().manual_seed(0))
     assert draw.uses_fast_path

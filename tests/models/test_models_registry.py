@@ -14,7 +14,7 @@ def params(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def test_available_models() -> None:
-    assert available_models() == ["gal_cnn", "two_moons_mlp"]
+    assert available_models() == ["gal_cnn", "mlp", "two_moons_mlp"]
     assert isinstance(build_model("gal_cnn", seed=0), GalCNN)
     assert isinstance(build_model("two_moons_mlp", seed=0), TwoMoonsMLP)
 
@@ -43,7 +43,7 @@ def test_kwargs_are_passed() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(InvalidInputError, match="gal_cnn, two_moons_mlp"):
+    with pytest.raises(InvalidInputError, match="gal_cnn, mlp, two_moons_mlp"):
         build_model("resnet", seed=0)
 
 

@@ -2,7 +2,8 @@
 MC-dropout posterior can compute the layers before the first dropout once per input."""
 
 from bayesal.models.gal_cnn import GalCNN
+from bayesal.models.mlp import MLP
 from bayesal.models.registry import available_models, build_model
 from bayesal.models.two_moons import TWO_MOONS_DROPOUT, TwoMoonsMLP
 
-__all__ = ["GalCNN", "TWO_MOONS_DROPOUT", "TwoMoonsMLP", "available_models", "build_model"]
+__all__ = ["GalCNN", "MLP", "TWO_MOONS_DROPOUT", "TwoMoonsMLP", "available_models", "build_model"]

@@ -16,6 +16,7 @@ from torch import nn
 
 from bayesal.errors import InvalidInputError
 from bayesal.models.gal_cnn import GalCNN
+from bayesal.models.mlp import MLP
 from bayesal.models.two_moons import TwoMoonsMLP
 from bayesal.registry import Registry, accepted_parameters
 
@@ -23,6 +24,7 @@ from bayesal.registry import Registry, accepted_parameters
 MODELS: Registry[nn.Module] = Registry("model")
 MODELS.register("two_moons_mlp", TwoMoonsMLP)
 MODELS.register("gal_cnn", GalCNN)
+MODELS.register("mlp", MLP)
 MODELS.mark_builtin()
 
 
