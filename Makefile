@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench bench-deps ray-deps clean
+.PHONY: demo test lint bench bench-deps ray-deps laplace-deps clean
 
 # CPU build of torch: pinned, because it installs from local disk on these machines
 # (an unpinned torch pulls a multi-GB CUDA build).
@@ -41,6 +41,15 @@ bench-deps: $(STAMP)
 # Ray for `bayesal run --executor ray` and its test (which skips without it).
 ray-deps: $(STAMP)
 	$(PY) -m pip install -q -e ".[ray]"
+
+# laplace-torch for `posterior: laplace`. Without its declared dependencies: they pull
+# torchvision, which makes pip replace the CPU torch with a multi-GB CUDA build.
+laplace-deps: $(STAMP)
+	$(PY) -m pip install -q --no-deps "laplace-torch==0.3" "backpack-for-pytorch==1.7.1" \
+	  "curvlinops-for-pytorch==3.0.1" "asdfghjkl==0.1a4" "torchmetrics==1.9.0" \
+	  "lightning-utilities==0.15.3" "unfoldNd==0.2.3"
+	$(PY) -m pip install -q -c .ci/constraints.txt "einops>=0.8" "einconv>=0.1" \
+	  "linear_operator>=0.6" "opt-einsum>=3.3" "scipy>=1.10"
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

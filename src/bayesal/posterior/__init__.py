@@ -3,6 +3,7 @@ registered methods that train them (``get_posterior("mc_dropout", num_samples=20
 
 from bayesal.posterior.base import Posterior, PosteriorDraw
 from bayesal.posterior.ensemble import EnsemblePosterior
+from bayesal.posterior.laplace import LaplaceMethod, LastLayerLaplacePosterior
 from bayesal.posterior.mc_dropout import MCDropoutDraw, MCDropoutPosterior
 from bayesal.posterior.methods import (
     POSTERIORS,
@@ -17,12 +18,19 @@ from bayesal.posterior.methods import (
     register_posterior,
 )
 
+# Here rather than in methods.py, which laplace.py imports. laplace-torch itself is
+# imported only when a Laplace method is built.
+POSTERIORS.register("laplace", LaplaceMethod)
+POSTERIORS.mark_builtin()
+
 __all__ = [
     "POSTERIORS",
     "EnsembleMethod",
     "EnsemblePosterior",
     "FitSeeds",
     "FittedPosterior",
+    "LaplaceMethod",
+    "LastLayerLaplacePosterior",
     "MCDropoutDraw",
     "MCDropoutMethod",
     "MCDropoutPosterior",
