@@ -30,6 +30,8 @@ def _build(seed: int) -> nn.Module:
 
 
 def _fit(name: str) -> FittedPosterior:
+    if name == "laplace":
+        pytest.importorskip("laplace", reason="laplace-torch: make laplace-deps")
     method = get_posterior(name)
     return method.fit(
         _build,
