@@ -163,7 +163,7 @@ def test_ensemble_posterior_uses_independent_members() -> None:
     [
         ({"rounds": 30}, "need 94 training examples"),
         ({"pool_subset": 2}, "pool_subset"),
-        ({"posterior": "laplace"}, "posterior must be one of"),
+        ({"posterior": "gaussian_process"}, "posterior must be one of"),
         ({"acquisition_size": 0}, "acquisition_size must be >= 1"),
     ],
 )

@@ -10,19 +10,30 @@ Seeding: see :mod:`bayesal.learner`. The initial labelled set and the models'
 initialisation and training depend on the seed, the round and the labelled set only,
 never on the strategy, so strategies compared on one seed start from the same labelled
 set and the same first model (paired comparisons).
+
+Stopping evidence (opt-in, ``stop_set_size``): a fixed *stop set* of pool ids is drawn
+once per run from its own stream (:data:`STOP_SET_STREAM`, which no other choice
+reads), and every round, after its acquisition, the round's posterior draw (the one the
+strategy scored with) predicts it: the mean predictive entropy and BALD over the stop
+set, and Cohen's kappa between the predicted classes (argmax of the MC-averaged
+predictive) and the previous round's are recorded (:mod:`bayesal.stopping`). Nothing
+else reads these values, so a run's picks and metrics are the same with and without.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from bayesal.acquisition import mutual_information, predictive_entropy
 from bayesal.acquisition.base import Strategy
 from bayesal.data.dataset import Dataset
 from bayesal.data.pool import IdArray, balanced_initial_ids
@@ -39,16 +50,23 @@ from bayesal.posterior import POSTERIORS, PosteriorMethod
 from bayesal.posterior.base import Posterior, PosteriorDraw
 from bayesal.posterior.methods import EVAL_CHUNK_SIZE, predictive_log_probs
 from bayesal.registry import is_import_path
+from bayesal.stopping import cohen_kappa
 from bayesal.training import TrainConfig
 
 __all__ = [
     "EVAL_CHUNK_SIZE",
+    "STOP_SET_STREAM",
     "RoundContext",
     "RoundRecord",
     "predictive_log_probs",
     "run_active_learning",
+    "draw_stop_set",
     "stream_seed",
 ]
+
+#: The random stream of the stop set (first element of the SeedSequence spawn key):
+#: apart from the learner's streams (0-7), so drawing it changes no other choice.
+STOP_SET_STREAM = 64
 
 
 @dataclass(frozen=True)
@@ -59,7 +77,13 @@ class RoundRecord:
     the test-set evaluation; ``score_seconds`` the pool subset draw, the posterior draw
     and the log-probs of the scored ids (and their scores for pointwise strategies);
     ``select_seconds`` the strategy's selection. Scoring and selection are 0 in the last
-    round, which acquires nothing."""
+    round, which acquires nothing.
+
+    Stopping evidence, None unless the run records it (``stop_set_size``): over the
+    stop set, ``stop_agreement`` Cohen's kappa between this round's predicted classes
+    and the previous round's (NaN in round 0), ``stop_mean_entropy`` and
+    ``stop_mean_bald`` the mean predictive entropy and BALD of the round's posterior
+    draw (nats)."""
 
     round: int
     n_labels: int
@@ -70,6 +94,9 @@ class RoundRecord:
     score_seconds: float
     select_seconds: float
     eval_seconds: float
+    stop_agreement: float | None = None
+    stop_mean_entropy: float | None = None
+    stop_mean_bald: float | None = None
 
 
 @dataclass
@@ -138,6 +165,51 @@ def _check_arguments(
         )
 
 
+def draw_stop_set(num_train: int, size: int, seed: int) -> IdArray:
+    """The stop set of run ``seed``: ``min(size, num_train)`` distinct ids of the
+    training pool (labelled or not, drawn once; sorted), from the stream
+    :data:`STOP_SET_STREAM` of the seed. The same for every strategy of a seed."""
+    if size < 1:
+        raise InvalidInputError(f"stop_set_size must be >= 1, got {size}")
+    rng = np.random.default_rng(stream_seed(seed, STOP_SET_STREAM))
+    picks = rng.choice(num_train, size=min(size, num_train), replace=False)
+    return np.sort(picks).astype(np.int64)
+
+
+class _StopSetRecorder:
+    """Predicts the stop set with each round's posterior draw; keeps the previous round's
+    predicted classes for the agreement."""
+
+    def __init__(self, inputs: Tensor, num_classes: int) -> None:
+        self.inputs = inputs
+        self.num_classes = num_classes
+        self.previous: np.ndarray | None = None
+
+    @torch.no_grad()
+    def __call__(self, draw: PosteriorDraw) -> tuple[float, float, float]:
+        """``(agreement, mean entropy, mean BALD)`` of one round; agreement NaN in the
+        first round."""
+        entropy_sum = bald_sum = 0.0
+        predicted = []
+        # A fixed chunk (not the run's chunk_size), so that the values do not depend on it.
+        for start in range(0, len(self.inputs), EVAL_CHUNK_SIZE):
+            log_probs_n_K_C = draw.log_probs(self.inputs[start : start + EVAL_CHUNK_SIZE])
+            log_probs_n_K_C = log_probs_n_K_C.cpu().double()
+            entropy_sum += float(predictive_entropy(log_probs_n_K_C).sum())
+            bald_sum += float(mutual_information(log_probs_n_K_C).sum())
+            # argmax of the MC-averaged predictive (log K is the same for every class)
+            predicted.append(torch.logsumexp(log_probs_n_K_C, dim=1).argmax(-1).numpy())
+        classes_N = np.concatenate(predicted).astype(np.int64)
+        agreement = (
+            math.nan
+            if self.previous is None
+            else cohen_kappa(self.previous, classes_N, self.num_classes)
+        )
+        self.previous = classes_N
+        n = len(self.inputs)
+        return agreement, entropy_sum / n, bald_sum / n
+
+
 def _evaluate(learner: ActiveLearner, dataset: Dataset) -> tuple[float, float]:
     if len(dataset.test_y) == 0:  # no test set: a real user may have none
         return math.nan, math.nan
@@ -169,6 +241,8 @@ def run_active_learning(
     progress: bool = False,
     oracle: Oracle | None = None,
     device: DeviceLike = "cpu",
+    stop_set_size: int | None = None,
+    scoring: Mapping[str, Any] | None = None,
 ) -> list[RoundRecord]:
     """Run ``rounds`` acquisitions and return ``rounds + 1`` records (rounds 0..rounds).
 
@@ -201,6 +275,15 @@ def run_active_learning(
         progress: show a tqdm bar over rounds.
         oracle: labels acquired ids (default: the dataset's true labels).
         device: where training, scoring and evaluation run.
+        stop_set_size: record stopping evidence on a stop set of this many pool ids
+            (:func:`draw_stop_set`; the whole pool when it is smaller) in the records'
+            ``stop_*`` fields; None (default): none. The evidence of round r is computed
+            after its acquisition, from the posterior draw the strategy scored with
+            (created from the same seeded stream in the last round), so it changes
+            nothing else of the run.
+        scoring: extra :class:`~bayesal.learner.ActiveLearner` arguments for large pools
+            (``prefilter``, ``max_log_probs_bytes``, ``score_executor``, ``score_shards``,
+            ``ray_address``; see ``docs/scale.md``); None: the learner's defaults.
 
     Test metrics: accuracy and mean NLL of the eval-mode model (MC dropout: dropout off,
     the weight-scaling approximation) or of the mean of the members' probabilities.
@@ -232,6 +315,7 @@ def run_active_learning(
         num_target_samples=num_target_samples,
         target_inputs=target_inputs,
         chunk_size=chunk_size,
+        **dict(scoring or {}),
     )
     oracle = oracle if oracle is not None else SimulatedOracle(dataset.train_y)
     initial_rng = np.random.default_rng(stream_seed(seed, _INITIAL))
@@ -239,6 +323,12 @@ def run_active_learning(
         dataset.train_y, initial_labels, dataset.num_classes, initial_rng
     )
     learner.teach(initial, oracle(initial))
+    stop_set: _StopSetRecorder | None = None
+    if stop_set_size is not None:
+        stop_ids = draw_stop_set(dataset.num_train, stop_set_size, seed)
+        stop_set = _StopSetRecorder(
+            dataset.train_x[torch.from_numpy(stop_ids)], dataset.num_classes
+        )
 
     records: list[RoundRecord] = []
     for r in tqdm(range(rounds + 1), desc="rounds", leave=False, disable=not progress):
@@ -254,6 +344,14 @@ def run_active_learning(
             acquired = learner.query(acquisition_size)
             score_s, select_s = learner.last_timings.score, learner.last_timings.select
             learner.teach(acquired, oracle(acquired))
+        stop_values: dict[str, float] = {}
+        if stop_set is not None:
+            agreement, entropy, bald = stop_set(learner.draw_for_round(r))
+            stop_values = {
+                "stop_agreement": agreement,
+                "stop_mean_entropy": entropy,
+                "stop_mean_bald": bald,
+            }
         record = RoundRecord(
             round=r,
             n_labels=len(labelled),
@@ -264,6 +362,7 @@ def run_active_learning(
             score_seconds=score_s,
             select_seconds=select_s,
             eval_seconds=t2 - t1,
+            **stop_values,
         )
         records.append(record)
         if on_round is not None:

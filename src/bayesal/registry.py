@@ -260,6 +260,7 @@ def _import_all_registries() -> None:
     importlib.import_module("bayesal.posterior")
     importlib.import_module("bayesal.data")
     importlib.import_module("bayesal.models")
+    importlib.import_module("bayesal.stopping")
 
 
 def registry_snapshot() -> dict[str, dict[str, Callable[..., Any]]]:

@@ -53,6 +53,30 @@ RESULT_SCHEMA: dict[str, ColumnKind] = {
 
 #: Columns of trial files and of results.csv, in order.
 RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA)
+
+#: Optional columns, after :data:`RESULT_COLUMNS`, of the runs that record stopping
+#: evidence (an experiment config with a ``stopping:`` section; see
+#: :mod:`bayesal.stopping`), all ``float``: ``stop_agreement`` Cohen's kappa between the
+#: predicted classes of this round's model and the previous round's on the trial's
+#: fixed stop set of pool items (``nan`` in round 0); ``stop_mean_entropy`` and
+#: ``stop_mean_bald`` the mean predictive entropy and BALD (mutual information, nats)
+#: of the round's posterior draw over the stop set. A table either has all three or
+#: none; one without them reads as before.
+STOP_SCHEMA: dict[str, ColumnKind] = {
+    "stop_agreement": "float",
+    "stop_mean_entropy": "float",
+    "stop_mean_bald": "float",
+}
+#: The optional stopping-evidence columns, in order.
+STOP_COLUMNS: tuple[str, ...] = tuple(STOP_SCHEMA)
+
+
+def result_columns(stopping: bool) -> tuple[str, ...]:
+    """The columns of a trial file or results.csv: :data:`RESULT_COLUMNS`, followed by
+    :data:`STOP_COLUMNS` when the run records stopping evidence."""
+    return RESULT_COLUMNS + STOP_COLUMNS if stopping else RESULT_COLUMNS
+
+
 #: Integer columns (``round`` and ``n_labels`` are also non-negative).
 INT_COLUMNS: tuple[str, ...] = tuple(c for c, k in RESULT_SCHEMA.items() if k == "int")
 #: Numeric (float) columns: the test metrics and the timings.

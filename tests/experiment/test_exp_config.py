@@ -88,7 +88,7 @@ def test_resolved_yaml_round_trips() -> None:
             "dataset: dataset 'two_moons' does not accept parameters ['nois']",
         ),
         ({"dataset": {"name": "mypkg_nope.data:load"}}, "dataset.name: dataset 'mypkg_nope"),
-        ({"model": {"name": "mlp"}}, "model.name: unknown model 'mlp'"),
+        ({"model": {"name": "resnet"}}, "model.name: unknown model 'resnet'"),
         ({"posterior": {"name": "laplce"}}, "posterior.name: unknown posterior 'laplce'"),
         (
             {"posterior": {"name": "mc_dropout", "params": {"temperature": 2}}},

@@ -19,6 +19,11 @@ and steps) are whole numbers (``50.0`` is refused, not rounded) within generous 
 finite bounds (:data:`MAX_ROUNDS`, :data:`MAX_EXAMPLES`, ...), so that a typo such as
 ``epochs: 100000000000000000000000`` fails here instead of running for ever.
 
+An optional ``stopping:`` section records stopping evidence in every round (a stop set
+of ``stop_set_size`` pool ids) and names the stopping rules that ``bayesal report``
+evaluates (:class:`StoppingConfig`, :mod:`bayesal.stopping`). A config without it is
+dumped, digested and run exactly as before the section existed.
+
 A config whose ``snapshots.rounds`` go beyond ``rounds`` (``--rounds 3`` on a config
 that pictures round 10) keeps the snapshot rounds that fit and drops the others with a
 :class:`ConfigNote` warning (``bayesal run`` prints it as one ``bayesal: note:`` line).
@@ -35,15 +40,17 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -62,6 +69,7 @@ from bayesal.models.registry import check_model
 from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import is_import_path
+from bayesal.stopping import STOPPING_RULES, get_stopping_rule
 from bayesal.training import Count, TrainConfig
 
 DEFAULT_MEMBERS = 5
@@ -353,6 +361,119 @@ class SnapshotConfig(_Strict):
         return sorted(set(rounds))
 
 
+#: The default size of the stop set (pool ids predicted every round for the stopping
+#: evidence).
+DEFAULT_STOP_SET_SIZE = 1000
+
+
+class StoppingRuleConfig(_Strict):
+    """One stopping rule that ``bayesal report`` evaluates on every trial:
+    ``get_stopping_rule(name, **params)`` (``bayesal.stopping``: ``budget``,
+    ``stabilizing_predictions``, ``uncertainty_threshold``, ``accuracy_plateau``, or an
+    import path ``package.module:factory``). ``label`` (default: ``name``) names it in
+    the report; two rules of the same name need labels. The rule is built once when the
+    config is validated."""
+
+    name: str
+    label: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return _resolves(STOPPING_RULES.resolve, name)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> StoppingRuleConfig:
+        try:
+            get_stopping_rule(self.name, **self.params)
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"stopping rule {self.name!r} cannot be built with params {self.params}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        if self.label is None:
+            self.label = (
+                re.split(r"[:.]", self.name)[-1] if is_import_path(self.name) else self.name
+            )
+        if not _LABEL_RE.match(self.label):
+            raise ValueError(
+                f"label {self.label!r} must start with a letter or digit and hold only "
+                "letters, digits and _ . + -"
+            )
+        return self
+
+
+class StoppingConfig(_Strict):
+    """Stopping evidence and rules (see ``docs/stopping.md``).
+
+    Every trial draws a fixed *stop set* of ``stop_set_size`` pool ids once (its own
+    random stream; the whole pool when it is smaller) and records, every round, the
+    kappa agreement of the predicted classes with the previous round's and the mean
+    predictive entropy and BALD over it (extra columns of ``results.csv``). Recording
+    changes no pick and no metric of the run. ``rules`` are evaluated by ``bayesal
+    report`` (``stopping.csv``, ``figures/stopping.png``); they can be changed without
+    rerunning any trial.
+    """
+
+    stop_set_size: Count = Field(default=DEFAULT_STOP_SET_SIZE, ge=1, le=MAX_EXAMPLES)
+    rules: list[StoppingRuleConfig] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_labels(cls, rules: list[StoppingRuleConfig]) -> list[StoppingRuleConfig]:
+        labels = [r.label for r in rules]
+        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})  # type: ignore[misc]
+        if duplicates:
+            raise ValueError(
+                f"stopping rule labels must be unique; {duplicates} appear more than once "
+                "(give each rule its own label)"
+            )
+        return rules
+
+
+class ScoringConfig(_Strict):
+    """How every trial scores its pool (``docs/scale.md``): passed to the learner.
+
+    ``prefilter``: candidates of a joint strategy (BatchBALD), the best of the pool by
+    BALD; ``auto``: 2,000 when the pool's ``[N, K, C]`` log-probs exceed
+    ``max_log_probs_bytes``, else exact; ``null``: always exact. ``executor``: ``local``,
+    or ``ray``: each query scores its pool in ``shards`` Ray tasks (default: one per CPU
+    of the cluster; ``ray_address`` or ``bayesal run --ray-address`` to join a running
+    cluster), with the same picks as ``local``. Not the trial executor (``bayesal run
+    --executor``). A config without this section runs exactly as before it existed.
+    """
+
+    prefilter: int | Literal["auto"] | None = "auto"
+    max_log_probs_bytes: Count = Field(default=2**30, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    shards: Count | None = Field(default=None, ge=1, le=100_000)
+    ray_address: str | None = None
+
+    @field_validator("prefilter", mode="before")
+    @classmethod
+    def _prefilter(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXAMPLES:
+            raise ValueError(
+                f"prefilter must be 'auto', null (exact) or a candidate count >= 1, got {value!r}"
+            )
+        return value
+
+    def learner_kwargs(self) -> dict[str, Any]:
+        """The :class:`~bayesal.learner.ActiveLearner` arguments of this section."""
+        return {
+            "prefilter": self.prefilter,
+            "max_log_probs_bytes": self.max_log_probs_bytes,
+            "score_executor": self.executor,
+            "score_shards": self.shards,
+            "ray_address": self.ray_address,
+        }
+
+
 class ExperimentConfig(_Strict):
     """A whole study: every strategy x seed is one active-learning run (a *trial*).
 
@@ -388,6 +509,19 @@ class ExperimentConfig(_Strict):
     chunk_size: Count = Field(default=4096, ge=1, le=MAX_EXAMPLES)
     snapshots: SnapshotConfig | None = None
     device: str = "auto"
+    stopping: StoppingConfig | None = None
+    scoring: ScoringConfig | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_stopping(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A config without stopping dumps (and so digests and resolves) exactly as before
+        # the section existed.
+        data = handler(self)
+        if isinstance(data, dict) and self.stopping is None:
+            data.pop("stopping", None)
+        if isinstance(data, dict) and self.scoring is None:  # the same for scoring
+            data.pop("scoring", None)
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -24,7 +24,10 @@ A trial file starts with a *stamp* line (:func:`format_stamp`)::
 ``config`` is the digest of what the trial was computed from
 (:func:`bayesal.experiment.trial.trial_digest`), ``rows`` the number of round rows and
 the last ``sha256`` the checksum of everything after the stamp line (the column header
-and the rows). The CSV that follows has the columns of ``results.csv``.
+and the rows). The CSV that follows has the columns of ``results.csv``:
+:data:`RESULT_COLUMNS`, followed by the stopping-evidence columns
+(:data:`~bayesal.results_schema.STOP_COLUMNS`) when the config records them
+(``stopping:``). Every trial of a directory has the same columns.
 :func:`check_trial` checks one file on its own; trial files written before stamps
 existed (no stamp line) are checked by their rows only.
 """
@@ -60,13 +63,18 @@ from bayesal.results_schema import (
     RESULTS_FILE,
     RESULTS_MANIFEST_FILE,
     SNAPSHOTS_DIR,
+    STOP_COLUMNS,
+    STOP_SCHEMA,
     TRIALS_DIR,
+    result_columns,
     snapshot_file_name,
     trial_file_name,
 )
 
 #: Columns whose value is the RoundRecord attribute of the same name.
-_RECORD_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in ("strategy", "seed"))
+_RECORD_COLUMNS = tuple(c for c in RESULT_COLUMNS + STOP_COLUMNS if c not in ("strategy", "seed"))
+#: The kind of every column a trial file may have.
+_ALL_SCHEMA = {**RESULT_SCHEMA, **STOP_SCHEMA}
 
 __all__ = [
     "LOCK_FILE",
@@ -85,6 +93,8 @@ __all__ = [
     "lock_results_dir",
     "parse_stamp",
     "read_trial",
+    "read_trial_table",
+    "records_have_stopping",
     "record_rows",
     "remove_stale_temp_files",
     "set_aside",
@@ -142,22 +152,43 @@ def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarra
     return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
+def records_have_stopping(records: Sequence[RoundRecord]) -> bool:
+    """Whether ``records`` carry stopping evidence (all of them or none: InvalidInputError
+    for a mix)."""
+    have = [r.stop_mean_entropy is not None for r in records]
+    if any(have) and not all(have):
+        raise InvalidInputError("some round records carry stopping evidence and others not")
+    return bool(have) and all(have)
+
+
 def record_rows(label: str, seed: int, records: Iterable[RoundRecord]) -> list[list[str]]:
-    """Rows of :data:`RESULT_COLUMNS` as text; floats in ``repr`` form (exact round trip),
+    """Rows of :data:`RESULT_COLUMNS` (plus the stopping-evidence columns when the
+    records carry it) as text; floats in ``repr`` form (exact round trip),
     ``acquired_ids`` space-separated in pick order."""
+    records = list(records)
+    columns = result_columns(records_have_stopping(records))
     rows = []
     for r in records:
         values = {"strategy": label, "seed": seed, **{c: getattr(r, c) for c in _RECORD_COLUMNS}}
-        rows.append([_WRITE[kind](values[col]) for col, kind in RESULT_SCHEMA.items()])
+        rows.append([_WRITE[_ALL_SCHEMA[col]](values[col]) for col in columns])
     return rows
 
 
-def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+def _csv_text(rows: Sequence[Sequence[str]], columns: Sequence[str] | None = None) -> str:
+    """The CSV text: the header ``columns`` (default: those the rows' width implies),
+    then the rows."""
+    if columns is None:
+        width = len(rows[0]) if rows else len(RESULT_COLUMNS)
+        columns = result_columns(width == len(RESULT_COLUMNS) + len(STOP_COLUMNS))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(RESULT_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _known_header(header: Sequence[str]) -> bool:
+    return tuple(header) in (result_columns(False), result_columns(True))
 
 
 #: The first word of a trial file's stamp line, and the stamp's format version.
@@ -218,7 +249,8 @@ def trial_text(label: str, seed: int, records: Sequence[RoundRecord], *, config_
         )
     import bayesal  # at call time, when the package (and its __version__) is imported
 
-    body = _csv_text(record_rows(label, seed, records))
+    columns = result_columns(records_have_stopping(records))
+    body = _csv_text(record_rows(label, seed, records), columns)
     stamp = TrialStamp(config_digest, bayesal.__version__, len(records), _sha256(body))
     return format_stamp(stamp) + "\n" + body
 
@@ -245,23 +277,29 @@ def _split_stamp(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def read_trial(path: str | os.PathLike[str]) -> list[list[str]]:
-    """The rows (as text, header checked; the stamp line skipped) of one trial file."""
+def read_trial_table(path: str | os.PathLike[str]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """``(columns, rows)`` of one trial file (as text, header checked: the columns of
+    :func:`~bayesal.results_schema.result_columns`; the stamp line skipped)."""
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"trial file {path} does not exist")
     with open(path, encoding="utf-8", newline="") as fh:
         _, body = _split_stamp(fh.read())
     rows = list(csv.reader(io.StringIO(body, newline="")))
-    if not rows or tuple(rows[0]) != RESULT_COLUMNS:
+    if not rows or not _known_header(rows[0]):
         raise InvalidInputError(
             f"{path} is not a trial file (header {rows[0] if rows else 'missing'}); "
             "delete it to recompute the trial"
         )
-    body_rows = rows[1:]
-    if any(len(row) != len(RESULT_COLUMNS) for row in body_rows):
+    columns, body_rows = tuple(rows[0]), rows[1:]
+    if any(len(row) != len(columns) for row in body_rows):
         raise InvalidInputError(f"{path} has rows of the wrong length; delete it to recompute")
-    return body_rows
+    return columns, body_rows
+
+
+def read_trial(path: str | os.PathLike[str]) -> list[list[str]]:
+    """The rows (as text, header checked; the stamp line skipped) of one trial file."""
+    return read_trial_table(path)[1]
 
 
 def _row_problem(
@@ -272,21 +310,30 @@ def _row_problem(
     rounds: int,
     initial_labels: int,
     acquisition_size: int,
+    stopping: bool = False,
 ) -> str | None:
     """Why the CSV rows (column header first) are not the trial ``label``, ``seed`` of
-    ``rounds`` rounds, or None."""
-    if not rows or tuple(rows[0]) != RESULT_COLUMNS:
+    ``rounds`` rounds (with the stopping-evidence columns when ``stopping``), or None."""
+    columns = result_columns(stopping)
+    if not rows or tuple(rows[0]) != columns:
+        if rows and _known_header(rows[0]):
+            return (
+                "it has the stopping-evidence columns, which the config does not record"
+                if not stopping
+                else "it lacks the stopping-evidence columns the config records (stopping:)"
+            )
         return "its column header is not that of a trial file"
     body = rows[1:]
     if len(body) != rounds + 1:
         return (
             f"it holds {len(body)} round rows; the config needs {rounds + 1} (rounds 0..{rounds})"
         )
-    col = {name: i for i, name in enumerate(RESULT_COLUMNS)}
+    col = {name: i for i, name in enumerate(columns)}
+    floats = FLOAT_COLUMNS + (STOP_COLUMNS if stopping else ())
     for r, row in enumerate(body):
         where = f"round row {r} (line {r + 2} of its CSV)"
-        if len(row) != len(RESULT_COLUMNS):
-            return f"{where} has {len(row)} fields, not {len(RESULT_COLUMNS)}"
+        if len(row) != len(columns):
+            return f"{where} has {len(row)} fields, not {len(columns)}"
         if row[col["strategy"]] != label:
             return f"{where} is of strategy {row[col['strategy']]!r}, not {label!r}"
         ints = {}
@@ -304,7 +351,7 @@ def _row_problem(
                 f"{where}: n_labels {ints['n_labels']} is not initial_labels + round x "
                 f"acquisition_size = {initial_labels + r * acquisition_size}"
             )
-        for name in FLOAT_COLUMNS:
+        for name in floats:
             text = row[col[name]]
             try:
                 value = float(text) if text else math.nan
@@ -331,6 +378,7 @@ def check_trial(
     initial_labels: int,
     acquisition_size: int,
     legacy_ok: bool,
+    stopping: bool = False,
 ) -> str | None:
     """Why the trial file at ``path`` cannot be counted as trial ``label``, ``seed`` of the
     config with digest ``config_digest``, or None when it can.
@@ -342,7 +390,8 @@ def check_trial(
     and ``acquisition_size`` acquired ids in every round but the last (none there). A
     file without a stamp (written by an older bayesal) is accepted only when
     ``legacy_ok`` (the directory's resolved config is readable and agrees) and its rows
-    pass. The stamp's ``version`` is recorded, not checked.
+    pass. With ``stopping``, the file must have the stopping-evidence columns (numbers),
+    without it it must not. The stamp's ``version`` is recorded, not checked.
     """
     path = Path(path)
     try:
@@ -380,6 +429,7 @@ def check_trial(
         rounds=rounds,
         initial_labels=initial_labels,
         acquisition_size=acquisition_size,
+        stopping=stopping,
     )
     if problem is not None:
         return problem
@@ -410,13 +460,21 @@ def assemble_results(
 
     Rows are sorted by (strategy, seed, round); values are copied as written (no float
     re-formatting; trial files' stamp lines are not copied). With ``rounds``, every trial
-    must hold exactly ``rounds + 1`` rows (InvalidInputError otherwise). Raises
-    DataNotFoundError when a trial file is missing.
+    must hold exactly ``rounds + 1`` rows (InvalidInputError otherwise), and all of
+    them the same columns (with or without the stopping evidence; InvalidInputError
+    otherwise). Raises DataNotFoundError when a trial file is missing.
     """
     rows = []
+    header: tuple[str, ...] | None = None
     for label, seed in trials:
         path = trial_path(out_dir, label, seed)
-        body = read_trial(path)
+        columns, body = read_trial_table(path)
+        if header is not None and columns != header:
+            raise InvalidInputError(
+                f"{path} has other columns than the trials before it ({len(columns)} vs "
+                f"{len(header)}: with and without stopping evidence); delete it to recompute"
+            )
+        header = columns
         if rounds is not None and len(body) != rounds + 1:
             raise InvalidInputError(
                 f"{path} holds {len(body)} round rows, not rounds + 1 = {rounds + 1}; "
@@ -424,7 +482,7 @@ def assemble_results(
             )
         rows.extend(body)
     rows.sort(key=lambda row: (row[0], int(row[1]), int(row[2])))
-    text = _csv_text(rows)
+    text = _csv_text(rows, header)
     manifest = {
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "rows": len(rows),

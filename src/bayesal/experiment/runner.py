@@ -70,6 +70,7 @@ from bayesal.experiment.trial import (
     run_trial,
     save_trial,
     snapshot_wanted,
+    stop_set_size_of,
     trial_digest,
 )
 from bayesal.results_schema import trial_file_name
@@ -146,6 +147,10 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> dict[str, Any] 
         return None
     new = config.model_dump(mode="json")
     differ = [f for f in _SHARED_FIELDS if old.get(f) != new.get(f)]
+    if stop_set_size_of(old) != stop_set_size_of(new):
+        # Trials with and without the stopping evidence (or of another stop set) do not
+        # mix; the rules alone may change (only the report reads them).
+        differ.append("stopping.stop_set_size (the stopping evidence recorded)")
     old_arms = {arm.get("label"): arm for arm in old.get("strategies") or [] if arm}
     differ += [
         f"strategies[{arm['label']}]"
@@ -197,6 +202,7 @@ def _trial_problem(
         initial_labels=grid["initial_labels"],
         acquisition_size=grid["acquisition_size"],
         legacy_ok=legacy_ok,
+        stopping=stop_set_size_of(grid) is not None,
     )
 
 

@@ -56,6 +56,16 @@ SHARED_FIELDS: tuple[str, ...] = (
 )
 
 
+def stop_set_size_of(resolved: Mapping[str, Any] | None) -> int | None:
+    """The stop set size a resolved config (a JSON-like mapping) records stopping
+    evidence with, or None when it records none (no ``stopping`` section)."""
+    stopping = resolved.get("stopping") if isinstance(resolved, Mapping) else None
+    if not isinstance(stopping, Mapping):
+        return None
+    size = stopping.get("stop_set_size")
+    return int(size) if isinstance(size, int) and not isinstance(size, bool) else None
+
+
 def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     """The sha256 digest of what trial (``label``, ``seed``) is computed from.
 
@@ -63,7 +73,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     (``config.model_dump(mode="json")``, or a ``config.resolved.yaml`` read back). The
     digest is taken of the canonical JSON (sorted keys, no spaces) of
     ``{"shared": {f: resolved[f] for f in SHARED_FIELDS}, "strategy": <the arm labelled
-    label>, "seed": seed}``. Raises InvalidInputError when no arm is labelled ``label``.
+    label>, "seed": seed}``, plus ``"stop_set_size": n`` when the config records
+    stopping evidence (:func:`stop_set_size_of`; its rules do not enter: the report
+    alone reads them). Raises InvalidInputError when no arm is labelled ``label``.
     """
     arms = [arm for arm in resolved.get("strategies") or [] if isinstance(arm, Mapping)]
     arm = next((a for a in arms if a.get("label") == label), None)
@@ -74,6 +86,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
         "strategy": arm,
         "seed": seed,
     }
+    stop_set_size = stop_set_size_of(resolved)
+    if stop_set_size is not None:
+        payload["stop_set_size"] = stop_set_size
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -265,6 +280,8 @@ def compute_trial(
         on_round=_chain(recorder, on_round),
         progress=progress,
         device=config.device,
+        stop_set_size=config.stopping.stop_set_size if config.stopping is not None else None,
+        scoring=config.scoring.learner_kwargs() if config.scoring is not None else None,
     )
     return TrialResult(
         label,

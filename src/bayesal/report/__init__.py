@@ -2,8 +2,9 @@
 
 Entry points: :func:`load_results`, :func:`summary_table`, :func:`per_seed_table` (and
 their Markdown renderers), :func:`write_summary`, :func:`plot_learning_curves`,
-:func:`plot_acquisition_grid`, :func:`plot_bald_anatomy` and :func:`write_report` (all of
-the above in one call). See ``docs/report.md``.
+:func:`plot_acquisition_grid`, :func:`plot_bald_anatomy`, :func:`stopping_table` and
+:func:`plot_stopping` (where stopping rules would have stopped) and :func:`write_report`
+(all of the above in one call). See ``docs/report.md`` and ``docs/stopping.md``.
 """
 
 from bayesal.report.build import write_report
@@ -18,6 +19,7 @@ from bayesal.report.results_io import (
     validate_results,
     validate_snapshot,
 )
+from bayesal.report.stopping import plot_stopping, stopping_table, write_stopping
 from bayesal.report.tables import (
     per_seed_markdown,
     per_seed_table,
@@ -38,12 +40,15 @@ __all__ = [
     "plot_acquisition_grid",
     "plot_bald_anatomy",
     "plot_learning_curves",
+    "plot_stopping",
     "snapshot_files",
+    "stopping_table",
     "strategy_colors",
     "summary_markdown",
     "summary_table",
     "validate_results",
     "validate_snapshot",
     "write_report",
+    "write_stopping",
     "write_summary",
 ]

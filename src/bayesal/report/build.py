@@ -20,6 +20,7 @@ from bayesal.report.published import (
     write_comparison,
 )
 from bayesal.report.results_io import load_results, load_snapshot, snapshot_files
+from bayesal.report.stopping import STOPPING_CSV, STOPPING_MD, stopping_rules, write_stopping
 from bayesal.report.tables import (
     PER_SEED_CSV,
     PER_SEED_MD,
@@ -34,7 +35,16 @@ FIGURES_DIR = "figures"
 BALD_LABEL = "bald"
 #: The files of the results directory itself that a report writes (``figures/`` is all
 #: the report's).
-REPORT_FILES = (SUMMARY_CSV, SUMMARY_MD, PER_SEED_CSV, PER_SEED_MD, COMPARISON_CSV, COMPARISON_MD)
+REPORT_FILES = (
+    SUMMARY_CSV,
+    SUMMARY_MD,
+    PER_SEED_CSV,
+    PER_SEED_MD,
+    COMPARISON_CSV,
+    COMPARISON_MD,
+    STOPPING_CSV,
+    STOPPING_MD,
+)
 
 
 def remove_stale_report_temps(results_dir: str | os.PathLike[str]) -> list[Path]:
@@ -56,8 +66,11 @@ def write_report(
     ``published_comparison.csv`` and ``published_comparison.md`` (labels to 90% / 95%
     beside Gal et al. 2017 and the seed study, :mod:`bayesal.report.published`) when
     ``published`` is True, or when it is None (the default) and the directory's
-    ``config.resolved.yaml`` names the MNIST dataset. When
-    ``snapshots/`` holds snapshots: ``figures/acquisition_grid.png`` for the lowest
+    ``config.resolved.yaml`` names the MNIST dataset. ``stopping.csv``, ``stopping.md``
+    and ``figures/stopping.png`` (where each stopping rule would have stopped,
+    :mod:`bayesal.report.stopping`) when the resolved config has ``stopping.rules``; a
+    rule that cannot be built here (a plugin's, not importable) skips them with a
+    warning. When ``snapshots/`` holds snapshots: ``figures/acquisition_grid.png`` for the lowest
     snapshot seed (plus ``figures/acquisition_grid_seed<s>.png`` for each other seed),
     and ``figures/bald_anatomy.png`` from the ``"bald"`` strategy's snapshot (else the
     first label in the results table that has one) of that lowest seed, at its middle
@@ -93,6 +106,13 @@ def _write_report_locked(directory: Path, df: pd.DataFrame, published: bool | No
     config = read_resolved_config(directory)
     if published or (published is None and comparison_wanted(config)):
         written += write_comparison(directory, df, config)
+    try:
+        rules = stopping_rules(config)
+    except InvalidInputError as exc:
+        warnings.warn(f"skipping the stopping report: {exc}", stacklevel=3)
+        rules = {}
+    if rules:
+        written += write_stopping(directory, df, rules, figures_dir=FIGURES_DIR)
 
     by_seed: dict[int, dict[str, dict]] = {}
     for (label, seed), path in snapshot_files(directory).items():

@@ -39,12 +39,14 @@ from bayesal.results_schema import (
     SNAPSHOT_ARRAYS,
     SNAPSHOT_NAME_PATTERN,
     SNAPSHOTS_DIR,
+    STOP_COLUMNS,
     TIMING_COLUMNS,
 )
 
 SNAPSHOT_DIR = SNAPSHOTS_DIR
 
-#: Columns a results table must have (the schema's, in order); extra columns are kept.
+#: Columns a results table must have (the schema's, in order); extra columns are kept
+#: (the optional stopping-evidence columns, when present, are checked as numbers too).
 REQUIRED_COLUMNS: tuple[str, ...] = RESULT_COLUMNS
 
 _IDS_RE = re.compile(r"^\s*(\d+(\s+\d+)*)?\s*$")
@@ -227,7 +229,7 @@ def validate_results(
         if bad.any():
             raise InvalidInputError(f"{source}: negative {col!r} in {at(_first(bad))}")
 
-    for col in FLOAT_COLUMNS:
+    for col in FLOAT_COLUMNS + tuple(c for c in STOP_COLUMNS if c in df.columns):
         text = df[col].astype(object)
         values = pd.to_numeric(text, errors="coerce").astype(np.float64)
         blank = text.isna() | (text.astype(str).str.strip() == "")
