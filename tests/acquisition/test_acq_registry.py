@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from bayesal.acquisition import (
+    EMBEDDINGS,
+    LABELLED_EMBEDDINGS,
+    POOL_LOG_PROBS,
+    BADGEStrategy,
     BatchBALDStrategy,
+    CoresetStrategy,
     EPIGStrategy,
     PointwiseStrategy,
     Selection,
@@ -17,12 +22,14 @@ from bayesal.acquisition import (
     StochasticStrategy,
     Strategy,
     TopKStrategy,
+    TypiClustStrategy,
     available_strategies,
     bald,
     batchbald,
     epig,
     get_strategy,
     register_strategy,
+    strategy_inputs,
     unregister_strategy,
 )
 from bayesal.errors import InvalidInputError, UnknownStrategyError
@@ -45,6 +52,16 @@ def _gen(seed: int) -> torch.Generator:
 def _log_probs(N: int = 12, K: int = 5, C: int = 3, seed: int = 0) -> torch.Tensor:
     logits = 2.0 * torch.randn(N, K, C, generator=_gen(seed), dtype=torch.float64)
     return torch.log_softmax(logits, dim=-1)
+
+
+def _embeddings(N: int = 12, D: int = 4, seed: int = 50) -> torch.Tensor:
+    return torch.randn(N, D, generator=_gen(seed), dtype=torch.float64)
+
+
+#: Registered strategies that read embeddings (``select(..., embeddings_N_D=...)``).
+EMBEDDING_NAMES = [
+    name for name in available_strategies() if EMBEDDINGS in strategy_inputs(get_strategy(name))
+]
 
 
 # ---------------------------------------------------------------- the registry itself
@@ -113,6 +130,12 @@ def test_registered_batchbald_and_epig_equal_the_functions() -> None:
         ("epig", {"num_samples": 10}, "accepted: chunk_budget"),
         ("softrank_epig", {"temperature": -1.0}, "temperature"),
         ("power_epig", {"mode": "softmax"}, "accepted: temperature, chunk_budget"),
+        ("badge", {"temperature": 1.0}, "accepted: none"),
+        ("coreset", {"chunk_budget": 0}, "chunk_budget must be a positive integer"),
+        ("typiclust", {"max_clusters": 0}, "max_clusters must be a positive integer"),
+        ("typiclust", {"min_cluster_size": -1}, "min_cluster_size must be an integer >= 0"),
+        ("typiclust", {"num_neighbours": 2.5}, "num_neighbours must be a positive integer"),
+        ("typiclust", {"k": 3}, "accepted: max_clusters, min_cluster_size"),
     ],
 )
 def test_batch_strategy_parameters_are_checked_when_built(name, params, pattern) -> None:
@@ -126,7 +149,7 @@ def test_unknown_name_lists_names_and_suggests_a_close_match() -> None:
     message = str(info.value)
     assert "unknown acquisition strategy 'badl'" in message
     assert "Did you mean 'bald'" in message
-    assert "Available: bald, batchbald, entropy, epig" in message
+    assert "Available: badge, bald, batchbald, coreset, entropy, epig" in message
     assert isinstance(info.value, KeyError)  # old callers catching KeyError still work
 
 
@@ -210,9 +233,23 @@ def strategy(request: pytest.FixtureRequest) -> Strategy:
 
 
 def _select(strategy: Strategy, log_probs_N_K_C: torch.Tensor, batch_size: int, seed: int):
+    """``strategy.select`` with the inputs it declares: target log-probs for EPIG, pool
+    embeddings (one row per row of the log-probs, even malformed ones) and three labelled
+    embeddings for the embedding strategies."""
     target = _log_probs(N=7, seed=99) if strategy.needs_target else None
+    inputs = strategy_inputs(strategy)
+    extra = {}
+    if EMBEDDINGS in inputs:
+        rows = log_probs_N_K_C.shape[0] if log_probs_N_K_C.dim() == 3 else 12
+        extra["embeddings_N_D"] = _embeddings(N=rows)
+    if LABELLED_EMBEDDINGS in inputs:
+        extra["labelled_embeddings_L_D"] = _embeddings(N=3, seed=51)
     return strategy.select(
-        log_probs_N_K_C, batch_size, generator=_gen(seed), log_probs_target_M_K_C=target
+        log_probs_N_K_C,
+        batch_size,
+        generator=_gen(seed),
+        log_probs_target_M_K_C=target,
+        **extra,
     )
 
 
@@ -293,3 +330,116 @@ class TestEveryStrategy:
     def test_requires_a_generator(self, strategy: Strategy) -> None:
         with pytest.raises(InvalidInputError, match=r"torch\.Generator"):
             strategy.select(_log_probs(), 2, generator=None)  # type: ignore[arg-type]
+
+    def test_declared_inputs_are_known_names(self, strategy: Strategy) -> None:
+        known = {POOL_LOG_PROBS, "target_log_probs", EMBEDDINGS, LABELLED_EMBEDDINGS}
+        assert strategy_inputs(strategy) <= known
+        assert strategy_inputs(strategy)  # reads something
+
+
+# ---------------------------------- what every strategy that reads embeddings also passes
+
+
+def test_the_embedding_strategies_are_registered() -> None:
+    assert {"badge", "coreset", "typiclust"} <= set(EMBEDDING_NAMES)
+    assert isinstance(get_strategy("badge"), BADGEStrategy)
+    assert isinstance(get_strategy("coreset", chunk_budget=64), CoresetStrategy)
+    typiclust = get_strategy("typiclust", max_clusters=7, num_neighbours=3)
+    assert isinstance(typiclust, TypiClustStrategy)
+    assert (typiclust.max_clusters, typiclust.num_neighbours) == (7, 3)
+
+
+@pytest.fixture(params=EMBEDDING_NAMES)
+def embedding_strategy(request: pytest.FixtureRequest) -> Strategy:
+    return get_strategy(request.param)
+
+
+def _embedding_kwargs(strategy: Strategy, **overrides: object) -> dict[str, object]:
+    inputs = strategy_inputs(strategy)
+    kwargs: dict[str, object] = {"embeddings_N_D": _embeddings()}
+    if LABELLED_EMBEDDINGS in inputs:
+        kwargs["labelled_embeddings_L_D"] = _embeddings(N=3, seed=51)
+    kwargs.update(overrides)
+    return kwargs
+
+
+class TestEveryEmbeddingStrategy:
+    def test_is_not_pointwise(self, embedding_strategy: Strategy) -> None:
+        assert not isinstance(embedding_strategy, PointwiseStrategy)
+        assert embedding_strategy.needs_target is False
+
+    def test_without_log_probs_when_it_does_not_read_them(
+        self, embedding_strategy: Strategy
+    ) -> None:
+        kwargs = _embedding_kwargs(embedding_strategy)
+        if POOL_LOG_PROBS in strategy_inputs(embedding_strategy):
+            with pytest.raises(InvalidInputError, match="log_probs_N_K_C must be a torch"):
+                embedding_strategy.select(None, 2, generator=_gen(0), **kwargs)
+            return
+        without = embedding_strategy.select(None, 4, generator=_gen(0), **kwargs)
+        with_lp = embedding_strategy.select(_log_probs(), 4, generator=_gen(0), **kwargs)
+        assert torch.equal(without.indices_B, with_lp.indices_B)
+
+    def test_cold_start_with_no_labelled_points(self, embedding_strategy: Strategy) -> None:
+        kwargs = _embedding_kwargs(embedding_strategy)
+        if LABELLED_EMBEDDINGS in kwargs:
+            kwargs["labelled_embeddings_L_D"] = torch.zeros(0, 4, dtype=torch.float64)
+        selection = embedding_strategy.select(_log_probs(), 5, generator=_gen(1), **kwargs)
+        assert len(set(selection.indices_B.tolist())) == 5
+
+    def test_float32_embeddings(self, embedding_strategy: Strategy) -> None:
+        kwargs = {
+            key: value.float()  # type: ignore[union-attr]
+            for key, value in _embedding_kwargs(embedding_strategy).items()
+        }
+        selection = embedding_strategy.select(_log_probs(), 4, generator=_gen(0), **kwargs)
+        assert len(set(selection.indices_B.tolist())) == 4
+        assert not torch.isnan(selection.scores_B).any()
+
+    @pytest.mark.parametrize("missing", ["embeddings_N_D", "labelled_embeddings_L_D"])
+    def test_missing_input_says_what_to_pass(
+        self, embedding_strategy: Strategy, missing: str
+    ) -> None:
+        kwargs = _embedding_kwargs(embedding_strategy)
+        if missing not in kwargs:
+            pytest.skip(f"{embedding_strategy.name} does not read {missing}")
+        del kwargs[missing]
+        with pytest.raises(InvalidInputError, match=f"reads {missing}.*but got none; pass"):
+            embedding_strategy.select(_log_probs(), 2, generator=_gen(0), **kwargs)
+
+    @pytest.mark.parametrize(
+        ("key", "value", "pattern"),
+        [
+            ("embeddings_N_D", _embeddings()[0], r"shape \[N, D\]"),
+            ("embeddings_N_D", _embeddings()[None], r"shape \[N, D\]"),
+            ("embeddings_N_D", _embeddings(N=11), "has 11 row"),
+            ("embeddings_N_D", _embeddings()[:, :0], "at least one feature column"),
+            ("embeddings_N_D", _embeddings().long(), "floating-point"),
+            ("embeddings_N_D", _embeddings().tolist(), "must be a torch.Tensor"),
+            ("embeddings_N_D", _embeddings().index_fill(0, torch.tensor([3]), math.nan), "NaN"),
+            ("embeddings_N_D", _embeddings().index_fill(1, torch.tensor([0]), math.inf), "inf"),
+            ("labelled_embeddings_L_D", _embeddings(N=3, D=5), "D = 5 column"),
+            ("labelled_embeddings_L_D", _embeddings(N=3)[0], r"shape \[L, D\]"),
+        ],
+        ids=[
+            "rank1",
+            "rank3",
+            "rows",
+            "no-columns",
+            "integer",
+            "list",
+            "nan",
+            "inf",
+            "labelled-width",
+            "labelled-rank1",
+        ],
+    )
+    def test_rejects_bad_embeddings(
+        self, embedding_strategy: Strategy, key: str, value: object, pattern: str
+    ) -> None:
+        kwargs = _embedding_kwargs(embedding_strategy)
+        if key not in kwargs:
+            pytest.skip(f"{embedding_strategy.name} does not read {key}")
+        kwargs[key] = value
+        with pytest.raises(InvalidInputError, match=pattern):
+            embedding_strategy.select(_log_probs(), 2, generator=_gen(0), **kwargs)

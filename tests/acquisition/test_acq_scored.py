@@ -9,6 +9,7 @@ import torch
 
 from bayesal.acquisition import (
     EMBEDDINGS,
+    LABELLED_EMBEDDINGS,
     POOL_LOG_PROBS,
     TARGET_LOG_PROBS,
     BatchBALDStrategy,
@@ -47,11 +48,21 @@ def _log_probs(N: int = 12, K: int = 5, C: int = 3, seed: int = 0) -> torch.Tens
 
 
 def test_constants() -> None:
-    assert (POOL_LOG_PROBS, TARGET_LOG_PROBS, EMBEDDINGS) == (
+    assert (POOL_LOG_PROBS, TARGET_LOG_PROBS, EMBEDDINGS, LABELLED_EMBEDDINGS) == (
         "pool_log_probs",
         "target_log_probs",
         "embeddings",
+        "labelled_embeddings",
     )
+
+
+#: Built-in joint strategies (not a score composed with a selector), with their inputs.
+JOINT_INPUTS = {
+    "batchbald": {POOL_LOG_PROBS},
+    "badge": {POOL_LOG_PROBS, EMBEDDINGS},
+    "coreset": {EMBEDDINGS, LABELLED_EMBEDDINGS},
+    "typiclust": {EMBEDDINGS, LABELLED_EMBEDDINGS},
+}
 
 
 @pytest.mark.parametrize("name", available_strategies())
@@ -60,13 +71,17 @@ def test_every_builtin_declares_its_inputs(name: str) -> None:
     assert isinstance(strategy.inputs, frozenset)
     assert strategy_inputs(strategy) == strategy.inputs
     target = name == "epig" or name.endswith("_epig")
-    expected = {POOL_LOG_PROBS, TARGET_LOG_PROBS} if target else {POOL_LOG_PROBS}
+    joint = name in JOINT_INPUTS
+    if joint:
+        expected = JOINT_INPUTS[name]
+    else:
+        expected = {POOL_LOG_PROBS, TARGET_LOG_PROBS} if target else {POOL_LOG_PROBS}
     assert strategy.inputs == expected
     assert strategy.needs_target is target
-    # Every built-in but BatchBALD is a score composed with a selector.
-    assert isinstance(strategy, ScoredStrategy) is (name != "batchbald")
-    assert is_pointwise(strategy) is (name != "batchbald" and not target)
-    assert is_pointwise(strategy, given_target=True) is (name != "batchbald")
+    # Every built-in but the joint ones is a score composed with a selector.
+    assert isinstance(strategy, ScoredStrategy) is (not joint)
+    assert is_pointwise(strategy) is (not joint and not target)
+    assert is_pointwise(strategy, given_target=True) is (not joint)
     assert isinstance(strategy, PointwiseStrategy) is is_pointwise(strategy)
 
 
@@ -191,16 +206,27 @@ def test_epig_scores_chunk_by_chunk_given_the_targets(name: str) -> None:
 def test_the_recipe_in_base_docstring() -> None:
     pool = _log_probs(N=40, K=6, C=3, seed=8)
     target = _log_probs(N=7, K=6, C=3, seed=9)
+    embeddings = torch.randn(40, 3, generator=_gen(10), dtype=torch.float64)
+    labelled = torch.randn(2, 3, generator=_gen(11), dtype=torch.float64)
     for name in available_strategies():
         strategy = get_strategy(name)
+        inputs = strategy_inputs(strategy)
+        # The recipe for strategies that read embeddings (base docstring).
+        extra: dict[str, torch.Tensor] = {}
+        if EMBEDDINGS in inputs:
+            extra["embeddings_N_D"] = embeddings
+        if LABELLED_EMBEDDINGS in inputs:
+            extra["labelled_embeddings_L_D"] = labelled
         whole = strategy.select(
-            pool,
+            pool if POOL_LOG_PROBS in inputs else None,
             5,
             generator=_gen(1),
             log_probs_target_M_K_C=target if strategy.needs_target else None,
+            **extra,
         )
+        assert len(set(whole.indices_B.tolist())) == 5
         if not is_pointwise(strategy, given_target=True):
-            assert isinstance(strategy, BatchBALDStrategy)
+            assert isinstance(strategy, BatchBALDStrategy) or EMBEDDINGS in inputs
             continue
         extra = {}
         if TARGET_LOG_PROBS in strategy_inputs(strategy):

@@ -3,7 +3,8 @@
 Entropies and mutual information (:mod:`~bayesal.acquisition.information`), pointwise scores
 (higher = acquire first), top-k and stochastic selectors, strategies composed of a score
 and a selector (:class:`ScoredStrategy`), BatchBALD (joint batch selection), EPIG
-(information about predictions on target inputs), and a registry of named strategies.
+(information about predictions on target inputs), embedding strategies (BADGE, coreset,
+TypiClust: they also read embeddings) and a registry of named strategies.
 Strategies declare the inputs they read (:func:`strategy_inputs`) and whether they can be
 scored chunk by chunk (:func:`is_pointwise`); see :mod:`~bayesal.acquisition.base`. This
 package imports nothing else from bayesal except :mod:`bayesal.errors` and
@@ -13,6 +14,7 @@ package imports nothing else from bayesal except :mod:`bayesal.errors` and
 from bayesal.acquisition._checks import check_batch_size, check_log_probs
 from bayesal.acquisition.base import (
     EMBEDDINGS,
+    LABELLED_EMBEDDINGS,
     POOL_LOG_PROBS,
     TARGET_LOG_PROBS,
     PointwiseStrategy,
@@ -28,6 +30,17 @@ from bayesal.acquisition.batchbald import (
     batchbald,
     exact_joint_entropy,
     sampled_joint_entropy,
+)
+from bayesal.acquisition.embedding import (
+    BADGEStrategy,
+    CoresetStrategy,
+    KMeansResult,
+    TypiClustStrategy,
+    badge,
+    coreset,
+    kmeans,
+    typicality,
+    typiclust,
 )
 from bayesal.acquisition.epig import EPIGScore, EPIGStrategy, StochasticEPIGStrategy, epig
 from bayesal.acquisition.information import (
@@ -70,13 +83,17 @@ from bayesal.acquisition.stochastic import (
 
 __all__ = [
     "EMBEDDINGS",
+    "LABELLED_EMBEDDINGS",
     "POOL_LOG_PROBS",
     "STOCHASTIC_MODES",
     "TARGET_LOG_PROBS",
+    "BADGEStrategy",
     "BatchBALDStrategy",
+    "CoresetStrategy",
     "EPIGScore",
     "EPIGStrategy",
     "FunctionScore",
+    "KMeansResult",
     "PointwiseStrategy",
     "Score",
     "ScoredStrategy",
@@ -89,18 +106,22 @@ __all__ = [
     "Strategy",
     "TopKSelector",
     "TopKStrategy",
+    "TypiClustStrategy",
     "as_score",
     "available_strategies",
+    "badge",
     "bald",
     "batchbald",
     "check_batch_size",
     "check_log_probs",
+    "coreset",
     "entropy",
     "epig",
     "exact_joint_entropy",
     "expected_entropy",
     "get_strategy",
     "is_pointwise",
+    "kmeans",
     "least_confidence",
     "margin",
     "mean_log_probs",
@@ -114,6 +135,8 @@ __all__ = [
     "stochastic_log_weights",
     "strategy_inputs",
     "top_k",
+    "typicality",
+    "typiclust",
     "unregister_strategy",
     "variation_ratios",
 ]

@@ -14,12 +14,35 @@ BatchBALD choose the whole batch at once. Strategies are looked up by name in th
 * ``select(log_probs_N_K_C, batch_size, *, generator, log_probs_target_M_K_C=None) ->
   Selection`` (:class:`Strategy`);
 * ``inputs: frozenset[str]``, the tensors it reads, out of :data:`POOL_LOG_PROBS`
-  (``log_probs_N_K_C``, always), :data:`TARGET_LOG_PROBS` (``log_probs_target_M_K_C``,
-  EPIG) and :data:`EMBEDDINGS` (pool embeddings, for embedding methods such as BADGE or
-  coreset). The caller computes exactly these. Every built-in strategy declares it;
+  (``log_probs_N_K_C``; every strategy but ``coreset`` and ``typiclust``),
+  :data:`TARGET_LOG_PROBS` (``log_probs_target_M_K_C``, EPIG), :data:`EMBEDDINGS`
+  (``embeddings_N_D``, pool embeddings such as the model's penultimate-layer features:
+  BADGE, coreset, TypiClust) and :data:`LABELLED_EMBEDDINGS` (``labelled_embeddings_L_D``,
+  the same features of the L labelled inputs, ``L = 0`` allowed: coreset, TypiClust).
+  The caller computes exactly these. Every built-in strategy declares it;
   :func:`strategy_inputs` reads it, and derives it from ``needs_target`` for strategies
   written before it existed;
 * ``needs_target: bool``, kept for compatibility: ``TARGET_LOG_PROBS in inputs``.
+
+**Embedding inputs.** A strategy whose ``inputs`` hold :data:`EMBEDDINGS` or
+:data:`LABELLED_EMBEDDINGS` takes them as keyword arguments of ``select``:
+``embeddings_N_D=`` (``[N, D]``, one row per row of ``log_probs_N_K_C``, same order) and
+``labelled_embeddings_L_D=`` (``[L, D]``, same D). Other strategies keep the signature
+above, so a caller passes these keywords only to strategies that declare them. A strategy
+without :data:`POOL_LOG_PROBS` in its inputs accepts ``None`` for ``log_probs_N_K_C``
+(a tensor is still checked). Embedding strategies are never pointwise: their batch
+depends on the geometry of the whole pool. The caller's recipe::
+
+    inputs = strategy_inputs(strategy)
+    extra = {}
+    if TARGET_LOG_PROBS in inputs:
+        extra["log_probs_target_M_K_C"] = log_probs_target_M_K_C
+    if EMBEDDINGS in inputs:
+        extra["embeddings_N_D"] = embeddings_N_D                    # pool features
+    if LABELLED_EMBEDDINGS in inputs:
+        extra["labelled_embeddings_L_D"] = labelled_embeddings_L_D  # [0, D] if none
+    pool = log_probs_N_K_C if POOL_LOG_PROBS in inputs else None
+    selection = strategy.select(pool, batch_size, generator=g, **extra)
 
 **Pointwise strategies.** When the batch depends on the pool only through one score per
 input, the strategy also has ``score(log_probs_N_K_C, *, generator) -> scores_N`` and
@@ -60,6 +83,7 @@ from bayesal.errors import InvalidInputError
 
 __all__ = [
     "EMBEDDINGS",
+    "LABELLED_EMBEDDINGS",
     "POOL_LOG_PROBS",
     "TARGET_LOG_PROBS",
     "PointwiseStrategy",
@@ -76,8 +100,13 @@ POOL_LOG_PROBS = "pool_log_probs"
 #: Input name: target inputs' log-probabilities ``log_probs_target_M_K_C`` ``[M, K, C]``
 #: under the same K parameter samples as the pool (EPIG).
 TARGET_LOG_PROBS = "target_log_probs"
-#: Input name: embeddings of the pool inputs (embedding methods such as BADGE, coreset).
+#: Input name: embeddings of the pool inputs ``embeddings_N_D`` ``[N, D]`` (embedding
+#: methods: BADGE, coreset, TypiClust), passed to ``select`` as ``embeddings_N_D=``.
 EMBEDDINGS = "embeddings"
+#: Input name: embeddings of the labelled inputs ``labelled_embeddings_L_D`` ``[L, D]``
+#: (coreset, TypiClust; ``L = 0`` allowed), passed to ``select`` as
+#: ``labelled_embeddings_L_D=``.
+LABELLED_EMBEDDINGS = "labelled_embeddings"
 
 
 @dataclass(frozen=True)
@@ -95,7 +124,9 @@ class Strategy(Protocol):
     """A named way to choose ``batch_size`` of N scored inputs.
 
     Built-in strategies also declare ``inputs: frozenset[str]`` (see the module docstring
-    and :func:`strategy_inputs`); it is optional for third-party strategies.
+    and :func:`strategy_inputs`); it is optional for third-party strategies. Strategies
+    that read embeddings also take ``embeddings_N_D=`` / ``labelled_embeddings_L_D=``
+    keyword arguments in ``select`` (see the module docstring).
     """
 
     name: str

@@ -18,6 +18,15 @@ except ``batchbald`` is a pointwise score composed with a selector
 * ``power_epig``, ``softmax_epig``, ``softrank_epig``: a stochastic batch drawn with
   weights from EPIG (:class:`~.epig.StochasticEPIGStrategy`); reads target log-probs;
   accept ``temperature`` and ``chunk_budget``.
+* ``badge``: k-means++ seeding on gradient embeddings (:class:`~.embedding.BADGEStrategy`,
+  Ash et al. 2020); reads the pool's log-probs and embeddings (``embeddings_N_D=``).
+* ``coreset``: greedy k-center (:class:`~.embedding.CoresetStrategy`, Sener & Savarese
+  2018); reads pool and labelled embeddings (``embeddings_N_D=``,
+  ``labelled_embeddings_L_D=``), not log-probs; accepts ``chunk_budget``.
+* ``typiclust``: most typical point of the largest uncovered k-means cluster
+  (:class:`~.embedding.TypiClustStrategy`, Hacohen et al. 2022); reads pool and labelled
+  embeddings; accepts ``max_clusters``, ``min_cluster_size``, ``num_neighbours``,
+  ``max_iter``, ``chunk_budget``.
 
 Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``, where
 the factory (here a class) is called with the keyword parameters of :func:`get_strategy`
@@ -36,6 +45,7 @@ from dataclasses import dataclass
 from bayesal.acquisition import scores as _scores
 from bayesal.acquisition.base import Strategy
 from bayesal.acquisition.batchbald import BatchBALDStrategy
+from bayesal.acquisition.embedding import BADGEStrategy, CoresetStrategy, TypiClustStrategy
 from bayesal.acquisition.epig import (
     DEFAULT_EPIG_CHUNK_BUDGET,
     EPIGStrategy,
@@ -175,6 +185,11 @@ def _register_builtins() -> None:
     register_strategy("epig", EPIGStrategy)
     for mode in STOCHASTIC_MODES:
         register_strategy(f"{mode}_epig", _StochasticEPIGFactory(mode))
+    # Embedding strategies (they read embeddings_N_D=, and coreset / typiclust also
+    # labelled_embeddings_L_D=, in select).
+    register_strategy("badge", BADGEStrategy)
+    register_strategy("coreset", CoresetStrategy)
+    register_strategy("typiclust", TypiClustStrategy)
 
 
 _register_builtins()
