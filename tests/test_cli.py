@@ -49,6 +49,7 @@ def test_strategies_lists_the_registry() -> None:
         ("posteriors", "bayesal.posterior:available_posteriors"),
         ("datasets", "bayesal.data.registry:available_datasets"),
         ("models", "bayesal.models.registry:available_models"),
+        ("stopping-rules", "bayesal.stopping:available_stopping_rules"),
     ],
 )
 def test_listing_commands_print_one_name_per_line(command: str, names: str) -> None:

@@ -161,6 +161,20 @@ def main() -> None:
     help="Ray cluster to join (ray.init(address=...)); default: start a local cluster.",
 )
 @click.option(
+    "--score-executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where each query scores its pool: in the trial's process, or in shards as Ray "
+    "tasks (same picks; config scoring.executor). Not --executor, which places trials.",
+)
+@click.option(
+    "--prefilter",
+    default=None,
+    metavar="auto|none|M",
+    help="Joint strategies (BatchBALD) select among the M best items by BALD; auto: 2,000 "
+    "for pools whose log-probs exceed 1 GiB; none: exact (config scoring.prefilter).",
+)
+@click.option(
     "--collect-only",
     is_flag=True,
     help="Run nothing: write results.csv and the summary from the trials already "
@@ -176,6 +190,8 @@ def run(
     workers: int | None,
     executor: str,
     ray_address: str | None,
+    score_executor: str | None,
+    prefilter: str | None,
     collect_only: bool,
     quiet: bool,
 ) -> None:
@@ -192,11 +208,22 @@ def run(
         overrides["strategies"] = strategies
     if rounds is not None:
         overrides["rounds"] = rounds
-    cfg = _load_config_with_notes(config, overrides)
+    if score_executor is not None:
+        overrides["scoring.executor"] = score_executor
+    if prefilter is not None:
+        overrides["scoring.prefilter"] = _prefilter_value(prefilter)
     if ray_address is not None and executor != "ray":
-        raise click.BadParameter("needs --executor ray", param_hint="--ray-address")
+        if score_executor != "ray":
+            raise click.BadParameter(
+                "needs --executor ray or --score-executor ray", param_hint="--ray-address"
+            )
+        overrides["scoring.ray_address"] = ray_address  # trials here, scoring there
+    cfg = _load_config_with_notes(config, overrides)
+    scores_on_ray = cfg.scoring is not None and cfg.scoring.executor == "ray"
     if workers is None and executor == "local":
-        workers = os.cpu_count() or 1
+        # Each worker process would start its own local Ray cluster to score on.
+        alone = scores_on_ray and cfg.scoring is not None and cfg.scoring.ray_address is None
+        workers = 1 if alone else (os.cpu_count() or 1)
     if workers is not None and workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
     from bayesal.experiment.runner import TrialRejectedWarning
@@ -237,6 +264,21 @@ def run(
         if summary.is_file():
             click.echo(summary.read_text(encoding="utf-8"))
         click.echo(f"results: {results}")
+
+
+def _prefilter_value(text: str) -> int | str | None:
+    """``--prefilter``: ``auto``, ``none`` (exact) or a candidate count."""
+    lowered = text.strip().lower()
+    if lowered == "auto":
+        return "auto"
+    if lowered in ("none", "null", "exact"):
+        return None
+    try:
+        return int(lowered)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected auto, none or a candidate count, got {text!r}", param_hint="--prefilter"
+        ) from None
 
 
 @main.command()
@@ -294,3 +336,207 @@ def datasets(plugins: tuple[str, ...]) -> None:
 def models(plugins: tuple[str, ...]) -> None:
     """List the registered model names, one per line."""
     _list_names("model", plugins)
+
+
+@main.command("stopping-rules")
+@_plugin_option
+def stopping_rules(plugins: tuple[str, ...]) -> None:
+    """List the registered stopping rule names, one per line."""
+    _list_names("stopping rule", plugins)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@main.group()
+def session() -> None:
+    """Label your own data: a labelling session (SQLite file in a directory)."""
+
+
+def _open_session(directory: Path) -> Any:
+    from bayesal.session import LabellingSession
+
+    return LabellingSession.open(directory)
+
+
+@session.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Session config (YAML): data, labels, model, posterior, strategy, stopping.",
+)
+def session_init(directory: Path, config: Path) -> None:
+    """Create the session DIRECTORY from a config; ranks the first queue."""
+    from bayesal.session import LabellingSession
+
+    opened = LabellingSession.init(
+        directory, config, progress=lambda line: click.echo(line, err=True)
+    )
+    status = opened.status()
+    click.echo(
+        f"session {directory}: {status.num_items} items, {status.num_labelled} labelled, "
+        f"{len(opened.label_names)} labels; next: bayesal serve {directory}"
+    )
+
+
+@session.command("next")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--annotator", default="default", show_default=True, help="Who labels.")
+def session_next(directory: Path, annotator: str) -> None:
+    """Lease the next item to ANNOTATOR and print its id, ref and the model's guess."""
+    item = _open_session(directory).next_item(annotator)
+    if item is None:
+        click.echo("nothing to label: every item is labelled or leased", err=True)
+        raise SystemExit(1)
+    guess = ""
+    if item.predicted is not None:
+        prob = "" if item.predicted_prob is None else f" ({item.predicted_prob:.2f})"
+        guess = f"\t{item.predicted}{prob}"
+    click.echo(f"{item.item_id}\t{item.ref}{guess}")
+
+
+@session.command("label")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("item")
+@click.argument("label")
+@click.option("--annotator", default="default", show_default=True, help="Who labelled it.")
+def session_label(directory: Path, item: str, label: str, annotator: str) -> None:
+    """Record LABEL (a name or an index) for ITEM (an item id)."""
+    opened = _open_session(directory)
+    event = opened.label(item, label, annotator, source="cli")
+    click.echo(f"item {event.item_id}: {opened.label_names[event.label]} (event {event.event_id})")
+
+
+@session.command("undo")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--annotator", default="default", show_default=True)
+def session_undo(directory: Path, annotator: str) -> None:
+    """Take back ANNOTATOR's latest label."""
+    event = _open_session(directory).undo(annotator, source="cli")
+    if event is None:
+        click.echo(f"nothing to undo for {annotator}", err=True)
+        raise SystemExit(1)
+    click.echo(f"undid event {event.undoes} (item {event.item_id})")
+
+
+@session.command("retrain")
+@click.argument("directory", type=click.Path(path_type=Path))
+def session_retrain(directory: Path) -> None:
+    """Retrain now (waits for a running retrain) and rank a new queue."""
+    row = _open_session(directory).retrain()
+    click.echo(f"round {row.round}: trained on {row.n_labels} labels")
+
+
+@session.command("status")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def session_status(directory: Path, as_json: bool) -> None:
+    """Labels so far (per class, per annotator), the model, the stopping rules."""
+    import json
+
+    status = _open_session(directory).status()
+    if as_json:
+        click.echo(json.dumps(status.as_dict(), indent=1))
+        return
+    click.echo(f"labelled: {status.num_labelled} of {status.num_items}")
+    click.echo("per class: " + ", ".join(f"{k} {v}" for k, v in status.per_class.items()))
+    click.echo(
+        "per annotator: "
+        + (", ".join(f"{k} {v}" for k, v in status.per_annotator.items()) or "none")
+    )
+    if status.round is None:
+        click.echo("model: none yet")
+    else:
+        click.echo(
+            f"model: round {status.round}, trained on {status.round_labels} labels; "
+            f"{status.labels_since_round} new since (retrain every {status.retrain_every})"
+        )
+    if status.estimated_accuracy is not None:
+        click.echo(
+            f"estimated accuracy: {status.estimated_accuracy:.1%} on the last "
+            f"{status.estimated_accuracy_from} labelled items (queried items: hard ones)"
+        )
+    if status.agreement is not None:
+        click.echo(f"agreement with the previous model (kappa): {status.agreement:.3f}")
+    for name, decision in status.stopping:
+        click.echo(f"stop rule {name}: {'STOP' if decision.stop else 'go on'} ({decision.reason})")
+
+
+@session.command("export")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "label-studio"]),
+    default="csv",
+    show_default=True,
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
+def session_export(directory: Path, fmt: str, out: Path) -> None:
+    """Write the labels (CSV, Parquet) or Label Studio tasks (queue + labels)."""
+    from bayesal.session.exchange import export_labels
+
+    click.echo(f"wrote {export_labels(_open_session(directory), out, fmt)}")  # type: ignore[arg-type]
+
+
+@session.command("import")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--annotator", default=None, help="Annotator of rows that name none.")
+def session_import(directory: Path, file: Path, annotator: str | None) -> None:
+    """Import labels from FILE: a CSV (item_id or ref, label) or a Label Studio export."""
+    from bayesal.session.exchange import import_labels
+
+    done = import_labels(_open_session(directory), file, annotator=annotator)
+    click.echo(f"imported {done.recorded} labels ({done.unchanged} unchanged)")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    default=None,
+    envvar="BAYESAL_TOKEN",
+    help="Shared secret every request must carry (needed to bind beyond localhost).",
+)
+@click.option(
+    "--annotator-tokens",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML/JSON mapping of token -> annotator name (each annotator their own token).",
+)
+@click.option("--no-retrain", is_flag=True, help="Never retrain in the background.")
+def serve(
+    directory: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    annotator_tokens: Path | None,
+    no_retrain: bool,
+) -> None:
+    """Serve the labelling UI and its JSON API for the session DIRECTORY."""
+    import yaml
+
+    from bayesal.errors import InvalidInputError
+    from bayesal.web.app import serve as serve_app
+
+    _open_session(directory).close()  # a clear error before the server starts
+    tokens = None
+    if annotator_tokens is not None:
+        loaded = yaml.safe_load(annotator_tokens.read_text(encoding="utf-8"))
+        if not isinstance(loaded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
+        ):
+            raise InvalidInputError(
+                f"{annotator_tokens}: expected a mapping of token -> annotator name"
+            )
+        tokens = loaded
+    serve_app(
+        directory, host=host, port=port, token=token, annotator_tokens=tokens,
+        retrain=not no_retrain,
+    )

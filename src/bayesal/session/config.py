@@ -1,0 +1,199 @@
+"""The labelling session's config: a YAML file validated by pydantic (unknown keys refused).
+
+Example (``configs/label_digits.yaml``)::
+
+    data:
+      kind: image_folder        # image_folder | table | arrays
+      path: digits/             # relative to this file's folder
+      params: {size: 28}
+    labels: [zero, one, two, three, four, five, six, seven, eight, nine]
+    model: {name: gal_cnn}
+    posterior: {name: mc_dropout, num_samples: 20}
+    strategy: {name: bald}
+    queue_size: 50
+    retrain_every: 10
+    stopping:
+      - {name: budget, params: {max_labels: 500}}
+      - {name: stabilizing_predictions}
+
+``bayesal session init`` validates it (names resolve, parameters fit their factories,
+the data reads, the model runs on it) before it creates anything, and stores a copy in
+the session, so a session never depends on the original file again.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from bayesal.errors import BayesalError, ConfigError, DataNotFoundError
+from bayesal.experiment.config import PosteriorConfig, StrategyConfig
+from bayesal.models.registry import check_model
+from bayesal.training import Count, TrainConfig
+
+__all__ = ["DataConfig", "SessionConfig", "StoppingRuleConfig", "load_session_config"]
+
+#: The most classes a session takes (one key per class in the UI; beyond ten, keys
+#: run through letters).
+MAX_CLASSES = 36
+MAX_QUEUE = 100_000
+_DATA_PARAMS = {
+    "image_folder": {"size", "mode"},
+    "table": {"label_column", "feature_columns", "id_column", "format"},
+    "arrays": {"labels_path", "x_key", "y_key"},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the items live and how to read them.
+
+    ``image_folder``: ``path`` is a folder of images (``read_image_folder``: unlabelled
+    images at its top level, labelled ones in one subfolder per class); params ``size``,
+    ``mode``. ``table``: a CSV / Parquet file (``read_table``); params ``label_column``,
+    ``feature_columns``, ``id_column``. ``arrays``: a ``.npy`` / ``.npz`` file
+    (``read_arrays``). ``path`` is relative to the config file's folder unless absolute.
+    """
+
+    kind: Literal["image_folder", "table", "arrays"]
+    path: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        allowed = _DATA_PARAMS.get(info.data.get("kind", ""))
+        if allowed is None:  # the kind itself is wrong: reported on its own
+            return params
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise ValueError(f"unknown data params {unknown}; this kind takes {sorted(allowed)}")
+        return params
+
+
+class SessionModelConfig(_Strict):
+    """The network: a registered model (``bayesal models``) or an import path
+    ``package.module:factory``. Parameters the data determines (``num_classes``,
+    ``in_features``, ``in_channels``, ``image_size``) are filled in when the factory
+    takes them and ``params`` does not set them; the model is built and run on the data
+    when the session is created."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        try:
+            check_model(name, {})
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+
+class StoppingRuleConfig(_Strict):
+    """One stopping rule: ``get_stopping_rule(name, **params)`` (``bayesal.stopping``)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionConfig(_Strict):
+    """Everything a labelling session needs; see the module docstring for an example."""
+
+    data: DataConfig
+    labels: list[str] | None = Field(default=None, min_length=2, max_length=MAX_CLASSES)
+    model: SessionModelConfig
+    posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
+    strategy: StrategyConfig = Field(default_factory=lambda: StrategyConfig(name="bald"))
+    training: TrainConfig = Field(default_factory=TrainConfig)
+    queue_size: Count = Field(default=50, ge=1, le=MAX_QUEUE)
+    retrain_every: Count = Field(default=10, ge=1, le=MAX_QUEUE)
+    lease_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
+    cold_start: Literal["random", "kcenter"] = "random"
+    stop_set_size: Count = Field(default=1000, ge=1, le=MAX_QUEUE)
+    stopping: list[StoppingRuleConfig] = Field(default_factory=list)
+    seed: Count = Field(default=0, ge=0, le=2**31 - 1)
+    device: str = "cpu"
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is None:
+            return None
+        cleaned = [name.strip() for name in labels]
+        if any(not name or len(name) > 100 for name in cleaned):
+            raise ValueError("label names must be 1 to 100 characters long")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError(f"label names must be distinct, got {cleaned}")
+        if any(name.isdigit() for name in cleaned):
+            raise ValueError("a label name cannot be a number (numbers mean class indices)")
+        return cleaned
+
+    @field_validator("stopping")
+    @classmethod
+    def _rules_build(cls, rules: list[StoppingRuleConfig]) -> list[StoppingRuleConfig]:
+        from bayesal.stopping import get_stopping_rule
+
+        for rule in rules:
+            get_stopping_rule(rule.name, **rule.params)
+        return rules
+
+
+def _no_nan(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: NaN or infinity is not allowed")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nan(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_nan(item, f"{where}[{i}]")
+
+
+def load_session_config(path: str | Path) -> tuple[SessionConfig, Path]:
+    """The validated config of ``path`` and the folder its data paths are relative to.
+
+    Raises:
+        DataNotFoundError: no such file.
+        ConfigError: unreadable YAML or an invalid field (the message names the file and
+            the field path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"session config {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return parse_session_config(raw, str(path)), path.parent.resolve()
+
+
+def parse_session_config(raw: dict[str, Any], source: str = "session config") -> SessionConfig:
+    """Validate a config mapping (see :func:`load_session_config`)."""
+    _no_nan(raw, "")
+    try:
+        return SessionConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None

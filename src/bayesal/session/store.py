@@ -1,0 +1,746 @@
+"""The labelling session's SQLite store: one file, WAL mode, durable commits.
+
+Tables (schema version :data:`SCHEMA_VERSION`, migrated forward on open):
+
+- ``meta``: key / JSON value (the config, label names, the data root, the stop set).
+- ``items``: the items, ``item_id`` (stable, never a position) and ``ref`` (where the
+  item's data lives: a path under the data root, or a table row name) and ``row`` (its
+  position in the data as read, for training).
+- ``events``: append only. Every label, undo and skip, with its annotator, time and
+  source; a correction is a new ``label`` event, an undo an ``undo`` event naming the
+  event it takes back. Nothing is ever updated or deleted.
+- ``current_labels``: each labelled item's label now, kept in step with ``events`` in the
+  same transaction (a cache that :meth:`SessionStore.rebuild_current_labels` can
+  recompute from the events).
+- ``rounds``: each retrain (labels it saw, metrics, the stop-set predictions, where the
+  learner's state was saved) and ``queue``: the ranked items of each round, with score,
+  prediction and uncertainty.
+- ``leases``: which annotator holds which item until when.
+
+Durability: ``synchronous=FULL`` in WAL mode, so a label is on disk when
+:meth:`SessionStore.add_label` returns; a process killed at any moment leaves the file
+consistent (SQLite's own guarantee), and the next open recovers the WAL.
+
+Each thread gets its own connection (SQLite connections are not shared across threads);
+writers take the database lock up front (``BEGIN IMMEDIATE``) and wait up to
+:data:`BUSY_TIMEOUT_S` for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bayesal.errors import BayesalError, InvalidInputError
+
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "LabelEvent",
+    "Lease",
+    "QueueEntry",
+    "RoundRow",
+    "SessionStore",
+    "StoreError",
+]
+
+DB_NAME = "session.sqlite"
+BUSY_TIMEOUT_S = 30.0
+#: The longest annotator name and source string accepted.
+MAX_NAME = 100
+
+
+class StoreError(BayesalError):
+    """The session file is missing, from a newer bayesal, or not a session."""
+
+
+# Each entry upgrades the schema from version i to i + 1; never edit a released one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE items (
+        item_id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        row INTEGER NOT NULL UNIQUE,
+        fallback_order INTEGER NOT NULL
+    );
+    CREATE INDEX items_fallback ON items(fallback_order);
+    CREATE TABLE events (
+        event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        kind TEXT NOT NULL CHECK (kind IN ('label', 'undo', 'skip')),
+        label INTEGER,
+        annotator TEXT NOT NULL,
+        time REAL NOT NULL,
+        source TEXT NOT NULL,
+        undoes INTEGER REFERENCES events(event_id),
+        predicted INTEGER,
+        round INTEGER
+    );
+    CREATE INDEX events_item ON events(item_id, event_id);
+    CREATE INDEX events_annotator ON events(annotator, kind, event_id);
+    CREATE TABLE current_labels (
+        item_id INTEGER PRIMARY KEY REFERENCES items(item_id),
+        label INTEGER NOT NULL,
+        event_id INTEGER NOT NULL REFERENCES events(event_id)
+    );
+    CREATE TABLE rounds (
+        round INTEGER PRIMARY KEY,
+        started REAL NOT NULL,
+        finished REAL NOT NULL,
+        n_labels INTEGER NOT NULL,
+        last_event_id INTEGER NOT NULL,
+        state_path TEXT,
+        metrics TEXT NOT NULL,
+        stop_predictions BLOB
+    );
+    CREATE TABLE queue (
+        round INTEGER NOT NULL REFERENCES rounds(round),
+        rank INTEGER NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        score REAL,
+        predicted INTEGER,
+        predicted_prob REAL,
+        uncertainty REAL,
+        PRIMARY KEY (round, rank)
+    );
+    CREATE INDEX queue_item ON queue(round, item_id);
+    CREATE TABLE leases (
+        item_id INTEGER PRIMARY KEY REFERENCES items(item_id),
+        annotator TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX leases_annotator ON leases(annotator);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """One row of the event log."""
+
+    event_id: int
+    item_id: int
+    kind: str
+    label: int | None
+    annotator: str
+    time: float
+    source: str
+    undoes: int | None = None
+    predicted: int | None = None
+    round: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """An item of a round's ranked queue (score: higher is wanted more)."""
+
+    round: int
+    rank: int
+    item_id: int
+    score: float | None
+    predicted: int | None
+    predicted_prob: float | None
+    uncertainty: float | None
+
+
+@dataclass(frozen=True)
+class Lease:
+    item_id: int
+    annotator: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    round: int
+    started: float
+    finished: float
+    n_labels: int
+    last_event_id: int
+    state_path: str | None
+    metrics: dict[str, Any]
+    stop_predictions: bytes | None
+
+
+def check_name(value: object, what: str = "annotator") -> str:
+    """An annotator (or source) name: a non-empty printable string of at most MAX_NAME."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    name = value.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidInputError(
+            f"{what} must be 1 to {MAX_NAME} printable characters, got {value[:MAX_NAME]!r}"
+        )
+    return name
+
+
+def _none_if_nan(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class SessionStore:
+    """The SQLite file of one session. Create with :meth:`create`, open with
+    :meth:`open`; every method is safe to call from several threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ connections
+
+    @classmethod
+    def create(cls, path: str | Path) -> SessionStore:
+        """A new, empty store at ``path`` (which must not exist), at the latest schema."""
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} already exists")
+        store = cls(path)
+        store._migrate(new=True)
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> SessionStore:
+        """The existing store at ``path``, migrated to the latest schema if older.
+
+        Raises:
+            StoreError: no such file, not a session file, or one written by a newer
+                bayesal (schema version above :data:`SCHEMA_VERSION`).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"{path} does not exist: not a labelling session")
+        store = cls(path)
+        store._migrate(new=False)
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{self.path}: not a labelling session file ({exc})") from None
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database lock from its start; committed (and
+        on disk) when the block ends, rolled back on any exception."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, *, new: bool) -> None:
+        with self.write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and not new:
+                # Only create() starts from nothing: an existing file at version 0 is
+                # some other SQLite database (or an empty file), never migrated into one.
+                raise StoreError(
+                    f"{self.path}: not a labelling session file (an SQLite file without "
+                    "bayesal's schema)"
+                )
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this bayesal's "
+                    f"{SCHEMA_VERSION}: upgrade bayesal to open it"
+                )
+            for target in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[target]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target + 1}")
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # ------------------------------------------------------------------ meta and items
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: Any) -> None:
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def add_items(
+        self,
+        conn: sqlite3.Connection,
+        item_ids: Sequence[int],
+        refs: Sequence[str],
+        fallback_order: Sequence[int],
+    ) -> None:
+        conn.executemany(
+            "INSERT INTO items(item_id, ref, row, fallback_order) VALUES (?, ?, ?, ?)",
+            [
+                (int(i), str(ref), row, int(order))
+                for row, (i, ref, order) in enumerate(
+                    zip(item_ids, refs, fallback_order, strict=True)
+                )
+            ],
+        )
+
+    def items(self) -> list[tuple[int, str, int]]:
+        """Every item as ``(item_id, ref, row)``, in row order."""
+        return [
+            (int(a), str(b), int(c))
+            for a, b, c in self.conn.execute("SELECT item_id, ref, row FROM items ORDER BY row")
+        ]
+
+    def item(self, item_id: int) -> tuple[int, str, int] | None:
+        row = self.conn.execute(
+            "SELECT item_id, ref, row FROM items WHERE item_id = ?", (int(item_id),)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
+
+    def item_by_ref(self, ref: str) -> int | None:
+        row = self.conn.execute("SELECT item_id FROM items WHERE ref = ?", (ref,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def num_items(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    # ------------------------------------------------------------------ events
+
+    def _insert_event(
+        self,
+        conn: sqlite3.Connection,
+        item_id: int,
+        kind: str,
+        label: int | None,
+        annotator: str,
+        source: str,
+        undoes: int | None = None,
+        predicted: int | None = None,
+        round: int | None = None,
+        when: float | None = None,
+    ) -> LabelEvent:
+        now = time.time() if when is None else float(when)
+        cursor = conn.execute(
+            "INSERT INTO events(item_id, kind, label, annotator, time, source, undoes, "
+            "predicted, round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, kind, label, annotator, now, source, undoes, predicted, round),
+        )
+        return LabelEvent(
+            int(cursor.lastrowid or 0), item_id, kind, label, annotator, now, source, undoes,
+            predicted, round,
+        )
+
+    def add_labels(
+        self,
+        labels: Iterable[tuple[int, int, str]],
+        *,
+        source: str,
+        times: Sequence[float | None] | None = None,
+        release_leases: bool = True,
+        shown: bool = True,
+    ) -> list[LabelEvent]:
+        """Record ``(item_id, label, annotator)`` label events in one transaction (on
+        disk when this returns). The caller has checked the ids and labels. ``shown``:
+        a person saw the item with the current round's prediction (not an import), which
+        is then stored with the event for the estimated accuracy."""
+        out = []
+        with self.write() as conn:
+            current = self._current_round(conn)
+            for n, (item_id, label, annotator) in enumerate(labels):
+                predicted = None
+                if current is not None and shown:
+                    row = conn.execute(
+                        "SELECT predicted FROM queue WHERE round = ? AND item_id = ?",
+                        (current, item_id),
+                    ).fetchone()
+                    predicted = None if row is None else row[0]
+                when = None if times is None else times[n]
+                event = self._insert_event(
+                    conn, item_id, "label", label, annotator, source,
+                    predicted=predicted, round=current, when=when,
+                )
+                conn.execute(
+                    "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
+                    "event_id = excluded.event_id",
+                    (item_id, label, event.event_id),
+                )
+                if release_leases:
+                    conn.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
+                out.append(event)
+        return out
+
+    def undo_last(self, annotator: str, source: str) -> LabelEvent | None:
+        """Take back ``annotator``'s latest label event that is not yet undone: the item
+        returns to its label before that event (or to unlabelled). Returns the undo
+        event, or None when there is nothing to undo."""
+        with self.write() as conn:
+            row = conn.execute(
+                "SELECT event_id, item_id FROM events e WHERE annotator = ? AND kind = 'label' "
+                "AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' "
+                "AND u.undoes = e.event_id) ORDER BY event_id DESC LIMIT 1",
+                (annotator,),
+            ).fetchone()
+            if row is None:
+                return None
+            target, item_id = int(row[0]), int(row[1])
+            event = self._insert_event(
+                conn, item_id, "undo", None, annotator, source, undoes=target
+            )
+            self._restore_current(conn, item_id)
+            return event
+
+    def _restore_current(self, conn: sqlite3.Connection, item_id: int) -> None:
+        row = conn.execute(
+            "SELECT event_id, label FROM events e WHERE item_id = ? AND kind = 'label' "
+            "AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' "
+            "AND u.undoes = e.event_id) ORDER BY event_id DESC LIMIT 1",
+            (item_id,),
+        ).fetchone()
+        if row is None:
+            conn.execute("DELETE FROM current_labels WHERE item_id = ?", (item_id,))
+        else:
+            conn.execute(
+                "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
+                "event_id = excluded.event_id",
+                (item_id, int(row[1]), int(row[0])),
+            )
+
+    def rebuild_current_labels(self) -> None:
+        """Recompute ``current_labels`` from the event log."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM current_labels")
+            ids = [r[0] for r in conn.execute("SELECT DISTINCT item_id FROM events")]
+            for item_id in ids:
+                self._restore_current(conn, int(item_id))
+
+    def add_skip(self, item_id: int, annotator: str, source: str) -> LabelEvent:
+        with self.write() as conn:
+            event = self._insert_event(conn, item_id, "skip", None, annotator, source)
+            conn.execute(
+                "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, annotator)
+            )
+            return event
+
+    def events(self, after: int = 0) -> list[LabelEvent]:
+        rows = self.conn.execute(
+            "SELECT event_id, item_id, kind, label, annotator, time, source, undoes, "
+            "predicted, round FROM events WHERE event_id > ? ORDER BY event_id",
+            (after,),
+        ).fetchall()
+        return [LabelEvent(*row) for row in rows]
+
+    def current_labels(self) -> dict[int, tuple[int, int]]:
+        """``item_id -> (label, event_id)`` of every labelled item."""
+        return {
+            int(i): (int(label), int(e))
+            for i, label, e in self.conn.execute(
+                "SELECT item_id, label, event_id FROM current_labels"
+            )
+        }
+
+    def labelled_snapshot(self) -> tuple[dict[int, int], int]:
+        """The current labels and the last event id they include, read consistently."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            labels = {
+                int(i): int(label)
+                for i, label in conn.execute("SELECT item_id, label FROM current_labels")
+            }
+            last = conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return labels, int(last)
+
+    def num_labelled(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
+
+    def label_events_since(self, event_id: int) -> int:
+        """Label and undo events after ``event_id`` (what a retrain has not seen)."""
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM events WHERE event_id > ? AND kind IN ('label', 'undo')",
+                (event_id,),
+            ).fetchone()[0]
+        )
+
+    # ------------------------------------------------------------------ rounds and queue
+
+    @staticmethod
+    def _current_round(conn: sqlite3.Connection) -> int | None:
+        row = conn.execute("SELECT MAX(round) FROM rounds").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def current_round(self) -> int | None:
+        return self._current_round(self.conn)
+
+    def add_round(
+        self,
+        *,
+        round: int,
+        started: float,
+        n_labels: int,
+        last_event_id: int,
+        state_path: str | None,
+        metrics: dict[str, Any],
+        stop_predictions: bytes | None,
+        queue: Sequence[QueueEntry],
+    ) -> None:
+        """Record a finished retrain and its ranked queue in one transaction; the new
+        queue replaces the old one for every later :meth:`lease_next`."""
+        with self.write() as conn:
+            if conn.execute("SELECT 1 FROM rounds WHERE round = ?", (round,)).fetchone():
+                raise StoreError(f"round {round} is already recorded")
+            conn.execute(
+                "INSERT INTO rounds(round, started, finished, n_labels, last_event_id, "
+                "state_path, metrics, stop_predictions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    round, started, time.time(), n_labels, last_event_id, state_path,
+                    json.dumps(metrics, allow_nan=False, default=_json_default),
+                    stop_predictions,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO queue(round, rank, item_id, score, predicted, predicted_prob, "
+                "uncertainty) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        round, q.rank, q.item_id, _none_if_nan(q.score), q.predicted,
+                        _none_if_nan(q.predicted_prob), _none_if_nan(q.uncertainty),
+                    )
+                    for q in queue
+                ],
+            )
+
+    def rounds(self) -> list[RoundRow]:
+        rows = self.conn.execute(
+            "SELECT round, started, finished, n_labels, last_event_id, state_path, metrics, "
+            "stop_predictions FROM rounds ORDER BY round"
+        ).fetchall()
+        return [
+            RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows
+        ]
+
+    def last_round(self) -> RoundRow | None:
+        rows = self.rounds()
+        return rows[-1] if rows else None
+
+    def queue(self, round: int | None = None) -> list[QueueEntry]:
+        """The ranked queue of ``round`` (default: the latest), best first."""
+        if round is None:
+            round = self.current_round()
+            if round is None:
+                return []
+        rows = self.conn.execute(
+            "SELECT round, rank, item_id, score, predicted, predicted_prob, uncertainty "
+            "FROM queue WHERE round = ? ORDER BY rank",
+            (round,),
+        ).fetchall()
+        return [QueueEntry(*row) for row in rows]
+
+    def queue_entry(self, item_id: int, round: int | None = None) -> QueueEntry | None:
+        if round is None:
+            round = self.current_round()
+            if round is None:
+                return None
+        row = self.conn.execute(
+            "SELECT round, rank, item_id, score, predicted, predicted_prob, uncertainty "
+            "FROM queue WHERE round = ? AND item_id = ?",
+            (round, int(item_id)),
+        ).fetchone()
+        return None if row is None else QueueEntry(*row)
+
+    # ------------------------------------------------------------------ leases
+
+    def lease_next(self, annotator: str, lease_seconds: float) -> tuple[int, bool] | None:
+        """Lease the best item for ``annotator``: the item it already holds (lease
+        renewed), else the first item of the current queue that is unlabelled, not
+        leased and not skipped by this annotator, else such an item outside the queue
+        (in the session's fixed shuffled order), else one it skipped. Returns
+        ``(item_id, from_queue)``, or None when every item is labelled or leased.
+
+        One transaction holding the write lock, so two annotators never get the same
+        item."""
+        with self.write() as conn:
+            now = time.time()  # after the lock is ours: the lease starts now
+            conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
+            held = conn.execute(
+                "SELECT l.item_id FROM leases l WHERE l.annotator = ? AND NOT EXISTS "
+                "(SELECT 1 FROM current_labels c WHERE c.item_id = l.item_id) "
+                "ORDER BY l.expires LIMIT 1",
+                (annotator,),
+            ).fetchone()
+            free = (
+                "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
+                "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i})"
+            )
+            not_skipped = (
+                "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
+                "AND s.annotator = :a AND s.item_id = {i})"
+            )
+            from_queue = True
+            if held is not None:
+                item_id = int(held[0])
+                conn.execute("DELETE FROM leases WHERE annotator = ?", (annotator,))
+                current = self._current_round(conn)
+                from_queue = current is not None and conn.execute(
+                    "SELECT 1 FROM queue WHERE round = ? AND item_id = ?", (current, item_id)
+                ).fetchone() is not None
+            else:
+                current = self._current_round(conn)
+                row = None
+                if current is not None:
+                    row = conn.execute(
+                        "SELECT q.item_id FROM queue q WHERE q.round = :r AND "
+                        + free.format(i="q.item_id") + " AND "
+                        + not_skipped.format(i="q.item_id") + " ORDER BY q.rank LIMIT 1",
+                        {"r": current, "a": annotator},
+                    ).fetchone()
+                if row is None:
+                    from_queue = False
+                    row = conn.execute(
+                        "SELECT t.item_id FROM items t WHERE " + free.format(i="t.item_id")
+                        + " AND " + not_skipped.format(i="t.item_id")
+                        + " ORDER BY t.fallback_order LIMIT 1",
+                        {"a": annotator},
+                    ).fetchone()
+                if row is None:
+                    row = conn.execute(
+                        "SELECT t.item_id FROM items t WHERE " + free.format(i="t.item_id")
+                        + " ORDER BY t.fallback_order LIMIT 1"
+                    ).fetchone()
+                if row is None:
+                    return None
+                item_id = int(row[0])
+            conn.execute(
+                "INSERT INTO leases(item_id, annotator, expires) VALUES (?, ?, ?)",
+                (item_id, annotator, now + lease_seconds),
+            )
+            return item_id, from_queue
+
+    def leases(self) -> list[Lease]:
+        now = time.time()
+        return [
+            Lease(int(i), str(a), float(e))
+            for i, a, e in self.conn.execute(
+                "SELECT item_id, annotator, expires FROM leases WHERE expires > ?", (now,)
+            )
+        ]
+
+    def hold(self, item_id: int, annotator: str, lease_seconds: float) -> bool:
+        """Lease ``item_id`` to ``annotator`` (e.g. the item of a label they undid, so
+        that they see it again) unless another annotator holds it; their other lease is
+        released. False when someone else holds it."""
+        with self.write() as conn:
+            now = time.time()
+            row = conn.execute(
+                "SELECT annotator, expires FROM leases WHERE item_id = ?", (item_id,)
+            ).fetchone()
+            if row is not None and row[0] != annotator and float(row[1]) > now:
+                return False
+            conn.execute(
+                "DELETE FROM leases WHERE annotator = ? OR item_id = ?", (annotator, item_id)
+            )
+            conn.execute(
+                "INSERT INTO leases(item_id, annotator, expires) VALUES (?, ?, ?)",
+                (item_id, annotator, now + lease_seconds),
+            )
+        return True
+
+    def lease_of(self, item_id: int) -> Lease | None:
+        """The unexpired lease on ``item_id``, if any."""
+        row = self.conn.execute(
+            "SELECT item_id, annotator, expires FROM leases WHERE item_id = ? AND expires > ?",
+            (item_id, time.time()),
+        ).fetchone()
+        return None if row is None else Lease(int(row[0]), str(row[1]), float(row[2]))
+
+    def current_event(self, item_id: int) -> int:
+        """The event id of the item's label now (0: unlabelled)."""
+        row = self.conn.execute(
+            "SELECT event_id FROM current_labels WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def release(self, annotator: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM leases WHERE annotator = ?", (annotator,))
+
+    # ------------------------------------------------------------------ summaries
+
+    def counts_by_annotator(self) -> dict[str, int]:
+        """Current labels per annotator of the event that set them."""
+        return {
+            str(a): int(n)
+            for a, n in self.conn.execute(
+                "SELECT e.annotator, COUNT(*) FROM current_labels c "
+                "JOIN events e ON e.event_id = c.event_id GROUP BY e.annotator"
+            )
+        }
+
+    def counts_by_label(self) -> dict[int, int]:
+        return {
+            int(label): int(n)
+            for label, n in self.conn.execute(
+                "SELECT label, COUNT(*) FROM current_labels GROUP BY label"
+            )
+        }
+
+    def recent_predicted_labels(self, limit: int) -> list[tuple[int, int]]:
+        """``(predicted, label)`` of the latest ``limit`` labels made while a model's
+        prediction was shown, counting only each item's current label (a label later
+        corrected or undone does not count; nor do imports and the data's labels)."""
+        rows = self.conn.execute(
+            "SELECT e.predicted, e.label FROM current_labels c "
+            "JOIN events e ON e.event_id = c.event_id WHERE e.predicted IS NOT NULL "
+            "ORDER BY e.event_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(p), int(y)) for p, y in rows]
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
