@@ -303,6 +303,32 @@ class PosteriorConfig(_Strict):
         return int(self.build().num_samples)
 
 
+def _check_built_and_label(
+    spec: StrategyConfig | StoppingRuleConfig,
+    what: str,
+    build: Callable[..., object],
+    label_note: str = "",
+) -> None:
+    """Build ``spec`` once (its params checked by the factory), then default and check
+    its ``label``: the name, or for an import path the part after the last ``:`` / ``.``."""
+    try:
+        build(spec.name, **spec.params)
+    except BayesalError as exc:
+        raise ValueError(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{what} {spec.name!r} cannot be built with params {spec.params}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if spec.label is None:
+        spec.label = re.split(r"[:.]", spec.name)[-1] if is_import_path(spec.name) else spec.name
+    if not _LABEL_RE.match(spec.label):
+        raise ValueError(
+            f"label {spec.label!r} must start with a letter or digit and hold only "
+            f"letters, digits and _ . + -{' ' + label_note if label_note else ''}"
+        )
+
+
 class StrategyConfig(_Strict):
     """One arm of the comparison: ``get_strategy(name, **params)`` under a posterior.
 
@@ -325,24 +351,7 @@ class StrategyConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> StrategyConfig:
-        try:
-            get_strategy(self.name, **self.params)
-        except BayesalError as exc:
-            raise ValueError(str(exc)) from None
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"strategy {self.name!r} cannot be built with params {self.params}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        if self.label is None:
-            self.label = (
-                re.split(r"[:.]", self.name)[-1] if is_import_path(self.name) else self.name
-            )
-        if not _LABEL_RE.match(self.label):
-            raise ValueError(
-                f"label {self.label!r} must start with a letter or digit and hold only "
-                "letters, digits and _ . + - (it becomes part of file names)"
-            )
+        _check_built_and_label(self, "strategy", get_strategy, "(it becomes part of file names)")
         return self
 
 
@@ -385,24 +394,7 @@ class StoppingRuleConfig(_Strict):
 
     @model_validator(mode="after")
     def _buildable(self) -> StoppingRuleConfig:
-        try:
-            get_stopping_rule(self.name, **self.params)
-        except BayesalError as exc:
-            raise ValueError(str(exc)) from None
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"stopping rule {self.name!r} cannot be built with params {self.params}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        if self.label is None:
-            self.label = (
-                re.split(r"[:.]", self.name)[-1] if is_import_path(self.name) else self.name
-            )
-        if not _LABEL_RE.match(self.label):
-            raise ValueError(
-                f"label {self.label!r} must start with a letter or digit and hold only "
-                "letters, digits and _ . + -"
-            )
+        _check_built_and_label(self, "stopping rule", get_stopping_rule)
         return self
 
 

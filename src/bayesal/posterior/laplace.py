@@ -45,7 +45,7 @@ from bayesal.posterior.methods import (
     ModelBuilder,
     PosteriorMethod,
 )
-from bayesal.training import TrainConfig, fit
+from bayesal.training import TrainConfig
 
 __all__ = ["HESSIANS", "LaplaceMethod", "LastLayerLaplacePosterior"]
 
@@ -233,9 +233,12 @@ class LaplaceMethod(PosteriorMethod):
         device: torch.device,
         transform: Callable[[Tensor], Tensor] | None = None,
     ) -> FittedPosterior:
-        model = build_model(seeds.init(0)).to(device)
-        kwargs = {"transform": transform} if transform is not None else {}
-        fit(model, x_L, y_L, train_config, seed=seeds.train(0), **kwargs)
+        fitted = super().fit(
+            build_model, x_L, y_L, train_config=train_config, seeds=seeds, device=device,
+            transform=transform,
+        )
+        assert isinstance(fitted, _LaplaceFitted)
+        model = fitted.models[0]
         la = self.new_laplace(model)
         dtype = next(model.parameters()).dtype
         data = TensorDataset(to_model_input(x_L, device, dtype), y_L.long().to(device))
@@ -247,8 +250,6 @@ class LaplaceMethod(PosteriorMethod):
                     pred_type="glm", method="marglik", n_steps=_MARGLIK_STEPS,
                     prior_structure="scalar",
                 )
-        fitted = self.wrap([model])
-        assert isinstance(fitted, _LaplaceFitted)
         fitted.set_laplace(la)
         fitted.extra.update(
             laplace_state=la.state_dict(),

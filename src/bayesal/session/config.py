@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from bayesal.errors import BayesalError, ConfigError, DataNotFoundError
-from bayesal.experiment.config import PosteriorConfig, StrategyConfig
+from bayesal.experiment.config import PosteriorConfig, StoppingRuleConfig, StrategyConfig
 from bayesal.models.registry import check_model
 from bayesal.training import Count, TrainConfig
 
@@ -105,13 +105,6 @@ class SessionModelConfig(_Strict):
         return name
 
 
-class StoppingRuleConfig(_Strict):
-    """One stopping rule: ``get_stopping_rule(name, **params)`` (``bayesal.stopping``)."""
-
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
 class SessionConfig(_Strict):
     """Everything a labelling session needs; see the module docstring for an example."""
 
@@ -146,11 +139,10 @@ class SessionConfig(_Strict):
 
     @field_validator("stopping")
     @classmethod
-    def _rules_build(cls, rules: list[StoppingRuleConfig]) -> list[StoppingRuleConfig]:
-        from bayesal.stopping import get_stopping_rule
-
-        for rule in rules:
-            get_stopping_rule(rule.name, **rule.params)
+    def _distinct_rules(cls, rules: list[StoppingRuleConfig]) -> list[StoppingRuleConfig]:
+        labels = [rule.label for rule in rules]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"two stopping rules share a label {labels}: give them labels")
         return rules
 
 

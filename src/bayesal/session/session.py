@@ -723,7 +723,7 @@ class LabellingSession:
         decisions = []
         for rule_config in self.config.stopping:
             rule = get_stopping_rule(rule_config.name, **rule_config.params)
-            decisions.append((rule_config.name, rule(history)))
+            decisions.append((rule_config.label or rule_config.name, rule(history)))
         return decisions
 
     def estimated_accuracy(self) -> tuple[float | None, int]:
