@@ -12,6 +12,14 @@ an ensemble, ...) is trained on the labelled items unless it already was for the
 labels, drawn once, the pool is scored chunk by chunk, and the strategy selects. With
 no label at all, ``query`` uses the cold start (random, or k-center greedy on the inputs).
 
+Large pools (``docs/scale.md``): a pool whose log-probs ``[N, K, C]`` fit in
+``max_log_probs_bytes`` (1 GiB) is scored as it always was. A larger one is streamed
+(:mod:`bayesal.scoring`): pointwise strategies keep a streaming top-k (or all N scores
+for stochastic selectors), EPIG is scored against its targets chunk by chunk, and joint
+strategies (BatchBALD) select among the ``prefilter`` best items by BALD. With
+``score_executor="ray"`` (or ``query(n, executor="ray")``) the pool is scored in shards
+on a Ray cluster, with the same picks as a local run.
+
 Seeding: every random choice reads its own stream derived from the learner ``seed`` by
 ``numpy.random.SeedSequence(seed, spawn_key=(stream, round, member))``, so the same
 seed, pool, labels and calls give the same ids, and a learner saved and loaded proposes
@@ -56,6 +64,19 @@ from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod, get_po
 from bayesal.posterior.base import PosteriorDraw, evaluation_mode
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import accepted_parameters
+from bayesal.scoring.engine import (
+    DEFAULT_MAX_LOG_PROBS_BYTES,
+    EXECUTORS,
+    ScoringReport,
+    check_prefilter,
+    finish_selection,
+    log_probs_bytes,
+    plan_scoring,
+    range_seconds,
+    resolve_prefilter,
+    score_is_deterministic,
+    score_locally,
+)
 from bayesal.training import TrainConfig
 
 __all__ = [
@@ -71,6 +92,8 @@ __all__ = [
 # Independent random streams (the first element of the SeedSequence spawn key). The
 # first seven are those of the original simulation loop, so its results do not change.
 _INITIAL, _MODEL_INIT, _TRAIN, _SUBSET, _DRAW, _SELECT, _TARGET, _COLD = range(8)
+# The tie-breaking keys of a joint strategy's prefilter (bayesal.scoring).
+_PREFILTER = 8
 
 #: Cold-start methods for a query with no label yet.
 COLD_STARTS: tuple[str, ...] = ("random", "kcenter")
@@ -117,7 +140,8 @@ class SimulatedOracle:
 class QueryTimings:
     """Wall-clock seconds of the last query: ``fit`` training (0 when the fitted posterior
     was reused), ``score`` the subset draw, posterior draw and log-probs (and pointwise
-    scores), ``select`` the strategy's selection."""
+    scores), ``select`` the strategy's selection (for a streamed pool: merging the
+    scored ranges and selecting; see :attr:`ActiveLearner.last_scoring`)."""
 
     fit: float = 0.0
     score: float = 0.0
@@ -255,8 +279,10 @@ class ActiveLearner:
 
     Args:
         pool: the unlabelled inputs: a numpy array (any numeric dtype, memory-mapped
-            too), a tensor, or a map-style ``torch.utils.data.Dataset`` (items ``x`` or
-            ``(x, ...)``; read through a DataLoader, never materialised).
+            too), a tensor, a map-style ``torch.utils.data.Dataset`` (items ``x`` or
+            ``(x, ...)``; read through a DataLoader, never materialised), a Parquet file
+            (:class:`~bayesal.data.source.ParquetInputs`), or the path of a ``.npy``
+            (memory-mapped) or Parquet file.
         model: builds a fresh network returning logits ``[N, C]``: a zero-argument
             callable (a class, a function), a ``seed -> nn.Module`` callable, a
             registered model name or an import path ``package.module:factory``.
@@ -286,6 +312,24 @@ class ActiveLearner:
         num_workers: DataLoader worker processes for a torch Dataset pool.
         train_transform: applied to each training batch (augmentation); never to
             scoring or evaluation.
+        prefilter: for joint strategies (BatchBALD, any strategy that is not pointwise):
+            select among this many candidates, the best of the pool by BALD (a cheap
+            first pass that keeps their log-probs), instead of the whole pool. ``"auto"``
+            (default): 2,000 candidates when the pool's log-probs ``[N, K, C]`` exceed
+            ``max_log_probs_bytes``, else the exact selection over the whole pool (as
+            before). An int: that many candidates whenever the pool is larger. None:
+            always exact (the whole ``[N, K, C]`` is held). Pointwise strategies (EPIG
+            included) are always exact.
+        max_log_probs_bytes: pools whose float32 log-probs ``[N, K, C]`` take at most
+            this many bytes (1 GiB) are scored in memory as before; larger ones are
+            streamed chunk by chunk, keeping only what the selection needs.
+        score_executor: ``"local"`` (this process) or ``"ray"``: score the pool in shards
+            as Ray tasks (the fitted posterior shipped once per fit; same picks as a
+            local run). ``query(n, executor=...)`` overrides it for one query.
+        ray_address: the Ray cluster for ``score_executor="ray"`` (``ray.init(address=)``:
+            ``"auto"``, ``"ray://head:10001"``); None starts a local cluster with every
+            core, or uses the one this process is already connected to.
+        score_shards: shards per query on Ray (default: one per CPU of the cluster).
 
     Raises:
         InvalidInputError: any bad argument (unknown names, a device this machine does
@@ -316,6 +360,11 @@ class ActiveLearner:
         chunk_size: int = 4096,
         num_workers: int = 0,
         train_transform: Callable[[Tensor], Tensor] | None = None,
+        prefilter: int | str | None = "auto",
+        max_log_probs_bytes: int = DEFAULT_MAX_LOG_PROBS_BYTES,
+        score_executor: str = "local",
+        ray_address: str | None = None,
+        score_shards: int | None = None,
     ) -> None:
         self.inputs: PoolInputs = as_pool_inputs(pool, num_workers=num_workers)
         n = len(self.inputs)
@@ -335,6 +384,16 @@ class ActiveLearner:
         self.cold_start_embed = cold_start_embed
         self.target_inputs = target_inputs
         self.train_transform = train_transform
+        self.prefilter = check_prefilter(prefilter)
+        self.max_log_probs_bytes = _positive_int("max_log_probs_bytes", max_log_probs_bytes)
+        self.score_executor = _check_executor(score_executor)
+        if ray_address is not None and not isinstance(ray_address, str):
+            raise InvalidInputError(f"ray_address must be a string or None, got {ray_address!r}")
+        self.ray_address = ray_address
+        self.score_shards = (
+            None if score_shards is None else _positive_int("score_shards", score_shards)
+        )
+        self._ray_scorer: Any = None
         self._model_spec = model
         self._build_model = _model_builder(model)
 
@@ -377,6 +436,8 @@ class ActiveLearner:
         self._fit_round = -1
         self.last_timings = QueryTimings()
         self.last_scores: dict[str, float] = {}
+        #: How the last query scored its pool (None before the first scored query).
+        self.last_scoring: ScoringReport | None = None
         self._last_draw: tuple[int, PosteriorDraw] | None = None
 
         if labels is not None:
@@ -527,17 +588,25 @@ class ActiveLearner:
             return self._last_draw[1]
         return self.fit().draw(_generator(stream_seed(self.seed, _DRAW, r)))
 
-    def query(self, batch_size: int) -> IdArray:
+    def query(self, batch_size: int, *, executor: str | None = None) -> IdArray:
         """The ids of the ``batch_size`` unlabelled items to label next, in pick order.
 
         Works with no label at all (the cold start). Each call is one round: the seeds
         of round ``learner.round`` are used, then the round counter advances.
 
+        Args:
+            batch_size: how many ids.
+            executor: where to score the pool for this query, ``"local"`` or ``"ray"``
+                (default: the learner's ``score_executor``). Both give the same ids.
+
         Raises:
             InvalidInputError: ``batch_size`` < 1 or larger than the unlabelled pool (or
-                than ``pool_subset``), or a strategy that returns a bad selection.
+                than ``pool_subset``), a strategy that returns a bad selection, or an
+                unknown executor.
+            RayScoringUnavailableError: ``executor="ray"`` without ray installed.
         """
         batch_size = _positive_int("batch_size", batch_size)
+        executor = self.score_executor if executor is None else _check_executor(executor)
         unlabelled = self.pool.unlabelled_ids
         if batch_size > len(unlabelled):
             raise InvalidInputError(
@@ -551,7 +620,7 @@ class ActiveLearner:
         if self.pool.num_labelled == 0:
             ids = self._cold_start(unlabelled, batch_size, r)
         else:
-            ids = self._query_with_model(unlabelled, batch_size, r)
+            ids = self._query_with_model(unlabelled, batch_size, r, executor)
         self.round += 1
         return ids
 
@@ -574,7 +643,9 @@ class ActiveLearner:
         self.last_scores = {}
         return unlabelled[np.asarray(picks, dtype=np.int64)]
 
-    def _query_with_model(self, unlabelled: IdArray, batch_size: int, r: int) -> IdArray:
+    def _query_with_model(
+        self, unlabelled: IdArray, batch_size: int, r: int, executor: str = "local"
+    ) -> IdArray:
         t_fit = time.perf_counter()
         before = self._fitted
         fitted = self.fit()
@@ -584,7 +655,8 @@ class ActiveLearner:
         else:
             rng = np.random.default_rng(stream_seed(self.seed, _SUBSET, r))
             scored_ids = self.pool.subset_unlabelled(self.pool_subset, rng)
-        draw = fitted.draw(_generator(stream_seed(self.seed, _DRAW, r)))
+        draw_seed = stream_seed(self.seed, _DRAW, r)
+        draw = fitted.draw(_generator(draw_seed))
         self._last_draw = (r, draw)
         targets = None
         if TARGET_LOG_PROBS in strategy_inputs(self.strategy):
@@ -595,7 +667,15 @@ class ActiveLearner:
             else:
                 targets = self.target_inputs
         selection, t1 = self._score_and_select(
-            draw, scored_ids, batch_size, _generator(stream_seed(self.seed, _SELECT, r)), targets
+            draw,
+            scored_ids,
+            batch_size,
+            _generator(stream_seed(self.seed, _SELECT, r)),
+            targets,
+            executor=executor,
+            fitted=fitted,
+            draw_seed=draw_seed,
+            r=r,
         )
         t2 = time.perf_counter()
         positions = selection.indices_B.cpu().numpy().astype(np.int64)
@@ -618,15 +698,59 @@ class ActiveLearner:
         batch_size: int,
         generator: torch.Generator,
         targets_M: Tensor | None,
+        *,
+        executor: str = "local",
+        fitted: FittedPosterior | None = None,
+        draw_seed: int = 0,
+        r: int = 0,
     ) -> tuple[Selection, float]:
         """The strategy's selection among ``scored_ids`` under one draw, and the time at
-        which scoring ended. Inputs stream chunk by chunk (the pool is never copied)."""
+        which scoring ended. Inputs stream chunk by chunk (the pool is never copied).
+
+        A pool whose log-probs fit (``max_log_probs_bytes``), scored locally without a
+        prefilter, takes the in-memory path (:meth:`_score_in_memory`, unchanged);
+        otherwise the pool is streamed (:meth:`_score_streaming`)."""
         rows = self._rows_of(scored_ids)
+        n_items = len(rows)
+        fits = log_probs_bytes(n_items, draw.num_samples, self.num_classes) <= (
+            self.max_log_probs_bytes
+        )
+        prefilter = None
+        if not is_pointwise(self.strategy, given_target=True):
+            prefilter = resolve_prefilter(
+                self.prefilter, num_items=n_items, fits=fits, batch_size=batch_size
+            )
+        if executor == "local" and fits and prefilter is None:
+            self.last_scoring = ScoringReport("in_memory", None, n_items)
+            return self._score_in_memory(draw, rows, batch_size, generator, targets_M)
+        return self._score_streaming(
+            draw,
+            rows,
+            batch_size,
+            generator,
+            targets_M,
+            executor=executor,
+            prefilter=prefilter,
+            fitted=fitted,
+            draw_seed=draw_seed,
+            tie_seed=stream_seed(self.seed, _PREFILTER, r),
+        )
+
+    def _score_in_memory(
+        self,
+        draw: PosteriorDraw,
+        rows: NDArray[np.int64],
+        batch_size: int,
+        generator: torch.Generator,
+        targets_M: Tensor | None,
+    ) -> tuple[Selection, float]:
+        """The original scoring path: pointwise scores chunk by chunk, concatenated; or,
+        for other strategies, the whole ``[N, K, C]`` (and EPIG's targets) in memory."""
         strategy = self.strategy
         if is_pointwise(strategy):
-            # Only scores_N is kept, never [N, K, C] of the whole pool. (EPIG could be
-            # scored so too, given its targets, but chunking changes its float sums in
-            # the last digits, and with them committed study results: not yet.)
+            # Only scores_N is kept, never [N, K, C] of the whole pool. (EPIG is held
+            # whole here; _score_streaming scores it in its own row blocks, with the
+            # same bits, for pools that do not fit.)
             scores_N = torch.cat(
                 [
                     strategy.score(draw.log_probs(x).cpu(), generator=generator)
@@ -659,6 +783,109 @@ class ActiveLearner:
             log_probs_target_M_K_C=log_probs_target_M_K_C,
         )
         return selection, scored
+
+    def _score_streaming(
+        self,
+        draw: PosteriorDraw,
+        rows: NDArray[np.int64],
+        batch_size: int,
+        generator: torch.Generator,
+        targets_M: Tensor | None,
+        *,
+        executor: str,
+        prefilter: int | None,
+        fitted: FittedPosterior | None,
+        draw_seed: int,
+        tie_seed: int,
+    ) -> tuple[Selection, float]:
+        """Stream the pool (here or as Ray tasks, :mod:`bayesal.scoring`), keeping only
+        what the selection needs; then merge and select."""
+        strategy = self.strategy
+        t0 = time.perf_counter()
+        log_probs_target_M_K_C = None
+        if targets_M is not None:
+            log_probs_target_M_K_C = torch.cat(
+                [
+                    draw.log_probs(targets_M[i : i + self.chunk_size]).cpu()
+                    for i in range(0, len(targets_M), self.chunk_size)
+                ]
+            )
+        plan = plan_scoring(
+            strategy,
+            num_items=len(rows),
+            batch_size=batch_size,
+            num_classes=self.num_classes,
+            chunk_size=self.chunk_size,
+            num_targets=None if targets_M is None else len(targets_M),
+            prefilter=prefilter,
+            seed=tie_seed,
+        )
+        if executor == "ray" and not score_is_deterministic(strategy, plan):
+            warnings.warn(
+                f"strategy {strategy.name!r} draws random numbers while scoring, in pool "
+                "order: it is scored in this process, so that its picks match a local run",
+                stacklevel=5,  # the caller of query()
+            )
+            executor = "local"
+        shards = 1
+        if executor == "ray":
+            assert fitted is not None
+            results, seconds, shards = self._ray().score(
+                fitted,
+                draw_seed,
+                self.inputs,
+                rows,
+                plan,
+                strategy,
+                log_probs_target_M_K_C=log_probs_target_M_K_C,
+            )
+        else:
+            results = score_locally(
+                draw,
+                self.inputs,
+                rows,
+                plan,
+                strategy,
+                generator=generator,
+                log_probs_target_M_K_C=log_probs_target_M_K_C,
+            )
+            seconds = {"ship": 0.0, "score": time.perf_counter() - t0}
+        scored = time.perf_counter()
+        selection, summary, kept = finish_selection(
+            plan,
+            results,
+            strategy,
+            batch_size,
+            generator=generator,
+            log_probs_target_M_K_C=log_probs_target_M_K_C,
+        )
+        seconds["merge"] = time.perf_counter() - scored
+        self.last_scores = summary
+        self.last_scoring = ScoringReport(
+            path="ray" if executor == "ray" else "stream",
+            mode=plan.mode,
+            num_items=len(rows),
+            num_shards=shards,
+            prefilter=plan.keep if plan.mode == "prefilter" else None,
+            candidates=kept,
+            seconds={**seconds, **range_seconds(results)},
+        )
+        return selection, scored
+
+    def _ray(self) -> Any:
+        if self._ray_scorer is None:
+            from bayesal.scoring.distributed import RayScorer
+
+            self._ray_scorer = RayScorer(address=self.ray_address, num_shards=self.score_shards)
+        return self._ray_scorer
+
+    def close(self) -> None:
+        """Release what scoring on Ray holds: the shipped posterior and pool reference,
+        and the local Ray cluster if this learner started it. The learner stays usable
+        (a later Ray query connects again)."""
+        if self._ray_scorer is not None:
+            self._ray_scorer.close()
+            self._ray_scorer = None
 
     # ------------------------------------------------------------------ evaluation
 
@@ -758,6 +985,11 @@ class ActiveLearner:
                 "chunk_size": self.chunk_size,
                 "device": str(self.device),
                 "target_inputs": self.target_inputs,
+                "prefilter": self.prefilter,
+                "max_log_probs_bytes": self.max_log_probs_bytes,
+                "score_executor": self.score_executor,
+                "ray_address": self.ray_address,
+                "score_shards": self.score_shards,
             },
             "callables": sorted(
                 name
@@ -873,6 +1105,12 @@ class ActiveLearner:
             num_workers=num_workers,
             train_transform=train_transform,
             cold_start_embed=cold_start_embed,
+            # Files saved before these settings existed: the defaults of that time.
+            prefilter=settings.get("prefilter", "auto"),
+            max_log_probs_bytes=settings.get("max_log_probs_bytes", DEFAULT_MAX_LOG_PROBS_BYTES),
+            score_executor=settings.get("score_executor", "local"),
+            ray_address=settings.get("ray_address"),
+            score_shards=settings.get("score_shards"),
         )
         if learner._pool_fingerprint() != state["pool_fingerprint"]:
             raise InvalidInputError(
@@ -912,6 +1150,14 @@ class ActiveLearner:
             f"strategy={self.strategy.name!r}, posterior={self.method.name!r}, "
             f"round={self.round}, device={str(self.device)!r})"
         )
+
+
+def _check_executor(executor: object) -> str:
+    if executor not in EXECUTORS:
+        raise InvalidInputError(
+            f"the scoring executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
+        )
+    return str(executor)
 
 
 def _device_exists(name: str) -> bool:

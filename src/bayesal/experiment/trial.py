@@ -42,6 +42,9 @@ TEST_SUBSET_SEED = 0
 #: Fields of the config that a trial's results depend on besides its arm and seed; a
 #: resumed run must agree on them with the trials already on disk. (``device`` is not
 #: among them: a grid may be resumed on another machine.)
+#: The scoring settings that can change a trial's picks, at their defaults.
+_SCORING_DEFAULTS: dict[str, object] = {"prefilter": "auto", "max_log_probs_bytes": 2**30}
+
 SHARED_FIELDS: tuple[str, ...] = (
     "dataset",
     "model",
@@ -75,7 +78,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     ``{"shared": {f: resolved[f] for f in SHARED_FIELDS}, "strategy": <the arm labelled
     label>, "seed": seed}``, plus ``"stop_set_size": n`` when the config records
     stopping evidence (:func:`stop_set_size_of`; its rules do not enter: the report
-    alone reads them). Raises InvalidInputError when no arm is labelled ``label``.
+    alone reads them), plus the ``scoring`` section's ``prefilter`` and
+    ``max_log_probs_bytes`` where they are not the defaults (where the pool is scored does
+    not change the picks). Raises InvalidInputError when no arm is labelled ``label``.
     """
     arms = [arm for arm in resolved.get("strategies") or [] if isinstance(arm, Mapping)]
     arm = next((a for a in arms if a.get("label") == label), None)
@@ -89,6 +94,18 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     stop_set_size = stop_set_size_of(resolved)
     if stop_set_size is not None:
         payload["stop_set_size"] = stop_set_size
+    scoring = resolved.get("scoring")
+    if isinstance(scoring, Mapping):
+        # What can change the picks (BatchBALD's candidates), where it is not the
+        # default (a section of defaults computes what no section does); where the pool
+        # is scored cannot change them.
+        changed = {
+            key: scoring.get(key)
+            for key, default in _SCORING_DEFAULTS.items()
+            if scoring.get(key, default) != default
+        }
+        if changed:
+            payload["scoring"] = changed
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
