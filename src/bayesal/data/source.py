@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
+from bayesal.data.files import _existing_file as existing_file
 from bayesal.errors import DataNotFoundError, InvalidInputError
 
 Rows = NDArray[np.int64]
@@ -197,7 +198,7 @@ class MemmapInputs(ArrayInputs):
         offset: int = 0,
         order: str = "C",
     ) -> None:
-        file = _existing_file(path, "pool file")
+        file = existing_file(path, "pool file").absolute()
         array = np.memmap(
             file,
             dtype=np.dtype(dtype),
@@ -218,7 +219,7 @@ class MemmapInputs(ArrayInputs):
     @classmethod
     def from_npy(cls, path: str | os.PathLike[str]) -> MemmapInputs:
         """The array of a ``.npy`` file, memory-mapped read-only."""
-        file = _existing_file(path, "pool file")
+        file = existing_file(path, "pool file").absolute()
         try:
             array = np.load(file, mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError, OSError) as exc:  # not .npy, empty, pickled objects
@@ -247,20 +248,6 @@ def _memmap_reference(array: Any) -> MemmapInputs | None:
     else:
         return None
     return MemmapInputs(filename, array.dtype, array.shape, int(array.offset), order)
-
-
-def _existing_file(path: Any, what: str) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise InvalidInputError(f"{what} must be a path, got {type(path).__name__}")
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise DataNotFoundError(
-            f"{what} {str(path)!r} does not exist (looked for {file.absolute()}; relative "
-            "paths are relative to the current working directory)"
-        )
-    if not file.is_file():
-        raise InvalidInputError(f"{what} {str(path)!r} is not a file")
-    return file.absolute()
 
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -297,7 +284,7 @@ class ParquetInputs(PoolInputs):
         columns: Sequence[str] | None = None,
         cache_row_groups: int = 2,
     ) -> None:
-        file = _existing_file(path, "Parquet pool")
+        file = existing_file(path, "Parquet pool").absolute()
         pq = _import_parquet(file)
         if isinstance(cache_row_groups, bool) or not isinstance(cache_row_groups, int):
             raise InvalidInputError(
