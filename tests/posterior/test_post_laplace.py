@@ -32,11 +32,11 @@ def _logreg(seed: int) -> nn.Module:
 
 
 def _fit(hessian: str, prior_precision: float | str = PRIOR, k: int = 20):
-    method = get_posterior("laplace", hessian=hessian, prior_precision=prior_precision,
-                           num_samples=k)
+    method = get_posterior(
+        "laplace", hessian=hessian, prior_precision=prior_precision, num_samples=k
+    )
     config = TrainConfig(epochs=50, min_steps=200, batch_size=N, lr=0.05)
-    return method.fit(_logreg, X, Y, train_config=config, seeds=SEEDS,
-                      device=torch.device("cpu"))
+    return method.fit(_logreg, X, Y, train_config=config, seeds=SEEDS, device=torch.device("cpu"))
 
 
 def _brute_force_precision(layer: nn.Linear, prior: float) -> torch.Tensor:
@@ -112,8 +112,9 @@ def test_bad_parameters() -> None:
 def test_learner_save_and_load_keep_the_posterior(tmp_path) -> None:
     x = torch.randn(60, D, generator=torch.Generator().manual_seed(5)).numpy()
     y = (x[:, 0] > 0).astype(np.int64)
-    learner = ActiveLearner(x, model=_logreg, posterior="laplace", num_classes=C,
-                            training={"min_steps": 50})
+    learner = ActiveLearner(
+        x, model=_logreg, posterior="laplace", num_classes=C, training={"min_steps": 50}
+    )
     ids = learner.query(10)
     learner.teach(ids, y[ids])
     picked = learner.query(5)

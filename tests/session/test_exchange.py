@@ -21,8 +21,13 @@ def labelled_session(make_session, name: str = "a"):
     """A session with labels by three annotators, a correction and an undo, retrained so
     that its queue has predictions, then one queued item labelled after the retrain."""
     session = make_session(name)
-    for item, label, who in [(0, "one", "ann"), (5, "two", "bob"), (9, 7, "ann"),
-                             (12, "nine", "cy"), (33, "zero", "bob")]:
+    for item, label, who in [
+        (0, "one", "ann"),
+        (5, "two", "bob"),
+        (9, 7, "ann"),
+        (12, "nine", "cy"),
+        (33, "zero", "bob"),
+    ]:
         session.label(item, label, who)
     session.label(5, "three", "ann")  # a correction
     session.label(40, "four", "cy")
@@ -43,7 +48,10 @@ def test_csv_export_imports_into_a_fresh_session_as_the_same_labels(
     assert frame["item_id"].tolist() == sorted(source.labels())
     row = frame.set_index("item_id").loc[5]
     assert (row["label"], row["label_index"], row["annotator"], row["source"]) == (
-        "three", 3, "ann", "api"
+        "three",
+        3,
+        "ann",
+        "api",
     )
     assert dt.datetime.fromisoformat(row["time"]).tzinfo is not None
 

@@ -47,9 +47,7 @@ def config_over(folder: Path, **overrides: object):
 
 
 def label_ids(session: LabellingSession, ids, truth, annotator: str = "ann") -> None:
-    session.store.add_labels(
-        [(int(i), int(truth[int(i)]), annotator) for i in ids], source="api"
-    )
+    session.store.add_labels([(int(i), int(truth[int(i)]), annotator) for i in ids], source="api")
 
 
 # --------------------------------------------------------------------------- init
@@ -121,8 +119,8 @@ def test_a_model_that_does_not_fit_the_data_creates_nothing(
 def test_bad_model_params_and_missing_data_create_nothing(tmp_path: Path, digits_folder) -> None:
     with pytest.raises(BayesalError, match="hidden"):
         LabellingSession.init(
-            tmp_path / "a", config_over(digits_folder[0], model={"name": "mlp",
-                                                                 "params": {"hidden": 0}})
+            tmp_path / "a",
+            config_over(digits_folder[0], model={"name": "mlp", "params": {"hidden": 0}}),
         )
     with pytest.raises(DataNotFoundError):
         LabellingSession.init(tmp_path / "b", config_over(tmp_path / "nowhere"))
@@ -367,8 +365,13 @@ def test_status_counts_and_the_budget_rule(make_session) -> None:
     status = session.status()
     assert (status.num_items, status.num_labelled, status.round) == (60, 0, 0)
     assert not status.should_stop
-    for item, label, who in [(0, 1, "ann"), (1, 1, "ann"), (2, 2, "bob"), (3, 9, "bob"),
-                             (4, 9, "cy")]:
+    for item, label, who in [
+        (0, 1, "ann"),
+        (1, 1, "ann"),
+        (2, 2, "bob"),
+        (3, 9, "bob"),
+        (4, 9, "cy"),
+    ]:
         session.label(item, label, who)
     session.label(2, 1, "ann")  # a correction: the item now counts for ann and class one
     status = session.status()
@@ -463,10 +466,8 @@ def test_image_path_stays_under_the_data_root(tmp_path: Path, write_digits_fn) -
     with pytest.raises(InvalidInputError, match="not under the data root"):
         session.image_path(refs["img9999.png"])  # a link out of the root
     conn = sqlite3.connect(session.directory / DB_NAME)
-    conn.execute("UPDATE items SET ref = '../secret.png' WHERE item_id = ?",
-                 (refs["img0001.png"],))
-    conn.execute("UPDATE items SET ref = ? WHERE item_id = ?",
-                 (str(secret), refs["img0003.png"]))
+    conn.execute("UPDATE items SET ref = '../secret.png' WHERE item_id = ?", (refs["img0001.png"],))
+    conn.execute("UPDATE items SET ref = ? WHERE item_id = ?", (str(secret), refs["img0003.png"]))
     conn.commit()
     conn.close()
     for item in (refs["img0001.png"], refs["img0003.png"]):
@@ -497,8 +498,11 @@ def test_a_table_session_uses_its_ids_and_shows_the_original_row(tmp_path: Path)
     frame = write_table(tmp_path / "animals.csv")
     config = parse_session_config(
         {
-            "data": {"kind": "table", "path": "animals.csv",
-                     "params": {"label_column": "kind", "id_column": "uid"}},
+            "data": {
+                "kind": "table",
+                "path": "animals.csv",
+                "params": {"label_column": "kind", "id_column": "uid"},
+            },
             "labels": ["cow", "bee", "ant"],
             "model": {"name": "mlp", "params": {"hidden": 16}},
             "posterior": {"name": "mc_dropout", "num_samples": 4},
@@ -512,13 +516,19 @@ def test_a_table_session_uses_its_ids_and_shows_the_original_row(tmp_path: Path)
     assert [i for i, _, _ in session.store.items()] == frame["uid"].tolist()
     expected = {
         int(uid): ["cow", "bee", "ant"].index(kind)
-        for uid, kind in zip(frame["uid"], frame["kind"], strict=True) if kind
+        for uid, kind in zip(frame["uid"], frame["kind"], strict=True)
+        if kind
     }
     assert session.labels() == expected and len(expected) == 10
     row = frame.iloc[5]
     fields = session.item_fields(int(row["uid"]))
-    assert fields == {"f1": row["f1"], "uid": int(row["uid"]), "f2": row["f2"], "kind": None,
-                      "f3": row["f3"]}
+    assert fields == {
+        "f1": row["f1"],
+        "uid": int(row["uid"]),
+        "f2": row["f2"],
+        "kind": None,
+        "f3": row["f3"],
+    }
     labelled = frame.iloc[4]
     view = session.item_view(int(labelled["uid"]))
     assert view.kind == "row" and view.label == labelled["kind"]
@@ -529,9 +539,7 @@ def test_a_table_session_uses_its_ids_and_shows_the_original_row(tmp_path: Path)
         session.label(5, "ant")  # a position, not an id
     assert session.label(1007, "ant").item_id == 1007
     assert session.retrain().round == 1
-    assert {q.item_id for q in session.store.queue()} <= set(frame["uid"]) - set(expected) - {
-        1007
-    }
+    assert {q.item_id for q in session.store.queue()} <= set(frame["uid"]) - set(expected) - {1007}
 
 
 # --------------------------------------------------------------------------- durability
@@ -563,7 +571,10 @@ def test_every_acknowledged_label_survives_sigkill(make_session) -> None:
     children = [
         subprocess.Popen(
             [sys.executable, "-c", _LABELLER, str(directory), str(k)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env=env,
         )
         for k in range(3)

@@ -28,8 +28,7 @@ def one_error_line(result: Result, match: str) -> None:
 def write_config(tmp_path: Path, folder: Path, **overrides: object) -> Path:
     raw = {
         "data": {"kind": "image_folder", "path": str(folder)},
-        "labels": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                   "nine"],
+        "labels": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
         "model": {"name": "mlp", "params": {"hidden": 32}},
         "posterior": {"name": "mc_dropout", "num_samples": 4},
         "training": {"epochs": 2, "min_steps": 5, "batch_size": 32},
@@ -93,8 +92,10 @@ def test_a_session_from_the_command_line(tmp_path: Path, digits_folder) -> None:
     exported = cli("session", "export", directory, "--out", out)
     assert exported.exit_code == 0 and out.is_file(), exported.output
     tasks = tmp_path / "tasks.json"
-    assert cli("session", "export", directory, "--format", "label-studio", "--out",
-               tasks).exit_code == 0
+    assert (
+        cli("session", "export", directory, "--format", "label-studio", "--out", tasks).exit_code
+        == 0
+    )
     second = tmp_path / "s2"
     assert cli("session", "init", second, "--config", config).exit_code == 0
     imported = cli("session", "import", second, out)
@@ -111,22 +112,23 @@ def test_session_errors_are_one_line_and_exit_2(tmp_path: Path, digits_folder) -
     one_error_line(cli("session", "label", directory, "3", "eleven"), "unknown label 'eleven'")
     one_error_line(cli("session", "label", directory, "3", "12"), "out of range")
     one_error_line(cli("session", "label", directory, "²", "one"), "item id must be an integer")
-    one_error_line(cli("session", "label", directory, "3", "1", "--annotator", " "),
-                   "annotator")
+    one_error_line(cli("session", "label", directory, "3", "1", "--annotator", " "), "annotator")
     one_error_line(cli("session", "status", tmp_path / "nowhere"), "not a labelling session")
     one_error_line(cli("session", "next", tmp_path), "not a labelling session")
-    one_error_line(cli("session", "init", directory, "--config", config),
-                   "not an empty directory")
-    one_error_line(cli("session", "init", tmp_path / "x", "--config", tmp_path / "no.yaml"),
-                   "does not exist")
+    one_error_line(cli("session", "init", directory, "--config", config), "not an empty directory")
+    one_error_line(
+        cli("session", "init", tmp_path / "x", "--config", tmp_path / "no.yaml"), "does not exist"
+    )
     bad = tmp_path / "bad.csv"
     bad.write_text("item_id,label\n1,one\n500,two\n")
     one_error_line(cli("session", "import", directory, bad), "row 3: no item 500")
     assert json.loads(cli("session", "status", directory, "--json").stdout)["num_labelled"] == 0
-    wrong_model = write_config(tmp_path, digits_folder[0],
-                               model={"name": "mlp", "params": {"num_classes": 4}})
-    one_error_line(cli("session", "init", tmp_path / "y", "--config", wrong_model),
-                   "expected [2, 10]")
+    wrong_model = write_config(
+        tmp_path, digits_folder[0], model={"name": "mlp", "params": {"num_classes": 4}}
+    )
+    one_error_line(
+        cli("session", "init", tmp_path / "y", "--config", wrong_model), "expected [2, 10]"
+    )
     assert not (tmp_path / "y").exists()
 
 

@@ -28,8 +28,9 @@ def new_store(folder: Path, n: int = 10) -> SessionStore:
     """A store of ``n`` items, ids 0..n-1, whose fallback order is the reverse id order."""
     store = SessionStore.create(folder / DB_NAME)
     with store.write() as conn:
-        store.add_items(conn, list(range(n)), [f"i{i}.png" for i in range(n)],
-                        [n - 1 - i for i in range(n)])
+        store.add_items(
+            conn, list(range(n)), [f"i{i}.png" for i in range(n)], [n - 1 - i for i in range(n)]
+        )
         store.set_meta(conn, "label_names", ["a", "b", "c"])
     return store
 
@@ -37,8 +38,13 @@ def new_store(folder: Path, n: int = 10) -> SessionStore:
 def add_queue(store: SessionStore, item_ids: list[int]) -> None:
     r = (store.current_round() or -1) + 1
     store.add_round(
-        round=r, started=0.0, n_labels=store.num_labelled(), last_event_id=0,
-        state_path=None, metrics={}, stop_predictions=None,
+        round=r,
+        started=0.0,
+        n_labels=store.num_labelled(),
+        last_event_id=0,
+        state_path=None,
+        metrics={},
+        stop_predictions=None,
         queue=[QueueEntry(r, k, i, 1.0 / (k + 1), 0, 0.5, 0.1) for k, i in enumerate(item_ids)],
     )
 
@@ -213,8 +219,10 @@ _item = st.integers(0, 3)
 _who = st.sampled_from(ANNOTATORS)
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("label"), st.lists(st.tuples(_item, st.integers(0, 2), _who),
-                                             min_size=1, max_size=3)),
+        st.tuples(
+            st.just("label"),
+            st.lists(st.tuples(_item, st.integers(0, 2), _who), min_size=1, max_size=3),
+        ),
         st.tuples(st.just("undo"), _who),
         st.tuples(st.just("skip"), _item, _who),
     ),

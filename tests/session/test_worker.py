@@ -35,9 +35,18 @@ def test_the_scheduler_retrains_in_a_process_of_its_own_once_at_a_time(make_sess
 def test_python_m_worker_once_records_a_round_even_when_none_is_due(make_session) -> None:
     session = make_session()
     done = subprocess.run(
-        [sys.executable, "-m", "bayesal.session.worker", str(session.directory), "--once",
-         "--nice", "0"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bayesal.session.worker",
+            str(session.directory),
+            "--once",
+            "--nice",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "round 1: 0 labels"

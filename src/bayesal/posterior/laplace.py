@@ -234,7 +234,12 @@ class LaplaceMethod(PosteriorMethod):
         transform: Callable[[Tensor], Tensor] | None = None,
     ) -> FittedPosterior:
         fitted = super().fit(
-            build_model, x_L, y_L, train_config=train_config, seeds=seeds, device=device,
+            build_model,
+            x_L,
+            y_L,
+            train_config=train_config,
+            seeds=seeds,
+            device=device,
             transform=transform,
         )
         assert isinstance(fitted, _LaplaceFitted)
@@ -247,7 +252,9 @@ class LaplaceMethod(PosteriorMethod):
             la.fit(DataLoader(data, batch_size=train_config.batch_size))
             if self.prior_precision == "auto":
                 la.optimize_prior_precision(
-                    pred_type="glm", method="marglik", n_steps=_MARGLIK_STEPS,
+                    pred_type="glm",
+                    method="marglik",
+                    n_steps=_MARGLIK_STEPS,
                     prior_structure="scalar",
                 )
         fitted.set_laplace(la)

@@ -470,7 +470,8 @@ class LabellingSession:
             kind=self.item_kind,
             label=None if current is None else self.label_names[int(current[0])],
             predicted=(
-                None if entry is None or entry.predicted is None
+                None
+                if entry is None or entry.predicted is None
                 else self.label_names[entry.predicted]
             ),
             predicted_prob=None if entry is None else entry.predicted_prob,
@@ -608,8 +609,7 @@ class LabellingSession:
         metrics["select_seconds"] = learner.last_timings.score + learner.last_timings.select
         if len(labels) == 0:
             queue = [
-                QueueEntry(r, rank, int(i), None, None, None, None)
-                for rank, i in enumerate(picked)
+                QueueEntry(r, rank, int(i), None, None, None, None) for rank, i in enumerate(picked)
             ]
         else:
             draw = learner.draw_for_round(r)
@@ -628,9 +628,13 @@ class LabellingSession:
                 probs, predicted = log_probs.exp().max(-1)
                 queue = [
                     QueueEntry(
-                        r, rank, int(picked[rank]),
+                        r,
+                        rank,
+                        int(picked[rank]),
                         None if scores is None else float(scores[rank]),
-                        int(predicted[rank]), float(probs[rank]), float(uncertainty[rank]),
+                        int(predicted[rank]),
+                        float(probs[rank]),
+                        float(uncertainty[rank]),
                     )
                     for rank in range(len(picked))
                 ]
@@ -649,7 +653,8 @@ class LabellingSession:
             metrics["stop_mean_bald"] = float(torch.cat(bald).double().mean())
             previous = self._previous_stop_predictions()
             metrics["agreement"] = (
-                None if previous is None or len(previous) != len(stop)
+                None
+                if previous is None or len(previous) != len(stop)
                 else cohen_kappa(previous, stop, self.num_classes)
             )
         state = self.directory / "rounds" / f"round-{r}"

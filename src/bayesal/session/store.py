@@ -361,8 +361,16 @@ class SessionStore:
             (item_id, kind, label, annotator, now, source, undoes, predicted, round),
         )
         return LabelEvent(
-            int(cursor.lastrowid or 0), item_id, kind, label, annotator, now, source, undoes,
-            predicted, round,
+            int(cursor.lastrowid or 0),
+            item_id,
+            kind,
+            label,
+            annotator,
+            now,
+            source,
+            undoes,
+            predicted,
+            round,
         )
 
     def add_labels(
@@ -391,8 +399,15 @@ class SessionStore:
                     predicted = None if row is None else row[0]
                 when = None if times is None else times[n]
                 event = self._insert_event(
-                    conn, item_id, "label", label, annotator, source,
-                    predicted=predicted, round=current, when=when,
+                    conn,
+                    item_id,
+                    "label",
+                    label,
+                    annotator,
+                    source,
+                    predicted=predicted,
+                    round=current,
+                    when=when,
                 )
                 conn.execute(
                     "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
@@ -532,7 +547,12 @@ class SessionStore:
                 "INSERT INTO rounds(round, started, finished, n_labels, last_event_id, "
                 "state_path, metrics, stop_predictions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    round, started, time.time(), n_labels, last_event_id, state_path,
+                    round,
+                    started,
+                    time.time(),
+                    n_labels,
+                    last_event_id,
+                    state_path,
                     json.dumps(metrics, allow_nan=False, default=_json_default),
                     stop_predictions,
                 ),
@@ -542,8 +562,13 @@ class SessionStore:
                 "uncertainty) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        round, q.rank, q.item_id, _none_if_nan(q.score), q.predicted,
-                        _none_if_nan(q.predicted_prob), _none_if_nan(q.uncertainty),
+                        round,
+                        q.rank,
+                        q.item_id,
+                        _none_if_nan(q.score),
+                        q.predicted,
+                        _none_if_nan(q.predicted_prob),
+                        _none_if_nan(q.uncertainty),
                     )
                     for q in queue
                 ],
@@ -554,9 +579,7 @@ class SessionStore:
             "SELECT round, started, finished, n_labels, last_event_id, state_path, metrics, "
             "stop_predictions FROM rounds ORDER BY round"
         ).fetchall()
-        return [
-            RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows
-        ]
+        return [RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
 
     def last_round(self) -> RoundRow | None:
         rows = self.rounds()
@@ -620,30 +643,39 @@ class SessionStore:
                 item_id = int(held[0])
                 conn.execute("DELETE FROM leases WHERE annotator = ?", (annotator,))
                 current = self._current_round(conn)
-                from_queue = current is not None and conn.execute(
-                    "SELECT 1 FROM queue WHERE round = ? AND item_id = ?", (current, item_id)
-                ).fetchone() is not None
+                from_queue = (
+                    current is not None
+                    and conn.execute(
+                        "SELECT 1 FROM queue WHERE round = ? AND item_id = ?", (current, item_id)
+                    ).fetchone()
+                    is not None
+                )
             else:
                 current = self._current_round(conn)
                 row = None
                 if current is not None:
                     row = conn.execute(
                         "SELECT q.item_id FROM queue q WHERE q.round = :r AND "
-                        + free.format(i="q.item_id") + " AND "
-                        + not_skipped.format(i="q.item_id") + " ORDER BY q.rank LIMIT 1",
+                        + free.format(i="q.item_id")
+                        + " AND "
+                        + not_skipped.format(i="q.item_id")
+                        + " ORDER BY q.rank LIMIT 1",
                         {"r": current, "a": annotator},
                     ).fetchone()
                 if row is None:
                     from_queue = False
                     row = conn.execute(
-                        "SELECT t.item_id FROM items t WHERE " + free.format(i="t.item_id")
-                        + " AND " + not_skipped.format(i="t.item_id")
+                        "SELECT t.item_id FROM items t WHERE "
+                        + free.format(i="t.item_id")
+                        + " AND "
+                        + not_skipped.format(i="t.item_id")
                         + " ORDER BY t.fallback_order LIMIT 1",
                         {"a": annotator},
                     ).fetchone()
                 if row is None:
                     row = conn.execute(
-                        "SELECT t.item_id FROM items t WHERE " + free.format(i="t.item_id")
+                        "SELECT t.item_id FROM items t WHERE "
+                        + free.format(i="t.item_id")
                         + " ORDER BY t.fallback_order LIMIT 1"
                     ).fetchone()
                 if row is None:

@@ -49,8 +49,16 @@ class RetrainScheduler:
             log = open(self.directory / "retrain.log", "ab")  # noqa: SIM115  kept by Popen
             try:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", "bayesal.session.worker", str(self.directory),
-                     "--threads", str(self.threads), "--nice", str(self.nice)]
+                    [
+                        sys.executable,
+                        "-m",
+                        "bayesal.session.worker",
+                        str(self.directory),
+                        "--threads",
+                        str(self.threads),
+                        "--nice",
+                        str(self.nice),
+                    ]
                     + (["--once"] if once else []),
                     stdin=subprocess.DEVNULL,
                     stdout=log,

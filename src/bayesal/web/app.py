@@ -254,9 +254,7 @@ class WebState:
         out["label_names"] = self.label_names
         out["keys"] = self.keys
         # A worker with nothing left to do is only exiting: not "retraining".
-        out["retraining"] = self.retraining() and (
-            self._forced or out["labels_since_round"] > 0
-        )
+        out["retraining"] = self.retraining() and (self._forced or out["labels_since_round"] > 0)
         out["lease_seconds"] = float(self.session.config.lease_seconds)
         return _plain(out)
 
