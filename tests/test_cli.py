@@ -332,3 +332,61 @@ def test_a_rejected_trial_is_one_warning_line(config_file: Path, tmp_path: Path)
     assert result.exit_code == 0, result.output
     warned = [line for line in result.output.splitlines() if line.startswith("bayesal: warning:")]
     assert len(warned) == 1 and "random__seed0.csv" in warned[0]
+
+
+def _curves_dir(root: Path) -> Path:
+    """A results directory: random and bald over 3 seeds, labels 20, 30, 40."""
+    import pandas as pd
+
+    rows = []
+    for strategy, accs in {"random": [0.5, 0.75, 0.85], "bald": [0.5, 0.85, 0.95]}.items():
+        for seed in range(3):
+            for rnd, acc in enumerate(accs):
+                rows.append(
+                    [strategy, seed, rnd, 20 + 10 * rnd, acc + 0.01 * seed, 0.5, 0.1, 0.1, 0.1,
+                     0.1, "" if rnd == 2 else str(rnd)]
+                )  # fmt: skip
+    columns = ["strategy", "seed", "round", "n_labels", "test_accuracy", "test_nll",
+               "train_seconds", "score_seconds", "select_seconds", "eval_seconds",
+               "acquired_ids"]  # fmt: skip
+    root.mkdir()
+    pd.DataFrame(rows, columns=columns).to_csv(root / "results.csv", index=False)
+    return root
+
+
+def test_report_thresholds_option_and_verdicts(tmp_path: Path) -> None:
+    out = _curves_dir(tmp_path / "out")
+    (out / "config.resolved.yaml").write_text(yaml.safe_dump({"report": {"thresholds": [0.9]}}))
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "labels_to_90_median" in (out / "summary.csv").read_text().splitlines()[0]
+    assert f"wrote {out / 'paired.md'}" in result.output.splitlines()
+    assert "paired over 3 seeds, against 'random' (positive = better):" in result.output
+    # bald: AULC +7.5 points on every seed; 90%: random never (> 40), bald at 40.
+    assert (
+        "  bald: AULC +7.5 points, 3/0 wins/losses: more than seed noise (better); "
+        "to 90%: ≥ +0 labels"
+    ) in result.output
+    result = CliRunner().invoke(main, ["report", str(out), "--thresholds", "0.84, 0.8"])
+    assert result.exit_code == 0, result.output
+    header = (out / "summary.csv").read_text().splitlines()[0]
+    assert "labels_to_80_median" in header and "labels_to_84_median" in header
+    assert "labels_to_90" not in header
+    assert "to 80%: +10 labels; to 84%: +10 labels" in result.output
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("90,95", "a percentage? give 0.9"),
+        ("0.9,abc", "'abc' is not a number"),
+        ("0.9,0.9", "distinct"),
+        ("0", "fraction in (0, 1]"),
+    ],
+)
+def test_report_bad_thresholds_exit_2(tmp_path: Path, value: str, message: str) -> None:
+    out = _curves_dir(tmp_path / "out")
+    result = CliRunner().invoke(main, ["report", str(out), "--thresholds", value])
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output
+    assert not (out / "summary.csv").exists()

@@ -281,14 +281,35 @@ def _prefilter_value(text: str) -> int | str | None:
         ) from None
 
 
+def _thresholds_value(text: str | None) -> tuple[float, ...] | None:
+    """``--thresholds``: comma-separated accuracies in (0, 1]."""
+    if text is None:
+        return None
+    from bayesal.thresholds import parse_thresholds
+
+    try:
+        return parse_thresholds(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--thresholds") from None
+
+
 @main.command()
 @click.argument("results_dir", type=click.Path(path_type=Path))
-def report(results_dir: Path) -> None:
+@click.option(
+    "--thresholds",
+    metavar="T1,T2,...",
+    help="Test accuracies of the labels-to-t, labels-saved and paired tables, as "
+    "fractions, e.g. 0.8,0.9 (default: the config's report.thresholds, else 0.9,0.95).",
+)
+def report(results_dir: Path, thresholds: str | None) -> None:
     """Write figures and tables for RESULTS_DIR (a directory made by `bayesal run`)."""
     from bayesal.report import write_report
+    from bayesal.report.paired import verdict_lines
 
-    for path in write_report(results_dir):
+    for path in write_report(results_dir, thresholds=_thresholds_value(thresholds)):
         click.echo(f"wrote {path}")
+    for line in verdict_lines(results_dir):
+        click.echo(line)
 
 
 _plugin_option = click.option(
@@ -537,6 +558,10 @@ def serve(
             )
         tokens = loaded
     serve_app(
-        directory, host=host, port=port, token=token, annotator_tokens=tokens,
+        directory,
+        host=host,
+        port=port,
+        token=token,
+        annotator_tokens=tokens,
         retrain=not no_retrain,
     )

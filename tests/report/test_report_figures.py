@@ -159,6 +159,11 @@ def test_write_report_everything(
         "per_seed.csv",
         "per_seed.md",
         "figures/learning_curves.png",
+        "labels_saved.csv",
+        "labels_saved.md",
+        "paired.csv",
+        "paired.md",
+        "paired_per_seed.csv",
         "figures/acquisition_grid.png",
         "figures/acquisition_grid_seed3.png",
         "figures/bald_anatomy.png",
@@ -177,6 +182,7 @@ def test_write_report_without_snapshots_and_rerun(results_dir: Path) -> None:
     written = write_report(results_dir)
     assert [p.name for p in written] == [
         "summary.csv", "summary.md", "per_seed.csv", "per_seed.md", "learning_curves.png",
+        "labels_saved.csv", "labels_saved.md", "paired.csv", "paired.md", "paired_per_seed.csv",
     ]  # fmt: skip
     before = {p: p.read_bytes() for p in written}
     # Running again overwrites in place, leaving nothing else behind.

@@ -3,12 +3,21 @@
 Entry points: :func:`load_results`, :func:`summary_table`, :func:`per_seed_table` (and
 their Markdown renderers), :func:`write_summary`, :func:`plot_learning_curves`,
 :func:`plot_acquisition_grid`, :func:`plot_bald_anatomy`, :func:`stopping_table` and
-:func:`plot_stopping` (where stopping rules would have stopped) and :func:`write_report`
-(all of the above in one call). See ``docs/report.md`` and ``docs/stopping.md``.
+:func:`plot_stopping` (where stopping rules would have stopped), :func:`labels_saved_table`
+and :func:`paired_table` (labels saved against random; strategies compared seed by
+seed) and :func:`write_report` (all of the above in one call). See ``docs/report.md``
+and ``docs/stopping.md``.
 """
 
 from bayesal.report.build import write_report
 from bayesal.report.curves import plot_learning_curves, strategy_colors
+from bayesal.report.paired import (
+    labels_saved_markdown,
+    labels_saved_table,
+    paired_markdown,
+    paired_table,
+    write_paired_files,
+)
 from bayesal.report.results_io import (
     REQUIRED_COLUMNS,
     load_results,
@@ -34,6 +43,10 @@ __all__ = [
     "load_results",
     "load_snapshot",
     "load_snapshots",
+    "labels_saved_markdown",
+    "labels_saved_table",
+    "paired_markdown",
+    "paired_table",
     "parse_ids",
     "per_seed_markdown",
     "per_seed_table",
@@ -49,6 +62,7 @@ __all__ = [
     "validate_results",
     "validate_snapshot",
     "write_report",
+    "write_paired_files",
     "write_stopping",
     "write_summary",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,14 @@ from bayesal._atomic import remove_stale_temps
 from bayesal._lock import lock_results_dir
 from bayesal.errors import InvalidInputError
 from bayesal.report.curves import plot_learning_curves
+from bayesal.report.paired import (
+    LABELS_SAVED_CSV,
+    LABELS_SAVED_MD,
+    PAIRED_CSV,
+    PAIRED_MD,
+    PAIRED_PER_SEED_CSV,
+    write_paired_files,
+)
 from bayesal.report.published import (
     COMPARISON_CSV,
     COMPARISON_MD,
@@ -19,13 +28,19 @@ from bayesal.report.published import (
     read_resolved_config,
     write_comparison,
 )
-from bayesal.report.results_io import load_results, load_snapshot, snapshot_files
+from bayesal.report.results_io import (
+    configured_thresholds,
+    load_results,
+    load_snapshot,
+    snapshot_files,
+)
 from bayesal.report.stopping import STOPPING_CSV, STOPPING_MD, stopping_rules, write_stopping
 from bayesal.report.tables import (
     PER_SEED_CSV,
     PER_SEED_MD,
     SUMMARY_CSV,
     SUMMARY_MD,
+    _check_thresholds,
     write_summary_files,
 )
 from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
@@ -44,6 +59,11 @@ REPORT_FILES = (
     COMPARISON_MD,
     STOPPING_CSV,
     STOPPING_MD,
+    LABELS_SAVED_CSV,
+    LABELS_SAVED_MD,
+    PAIRED_CSV,
+    PAIRED_MD,
+    PAIRED_PER_SEED_CSV,
 )
 
 
@@ -57,12 +77,21 @@ def remove_stale_report_temps(results_dir: str | os.PathLike[str]) -> list[Path]
 
 
 def write_report(
-    results_dir: str | os.PathLike[str], *, published: bool | None = None
+    results_dir: str | os.PathLike[str],
+    *,
+    published: bool | None = None,
+    thresholds: Sequence[float] | None = None,
 ) -> list[Path]:
     """Write the summary tables and every figure the results directory has data for.
 
-    Always: ``summary.csv``, ``summary.md``, ``per_seed.csv``, ``per_seed.md`` and
-    ``figures/learning_curves.png``. Then
+    ``thresholds`` (accuracies of the "labels to t" columns, fractions in (0, 1]): when
+    None, those of the resolved config's ``report: {thresholds: [...]}``, else 90% and
+    95%. Always: ``summary.csv``, ``summary.md``, ``per_seed.csv``, ``per_seed.md``,
+    ``figures/learning_curves.png`` (the thresholds drawn as reference lines),
+    ``labels_saved.csv`` and ``labels_saved.md`` (labels saved against the ``random``
+    arm at equal accuracy; only when there is one), ``paired.csv``, ``paired.md`` and
+    ``paired_per_seed.csv`` (each strategy against random and against the best, paired
+    by seed, with a "more than seed noise" verdict: :mod:`bayesal.report.paired`). Then
     ``published_comparison.csv`` and ``published_comparison.md`` (labels to 90% / 95%
     beside Gal et al. 2017 and the seed study, :mod:`bayesal.report.published`) when
     ``published`` is True, or when it is None (the default) and the directory's
@@ -84,25 +113,30 @@ def write_report(
 
     Raises:
         DataNotFoundError: no ``results.csv`` (run ``bayesal run CONFIG --out DIR``).
-        InvalidInputError: a malformed results table.
+        InvalidInputError: a malformed results table, or invalid thresholds (given, or
+            in the resolved config).
         ResultsDirInUseError: a ``bayesal run`` is working in the directory.
     """
     directory = Path(results_dir)
     df = load_results(directory)
+    if thresholds is None:
+        thresholds = configured_thresholds(read_resolved_config(directory))
+    thresholds = _check_thresholds(thresholds)
     # The directory's lock, as the runner takes it: no run writes here meanwhile, so the
     # temporary files removed below are stale, and the tables are of a finished table.
     with lock_results_dir(directory, create=False):
-        return _write_report_locked(directory, df, published)
+        return _write_report_locked(directory, df, published, thresholds)
 
 
-def _write_report_locked(directory: Path, df: pd.DataFrame, published: bool | None) -> list[Path]:
+def _write_report_locked(
+    directory: Path, df: pd.DataFrame, published: bool | None, thresholds: Sequence[float]
+) -> list[Path]:
     remove_stale_report_temps(directory)
     strategies = list(df["strategy"].unique())
-    written = write_summary_files(directory, df)
+    written = write_summary_files(directory, df, thresholds)
     figures = directory / FIGURES_DIR
-    written.append(
-        plot_learning_curves(df, figures / "learning_curves.png", thresholds=(0.90, 0.95))
-    )
+    written.append(plot_learning_curves(df, figures / "learning_curves.png", thresholds=thresholds))
+    written += write_paired_files(directory, df, thresholds)
     config = read_resolved_config(directory)
     if published or (published is None and comparison_wanted(config)):
         written += write_comparison(directory, df, config)

@@ -26,20 +26,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from bayesal._atomic import atomic_write_text
 from bayesal.errors import InvalidInputError
-from bayesal.report.results_io import validate_results
+from bayesal.report.results_io import (  # noqa: F401  (read_resolved_config: re-exported)
+    read_resolved_config,
+    validate_results,
+)
 from bayesal.report.tables import (
     labels_to_threshold_of_mean_curve,
     summary_table,
     threshold_key,
 )
+from bayesal.results_schema import RESOLVED_CONFIG_FILE  # noqa: F401  (re-exported)
 
 COMPARISON_CSV = "published_comparison.csv"
 COMPARISON_MD = "published_comparison.md"
-RESOLVED_CONFIG_FILE = "config.resolved.yaml"
 
 #: Datasets whose reports get the comparison by default.
 COMPARED_DATASETS: tuple[str, ...] = ("mnist",)
@@ -272,18 +274,6 @@ def comparison_markdown(
         cells.append(_num(row["seed_study_labels_to_95"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + CONVENTIONS_MD
-
-
-def read_resolved_config(results_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The directory's ``config.resolved.yaml`` as a dict, or None if absent/unreadable."""
-    path = Path(results_dir) / RESOLVED_CONFIG_FILE
-    if not path.is_file():
-        return None
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    return config if isinstance(config, dict) else None
 
 
 def comparison_wanted(config: Mapping[str, Any] | None) -> bool:

@@ -42,6 +42,7 @@ from bayesal.results_schema import (
     STOP_COLUMNS,
     TIMING_COLUMNS,
 )
+from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 
 SNAPSHOT_DIR = SNAPSHOTS_DIR
 
@@ -327,6 +328,44 @@ def _check_complete_grid(df: pd.DataFrame, source: str) -> None:
                 f"seeds of {label!r} reach round {most}; every seed of a strategy needs the "
                 "same rounds (a table cut short, or trials of different configs mixed)"
             )
+
+
+def read_resolved_config(results_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The directory's ``config.resolved.yaml`` as a dict, or None if absent/unreadable."""
+    path = Path(results_dir) / RESOLVED_CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def configured_thresholds(config: Mapping[str, Any] | None) -> tuple[float, ...]:
+    """The accuracy thresholds of a resolved config's ``report: {thresholds: [...]}``
+    (sorted), else :data:`~bayesal.thresholds.DEFAULT_THRESHOLDS` (90% and 95%).
+
+    Raises:
+        InvalidInputError: the section is there but its thresholds are not valid (a
+            hand-edited file): the message says what to fix, or to pass
+            ``bayesal report --thresholds``.
+    """
+    report = (config or {}).get("report")
+    if report is None:
+        return DEFAULT_THRESHOLDS
+    thresholds = report.get("thresholds") if isinstance(report, Mapping) else None
+    if thresholds is None and isinstance(report, Mapping):
+        return DEFAULT_THRESHOLDS
+    try:
+        if not isinstance(thresholds, list | tuple):
+            raise ValueError(f"thresholds must be a list of fractions, got {thresholds!r}")
+        return check_thresholds(thresholds)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"{RESOLVED_CONFIG_FILE}: report.thresholds: {exc} (fix the file, or give "
+            "bayesal report --thresholds)"
+        ) from None
 
 
 def parse_ids(acquired_ids: str) -> list[int]:

@@ -30,7 +30,13 @@ import pandas as pd
 
 from bayesal._atomic import atomic_write_text
 from bayesal.errors import InvalidInputError
-from bayesal.report.results_io import load_results, validate_results
+from bayesal.report.results_io import (
+    configured_thresholds,
+    load_results,
+    read_resolved_config,
+    validate_results,
+)
+from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -139,7 +145,9 @@ def _inf_to_nan(x: float) -> float:
     return math.nan if math.isinf(x) else x
 
 
-def per_seed_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) -> pd.DataFrame:
+def per_seed_table(
+    df: pd.DataFrame, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
+) -> pd.DataFrame:
     """One row per run (strategy x seed): the per-seed numbers :func:`summary_table` summarises.
 
     Columns: ``strategy``, ``seed``, ``final_n_labels``, ``final_accuracy``, ``aulc`` and,
@@ -149,7 +157,7 @@ def per_seed_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95))
     Raises:
         InvalidInputError: malformed table, or a threshold outside (0, 1].
     """
-    _check_thresholds(thresholds)
+    thresholds = _check_thresholds(thresholds)
     return _per_seed(validate_results(df), thresholds)
 
 
@@ -174,15 +182,18 @@ def _per_seed(df: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _check_thresholds(thresholds: Sequence[float]) -> None:
-    for t in thresholds:
-        if not 0.0 < float(t) <= 1.0:
-            raise InvalidInputError(
-                f"accuracy threshold {t!r} must be a fraction in (0, 1], e.g. 0.9 for 90%"
-            )
+def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
+    """The thresholds sorted (:func:`bayesal.thresholds.check_thresholds`), or
+    :class:`InvalidInputError`."""
+    try:
+        return check_thresholds(thresholds)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
 
 
-def summary_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) -> pd.DataFrame:
+def summary_table(
+    df: pd.DataFrame, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
+) -> pd.DataFrame:
     """One row per strategy (in order of first appearance) summarising its runs.
 
     Columns: ``strategy``, ``n_seeds``, ``final_n_labels`` (median over seeds of the
@@ -197,7 +208,7 @@ def summary_table(df: pd.DataFrame, thresholds: Sequence[float] = (0.90, 0.95)) 
     Raises:
         InvalidInputError: malformed table, or a threshold outside (0, 1].
     """
-    _check_thresholds(thresholds)
+    thresholds = _check_thresholds(thresholds)
     df = validate_results(df)
     return _summarise(df, _per_seed(df, thresholds), thresholds)
 
@@ -272,7 +283,7 @@ def _fmt_seconds(x: float) -> str:
 
 def summary_markdown(
     summary: pd.DataFrame,
-    thresholds: Sequence[float] = (0.90, 0.95),
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     title: str = "Summary",
 ) -> str:
     """Render :func:`summary_table`'s output as a Markdown table with the conventions below."""
@@ -356,24 +367,26 @@ def remove_summary_files(results_dir: str | os.PathLike[str]) -> list[Path]:
 def write_summary(results_dir: str | os.PathLike[str]) -> None:
     """Write ``summary.csv``, ``summary.md``, ``per_seed.csv`` and ``per_seed.md`` (atomically).
 
-    Thresholds are the defaults of :func:`summary_table` (90% and 95%).
+    Thresholds are those of the directory's ``config.resolved.yaml`` (``report:
+    thresholds:``), else 90% and 95%.
 
     Raises:
         DataNotFoundError: no ``results.csv`` (run ``bayesal run CONFIG --out DIR``).
-        InvalidInputError: a malformed results table.
+        InvalidInputError: a malformed results table, or invalid configured thresholds.
     """
     directory = Path(results_dir)
-    write_summary_files(directory, load_results(directory))
+    thresholds = configured_thresholds(read_resolved_config(directory))
+    write_summary_files(directory, load_results(directory), thresholds)
 
 
 def write_summary_files(
     results_dir: str | os.PathLike[str],
     df: pd.DataFrame,
-    thresholds: Sequence[float] = (0.90, 0.95),
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
 ) -> list[Path]:
     """Write ``summary.csv``/``.md`` and ``per_seed.csv``/``.md`` of ``df``; return the paths."""
     directory = Path(results_dir)
-    _check_thresholds(thresholds)
+    thresholds = _check_thresholds(thresholds)
     df = validate_results(df)
     per_seed = _per_seed(df, thresholds)
     summary = _summarise(df, per_seed, thresholds)
