@@ -42,10 +42,8 @@ def score(
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x), chunk):
-            log_probs = draw.log_probs(x[i : i + chunk]).float()
-            if bf16:  # bfloat16's log_softmax is normalised to ~1e-2 only: renormalise
-                log_probs = log_probs - log_probs.logsumexp(-1, keepdim=True)
-            scores[i : i + chunk] = bald(log_probs)
+            # A bfloat16 network's log-probs come back in float32 (log-softmax in float32).
+            scores[i : i + chunk] = bald(draw.log_probs(x[i : i + chunk]))
     _sync(device)
     return time.perf_counter() - start, scores.cpu()
 

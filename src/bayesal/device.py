@@ -105,3 +105,10 @@ def to_model_input(inputs: Tensor, device: torch.device, dtype: torch.dtype | No
     CPU are not, so their result is complete when this returns."""
     target_dtype = dtype if dtype is not None and inputs.is_floating_point() else None
     return inputs.to(device=device, dtype=target_dtype, non_blocking=device.type == "cuda")
+
+
+def log_probs_dtype(logits_dtype: torch.dtype) -> torch.dtype:
+    """The dtype log-probs are computed in from logits of ``logits_dtype``: float32 for
+    bfloat16 / float16 logits (a log-softmax in 8 bits of mantissa would blur the small
+    differences BALD is made of), else the logits' own."""
+    return torch.promote_types(logits_dtype, torch.float32)

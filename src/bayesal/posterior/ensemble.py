@@ -17,6 +17,7 @@ from contextlib import ExitStack
 import torch
 from torch import Tensor, nn
 
+from bayesal.device import log_probs_dtype
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import (
     Posterior,
@@ -130,5 +131,9 @@ class EnsembleDraw(PosteriorDraw):
                         f"ensemble members disagree on the number of classes: member 0 gives "
                         f"{log_probs_K[0].shape[1]}, member {i} gives {logits_N_C.shape[1]}"
                     )
-                log_probs_K.append(torch.log_softmax(logits_N_C, dim=-1).to(out_device))
+                log_probs_K.append(
+                    torch.log_softmax(
+                        logits_N_C, dim=-1, dtype=log_probs_dtype(logits_N_C.dtype)
+                    ).to(out_device)
+                )
         return torch.stack(log_probs_K, dim=1)

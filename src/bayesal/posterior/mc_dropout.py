@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from bayesal.device import log_probs_dtype
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import (
     Posterior,
@@ -58,8 +59,25 @@ from bayesal.posterior.base import (
     to_model_input,
 )
 
-#: Default bound on the working set of one internal step, in bytes.
+#: Default bound on the working set of one internal step on the CPU, in bytes.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+#: On a CUDA device: this share of its free memory, at most CUDA_MEMORY_BUDGET_MAX.
+CUDA_MEMORY_BUDGET_SHARE = 8
+CUDA_MEMORY_BUDGET_MAX = 8 * 2**30
+
+
+def default_memory_budget(device: torch.device) -> int:
+    """The working-set bound of one scoring step on ``device``: 256 MiB on the CPU and
+    MPS; on CUDA, an eighth of the device's free memory (at most 8 GiB, at least 256 MiB),
+    since a GPU runs best on steps far larger than a CPU's caches, and scoring shares the
+    device with the trained model and whatever else the process holds."""
+    if device.type != "cuda":
+        return DEFAULT_MEMORY_BUDGET
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(
+        min(CUDA_MEMORY_BUDGET_MAX, max(DEFAULT_MEMORY_BUDGET, free // CUDA_MEMORY_BUDGET_SHARE))
+    )
+
 
 _DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _CHANNELWISE_TYPES = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
@@ -146,7 +164,9 @@ class MCDropoutPosterior(Posterior):
             ``F.dropout`` calls inside ``forward`` (those are off in eval mode). The batch
             must stay on dim 0 through the network (general path).
         memory_budget_bytes: approximate bound on one internal step's working set; inputs
-            and samples are processed in chunks sized to stay under it.
+            and samples are processed in chunks sized to stay under it. None (default):
+            :func:`default_memory_budget` of the model's device at each draw (256 MiB on
+            the CPU, where cache-sized steps run fastest; more on a CUDA device).
         fast_path: use the sequential fast path when the model allows it (switch off only
             to compare against the general path).
 
@@ -159,12 +179,12 @@ class MCDropoutPosterior(Posterior):
         self,
         model: nn.Module,
         *,
-        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+        memory_budget_bytes: int | None = None,
         fast_path: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if (
+        if memory_budget_bytes is not None and (
             isinstance(memory_budget_bytes, bool)
             or not isinstance(memory_budget_bytes, int)
             or memory_budget_bytes < 2**20
@@ -205,7 +225,11 @@ class MCDropoutPosterior(Posterior):
             num_samples=num_samples,
             seed=seed,
             layers=layers,
-            memory_budget_bytes=self.memory_budget_bytes,
+            memory_budget_bytes=(
+                default_memory_budget(model_device(self.model))
+                if self.memory_budget_bytes is None
+                else self.memory_budget_bytes
+            ),
         )
 
 
@@ -435,10 +459,11 @@ class MCDropoutDraw(PosteriorDraw):
         if out is None:
             out = torch.empty(
                 (total, self._num_samples, logits.shape[2]),
-                dtype=logits.dtype,
+                dtype=log_probs_dtype(logits.dtype),
                 device=logits.device,
             )
-        out[start : start + n, k0:k1] = torch.log_softmax(logits, dim=-1).transpose(0, 1)
+        log_probs = torch.log_softmax(logits, dim=-1, dtype=out.dtype)
+        out[start : start + n, k0:k1] = log_probs.transpose(0, 1)
         return out
 
     # ---- general path ------------------------------------------------------------------
