@@ -3,9 +3,10 @@ Data" (ICML), used for their MNIST experiments."""
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
+from bayesal.models.features import sequential_features
 from bayesal.models.two_moons import _check_dropout, _check_positive_int
 
 _KERNEL = 4
@@ -56,3 +57,8 @@ class GalCNN(nn.Sequential):
             nn.Dropout(dense_dropout),
             nn.Linear(hidden, num_classes),
         )
+
+    def features(self, x: Tensor) -> Tensor:
+        """The penultimate features ``[N, D]`` of ``x``: the input of the final ``Linear``
+        (D = its ``in_features``), after the last dropout (identity in eval mode)."""
+        return sequential_features(self, x)

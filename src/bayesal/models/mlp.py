@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
+from bayesal.models.features import sequential_features
 from bayesal.models.two_moons import _check_dropout, _check_positive_int
 
 
@@ -37,3 +38,8 @@ class MLP(nn.Sequential):
             width = hidden
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The penultimate features ``[N, D]`` of ``x``: the input of the final ``Linear``
+        (D = its ``in_features``), after the last dropout (identity in eval mode)."""
+        return sequential_features(self, x)

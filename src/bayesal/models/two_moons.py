@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
+from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
+from bayesal.models.features import sequential_features
 
 #: Default dropout probability of :class:`TwoMoonsMLP`. Measured on TwoMoons (noise 0.2;
 #: 6, 20 and 40 random labels; 12 seeds; 300 Adam steps; K = 20): test accuracy is the same
@@ -61,3 +62,8 @@ class TwoMoonsMLP(nn.Sequential):
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
+
+    def features(self, x: Tensor) -> Tensor:
+        """The penultimate features ``[N, D]`` of ``x``: the input of the final ``Linear``
+        (D = its ``in_features``), after the last dropout (identity in eval mode)."""
+        return sequential_features(self, x)

@@ -15,12 +15,14 @@ merges the ranges and selects:
   the above, in EPIG's own row blocks, bit for bit the one-call scores;
 * a joint strategy (BatchBALD, or any strategy that is not pointwise) runs on a
   candidate set: the ``prefilter`` best items by BALD (a cheap first pass, with their
-  log-probs kept), or, with ``prefilter=None``, on the whole pool's log-probs.
+  log-probs kept), or, with ``prefilter=None``, on the whole pool's log-probs. An
+  embedding strategy (BADGE, coreset, TypiClust) is joint too: its embeddings are
+  computed after the merge, for the candidates only (``finish_selection(select_inputs=)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -223,8 +225,15 @@ def finish_selection(
     *,
     generator: torch.Generator,
     log_probs_target_M_K_C: Tensor | None = None,
+    select_inputs: Callable[[Tensor], Mapping[str, Tensor]] | None = None,
 ) -> tuple[Selection, dict[str, float], int]:
     """Merge the ranges' results and select ``batch_size`` positions of the pool.
+
+    ``select_inputs`` (joint strategies): given the positions ``[M]`` of the items the
+    strategy selects among (the prefilter's candidates, or the whole pool), in the order
+    of the log-probs it is handed, the extra keyword inputs of its ``select`` (the
+    learner's ``embeddings_N_D=`` / ``labelled_embeddings_L_D=``), computed for those
+    items only.
 
     Returns the selection (positions into the scored pool, in pick order), the score
     summary ``{"mean", "max"}`` of finite scores for pointwise strategies (``{}`` for
@@ -251,21 +260,27 @@ def finish_selection(
         best = [r.best for r in results if r.best is not None]
         merged_best = best[0] if len(best) == 1 else BestCandidates.merge(best)
         positions_M, _, log_probs_M_K_C = merged_best.in_position_order()
+        extra = {} if select_inputs is None else dict(select_inputs(positions_M))
         inner = strategy.select(
             log_probs_M_K_C,
             batch_size,
             generator=generator,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            **extra,
         )
         indices_B = positions_M[inner.indices_B.cpu()]
         return Selection(indices_B=indices_B, scores_B=inner.scores_B), {}, len(positions_M)
     pieces = [r.log_probs for r in results if r.log_probs is not None]
     log_probs_N_K_C = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    extra = {}
+    if select_inputs is not None:
+        extra = dict(select_inputs(torch.arange(len(log_probs_N_K_C), dtype=torch.int64)))
     selection = strategy.select(
         log_probs_N_K_C,
         batch_size,
         generator=generator,
         log_probs_target_M_K_C=log_probs_target_M_K_C,
+        **extra,
     )
     return selection, {}, len(log_probs_N_K_C)
 
