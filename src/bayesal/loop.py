@@ -224,7 +224,7 @@ def run_active_learning(
     dataset: Dataset,
     strategy: Strategy,
     *,
-    build_model: Callable[[int], nn.Module],
+    build_model: Callable[[int], nn.Module] | None,
     train_config: TrainConfig,
     initial_labels: int,
     acquisition_size: int,
@@ -253,7 +253,8 @@ def run_active_learning(
             scored chunk by chunk with one posterior draw, so ``[N, K, C]`` of the pool
             is never held.
         build_model: ``seed -> fresh untrained model``; called every round (and once
-            per member for an ensemble).
+            per member for an ensemble). None for a posterior that trains no network
+            (``forest``).
         train_config: how each model is trained (:func:`bayesal.training.fit`).
         initial_labels: size of the class-balanced random initial labelled set.
         acquisition_size: ids labelled per round.

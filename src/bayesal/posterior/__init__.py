@@ -3,6 +3,7 @@ registered methods that train them (``get_posterior("mc_dropout", num_samples=20
 
 from bayesal.posterior.base import Posterior, PosteriorDraw
 from bayesal.posterior.ensemble import EnsemblePosterior
+from bayesal.posterior.forest import ForestMethod, ForestPosterior
 from bayesal.posterior.laplace import LaplaceMethod, LastLayerLaplacePosterior
 from bayesal.posterior.mc_dropout import MCDropoutDraw, MCDropoutPosterior
 from bayesal.posterior.methods import (
@@ -18,9 +19,11 @@ from bayesal.posterior.methods import (
     register_posterior,
 )
 
-# Here rather than in methods.py, which laplace.py imports. laplace-torch itself is
-# imported only when a Laplace method is built.
+# Here rather than in methods.py, which laplace.py and forest.py import. laplace-torch
+# itself is imported only when a Laplace method is built, scikit-learn's ensembles only
+# when a forest method is.
 POSTERIORS.register("laplace", LaplaceMethod)
+POSTERIORS.register("forest", ForestMethod)
 POSTERIORS.mark_builtin()
 
 __all__ = [
@@ -29,6 +32,8 @@ __all__ = [
     "EnsemblePosterior",
     "FitSeeds",
     "FittedPosterior",
+    "ForestMethod",
+    "ForestPosterior",
     "LaplaceMethod",
     "LastLayerLaplacePosterior",
     "MCDropoutDraw",

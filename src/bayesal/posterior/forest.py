@@ -1,0 +1,344 @@
+"""A posterior from a scikit-learn tree ensemble: each fitted estimator is one sample.
+
+``{name: forest, params: {kind: random_forest | extra_trees | bagging, n_estimators: 100}}``
+fits a :class:`~sklearn.ensemble.RandomForestClassifier`,
+:class:`~sklearn.ensemble.ExtraTreesClassifier` or
+:class:`~sklearn.ensemble.BaggingClassifier` (of decision trees) on the labelled
+inputs, flattened to ``[N, D]`` features. Estimator ``k``'s ``predict_proba`` is sample
+``k`` of the ``[N, K, C]`` log-probs, so BALD, margin, BatchBALD, EPIG and every other
+strategy run on tabular data without a neural network (the spread of the trees' votes
+plays the part of the spread of parameter samples; a bootstrap / random-split ensemble
+is a crude but well-tried posterior, see e.g. Breiman 2001 and the query-by-committee
+literature).
+
+Details that make the tensor meet the contract:
+
+- **Classes.** Columns are aligned to all C classes of the problem (the learner passes
+  ``num_classes``), also when a class has no label yet, or when one bagging estimator's
+  bootstrap sample lacks a class: such a class gets probability 0 before the floor.
+- **Floor.** A fully grown tree often predicts exactly 0 for a class, and ``log 0`` is
+  ``-inf``. Each estimator's probabilities are clipped from below at ``min_prob``
+  (default ``1e-6``) and renormalised to sum to 1, so every log-prob is finite and at
+  least about ``log(min_prob) = -13.8``. The floor changes the probabilities by at most
+  ``(C - 1) * min_prob`` and BALD or entropy by about ``C * min_prob * 14`` nats.
+- **Consistency.** A draw is a fixed list of estimators: every chunk of the pool (and
+  EPIG's targets) sees the same K estimators. The method's draws use all
+  ``n_estimators`` of them, in order (K = ``n_estimators``; the generator is not used);
+  :meth:`ForestPosterior.draw` with fewer samples takes a random subset chosen by the
+  generator.
+- **Determinism.** The ensemble's ``random_state`` is the round's model-initialisation
+  seed (``seeds.init(0)``, reduced to 32 bits), so the same labels and seed give the
+  same trees; ``n_jobs`` (default 1) does not change the result.
+
+Evaluation uses the mean of the (floored) estimators' probabilities, the ensemble's own
+predictive. No torch model is trained: the method declares ``needs_model = False``, so
+a learner or an experiment runs it with ``model=None``. Inputs must be numeric; any
+``[N, ...]`` shape is flattened. Training settings (``training:``) are not used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from bayesal.errors import InvalidInputError
+from bayesal.posterior.base import Posterior, PosteriorDraw, check_inputs, check_num_samples
+from bayesal.posterior.methods import (
+    EVAL_CHUNK_SIZE,
+    FitSeeds,
+    FittedPosterior,
+    ModelBuilder,
+    PosteriorMethod,
+)
+from bayesal.training import TrainConfig
+
+__all__ = ["DEFAULT_MIN_PROB", "KINDS", "ForestMethod", "ForestPosterior"]
+
+KINDS = ("random_forest", "extra_trees", "bagging")
+#: Each estimator's probabilities are clipped from below at this value, then renormalised.
+DEFAULT_MIN_PROB = 1e-6
+
+
+def _features(inputs_N: Tensor) -> NDArray[np.float32]:
+    """``[N, ...]`` inputs as a ``[N, D]`` float32 array (what sklearn's trees use)."""
+    check_inputs(inputs_N)
+    if inputs_N.is_complex() or not (
+        inputs_N.is_floating_point()
+        or inputs_N.dtype
+        in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
+    ):
+        raise InvalidInputError(f"posterior 'forest' needs numeric inputs, got {inputs_N.dtype}")
+    x = inputs_N.detach().reshape(len(inputs_N), -1).to("cpu", torch.float32).numpy()
+    if not np.isfinite(x).all():
+        raise InvalidInputError("posterior 'forest' needs finite inputs (found NaN or infinity)")
+    return x
+
+
+class ForestPosterior(Posterior):
+    """K = number of estimators samples of a fitted sklearn ensemble.
+
+    Args:
+        ensemble: a fitted ``RandomForestClassifier``, ``ExtraTreesClassifier`` or
+            ``BaggingClassifier`` whose labels are class indices in ``[0, num_classes)``.
+        num_classes: C, the width of the log-probs (classes without a label included).
+        min_prob: the probability floor (see the module docstring).
+    """
+
+    def __init__(self, ensemble: Any, num_classes: int, min_prob: float = DEFAULT_MIN_PROB):
+        self.ensemble = ensemble
+        self.num_classes = num_classes
+        self.min_prob = min_prob
+        estimators = list(ensemble.estimators_)
+        # Bagging may train each estimator on a subset of the features.
+        features = getattr(ensemble, "estimators_features_", None)
+        self._features = list(features) if features is not None else [None] * len(estimators)
+        self._estimators = estimators
+        # Each estimator's classes_ index the ensemble's classes_ (labels it was fitted
+        # on, encoded 0..n-1); the ensemble's classes_ are our class indices.
+        top = np.asarray(ensemble.classes_).astype(np.int64)
+        self._columns = [top[np.asarray(e.classes_).astype(np.int64)] for e in estimators]
+
+    @property
+    def num_estimators(self) -> int:
+        return len(self._estimators)
+
+    def probs(self, x_N_D: NDArray[np.float32], which: list[int]) -> NDArray[np.float64]:
+        """Floored, renormalised probabilities ``[N, len(which), C]`` of estimators ``which``."""
+        out = np.zeros((len(x_N_D), len(which), self.num_classes), dtype=np.float64)
+        for k, e in enumerate(which):
+            feats = self._features[e]
+            x = x_N_D if feats is None else x_N_D[:, feats]
+            out[:, k, self._columns[e]] = self._estimators[e].predict_proba(x)
+        np.maximum(out, self.min_prob, out=out)
+        out /= out.sum(axis=-1, keepdims=True)
+        return out
+
+    def draw(self, num_samples: int, generator: torch.Generator) -> PosteriorDraw:
+        check_num_samples(num_samples)
+        m = self.num_estimators
+        if num_samples > m:
+            raise InvalidInputError(
+                f"posterior 'forest' has {m} estimators, so at most {m} samples; got "
+                f"num_samples={num_samples} (raise n_estimators)"
+            )
+        if num_samples == m:
+            which = list(range(m))
+        else:
+            which = sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+        return ForestDraw(self, which)
+
+
+class ForestDraw(PosteriorDraw):
+    """A fixed list of estimators: the same K samples for every batch of inputs."""
+
+    def __init__(self, posterior: ForestPosterior, which: list[int]) -> None:
+        self.posterior = posterior
+        self.which = list(which)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.which)
+
+    def log_probs(self, inputs_N: Tensor) -> Tensor:
+        """``[N, K, C]`` float32 log-probs on the CPU."""
+        probs = self.posterior.probs(_features(inputs_N), self.which)
+        return torch.from_numpy(np.log(probs)).float()
+
+
+class _ForestFitted(FittedPosterior):
+    """A fitted forest: no torch models; the ensemble lives in ``extra["forest"]``, so
+    that a saved learner restores it (the file is a pickle, like every saved learner)."""
+
+    def _forest(self) -> ForestPosterior:
+        if not isinstance(self.posterior, ForestPosterior):
+            state = self.extra.get("forest")
+            if not isinstance(state, dict):
+                raise InvalidInputError("this forest posterior has no fitted ensemble")
+            self.posterior = ForestPosterior(
+                state["ensemble"], state["num_classes"], state["min_prob"]
+            )
+        return self.posterior
+
+    def draw(self, generator: torch.Generator) -> PosteriorDraw:
+        return self._forest().draw(self.num_samples, generator)
+
+    @torch.no_grad()
+    def predict_log_probs(self, inputs_N: Tensor, chunk_size: int = EVAL_CHUNK_SIZE) -> Tensor:
+        """``[N, C]`` log of the mean of all estimators' (floored) probabilities, on the CPU."""
+        forest = self._forest()
+        which = list(range(forest.num_estimators))
+        chunks = []
+        for start in range(0, len(inputs_N), chunk_size):
+            probs = forest.probs(_features(inputs_N[start : start + chunk_size]), which)
+            chunks.append(torch.from_numpy(np.log(probs.mean(axis=1))).float())
+        if not chunks:
+            return torch.zeros(0, forest.num_classes)
+        return torch.cat(chunks)
+
+
+def _check_int(name: str, value: object, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class ForestMethod(PosteriorMethod):
+    """Posterior ``forest``: a scikit-learn tree ensemble, one sample per estimator.
+
+    Args:
+        kind: ``random_forest`` (default), ``extra_trees`` or ``bagging`` (bagged
+            decision trees).
+        n_estimators: number of estimators, K (default 100): a draw is all of them.
+        max_depth, min_samples_leaf, max_features, bootstrap: passed to the sklearn
+            estimator when given (None: sklearn's default for ``kind``; for bagging,
+            ``max_features`` is the share or number of features per estimator).
+        min_prob: the probability floor (default ``1e-6``; in ``(0, 0.01]``).
+        n_jobs: sklearn's parallel jobs (default 1; results do not depend on it).
+        estimator_params: further keyword arguments of the sklearn estimator
+            (``criterion``, ``max_samples``, ...).
+    """
+
+    name = "forest"
+    needs_model = False
+
+    def __init__(
+        self,
+        kind: str = "random_forest",
+        n_estimators: int = 100,
+        max_depth: int | None = None,
+        min_samples_leaf: int | None = None,
+        max_features: int | float | str | None = None,
+        bootstrap: bool | None = None,
+        min_prob: float = DEFAULT_MIN_PROB,
+        n_jobs: int = 1,
+        estimator_params: dict[str, Any] | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.n_estimators = _check_int("n_estimators", n_estimators)
+        self._k = self.n_estimators
+        if (
+            isinstance(min_prob, bool)
+            or not isinstance(min_prob, int | float)
+            or not math.isfinite(min_prob)
+            or not 0 < min_prob <= 0.01
+        ):
+            raise InvalidInputError(f"min_prob must be a number in (0, 0.01], got {min_prob!r}")
+        self.min_prob = float(min_prob)
+        self.n_jobs = _check_int("n_jobs", n_jobs)
+        if bootstrap is not None and not isinstance(bootstrap, bool):
+            raise InvalidInputError(f"bootstrap must be true, false or null, got {bootstrap!r}")
+        params: dict[str, Any] = {}
+        if max_depth is not None:
+            params["max_depth"] = _check_int("max_depth", max_depth)
+        if min_samples_leaf is not None:
+            params["min_samples_leaf"] = _check_int("min_samples_leaf", min_samples_leaf)
+        if max_features is not None:
+            params["max_features"] = max_features
+        if bootstrap is not None:
+            params["bootstrap"] = bootstrap
+        if estimator_params is not None and not isinstance(estimator_params, dict):
+            raise InvalidInputError(
+                f"estimator_params must be a mapping, got {type(estimator_params).__name__}"
+            )
+        clash = sorted(set(params) & set(estimator_params or {}))
+        if clash:
+            raise InvalidInputError(f"{clash} given twice (as a parameter and in estimator_params)")
+        params.update(estimator_params or {})
+        for reserved in ("n_estimators", "random_state", "n_jobs", "estimator"):
+            if reserved in params:
+                raise InvalidInputError(
+                    f"estimator_params cannot set {reserved!r} (set by the forest posterior)"
+                )
+        self.params = params
+        self.new_ensemble(0)  # unknown parameter names fail now, not in the first round
+
+    @property
+    def num_models(self) -> int:
+        return 0
+
+    @property
+    def num_samples(self) -> int:
+        return self._k
+
+    def new_ensemble(self, random_state: int) -> Any:
+        """An unfitted sklearn ensemble of this method's kind and parameters."""
+        from sklearn.ensemble import (  # imported here: sklearn.ensemble takes ~1 s
+            BaggingClassifier,
+            ExtraTreesClassifier,
+            RandomForestClassifier,
+        )
+        from sklearn.tree import DecisionTreeClassifier
+
+        common = {"n_estimators": self.n_estimators, "random_state": random_state}
+        common["n_jobs"] = self.n_jobs
+        try:
+            if self.kind == "random_forest":
+                return RandomForestClassifier(**common, **self.params)
+            if self.kind == "extra_trees":
+                return ExtraTreesClassifier(**common, **self.params)
+            return BaggingClassifier(estimator=DecisionTreeClassifier(), **common, **self.params)
+        except TypeError as exc:
+            raise InvalidInputError(f"posterior 'forest' ({self.kind}): {exc}") from None
+
+    def posterior(self, models: list[nn.Module]) -> Posterior:
+        raise InvalidInputError(
+            "a forest posterior is a fitted sklearn ensemble, not torch models: use fit(), "
+            "or wrap([]) with extra['forest']"
+        )
+
+    def wrap(self, models: list[nn.Module]) -> FittedPosterior:
+        if models:
+            raise InvalidInputError(f"posterior 'forest' has no torch models, got {len(models)}")
+        return _ForestFitted(None, [], self._k)  # type: ignore[arg-type]
+
+    def fit(
+        self,
+        build_model: ModelBuilder | None,
+        x_L: Tensor,
+        y_L: Tensor,
+        *,
+        train_config: TrainConfig,
+        seeds: FitSeeds,
+        device: torch.device,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        num_classes: int | None = None,
+    ) -> FittedPosterior:
+        """Fit the ensemble on ``(x_L, y_L)``. ``build_model``, ``train_config`` and
+        ``device`` are not used (the trees run on the CPU). ``num_classes``: C (default:
+        the largest label + 1; the learner always passes it, so that classes without a
+        label still get a column)."""
+        if transform is not None:
+            raise InvalidInputError(
+                "posterior 'forest' cannot apply train_transform (augmentation is for "
+                "networks): leave it unset"
+            )
+        x = _features(x_L)
+        y = torch.as_tensor(y_L).detach().cpu().numpy().astype(np.int64).reshape(-1)
+        if len(y) != len(x) or len(y) == 0:
+            raise InvalidInputError(f"{len(x)} inputs but {len(y)} labels (need at least one)")
+        if y.min() < 0:
+            raise InvalidInputError("labels must be class indices >= 0")
+        c = int(y.max()) + 1 if num_classes is None else _check_int("num_classes", num_classes, 2)
+        c = max(c, 2)
+        if y.max() >= c:
+            raise InvalidInputError(f"labels must lie in [0, {c}), got {int(y.max())}")
+        ensemble = self.new_ensemble(int(seeds.init(0)) % 2**32)
+        try:
+            ensemble.fit(x, y)
+        except ValueError as exc:
+            raise InvalidInputError(f"posterior 'forest' ({self.kind}): {exc}") from None
+        fitted = _ForestFitted(ForestPosterior(ensemble, c, self.min_prob), [], self._k)
+        fitted.extra["forest"] = {
+            "ensemble": ensemble,
+            "num_classes": c,
+            "min_prob": self.min_prob,
+        }
+        return fitted
