@@ -49,6 +49,8 @@ from bayesal import __version__
 from bayesal._atomic import atomic_write
 from bayesal.acquisition import get_strategy
 from bayesal.acquisition.base import (
+    EMBEDDINGS,
+    LABELLED_EMBEDDINGS,
     POOL_LOG_PROBS,
     TARGET_LOG_PROBS,
     Selection,
@@ -81,6 +83,7 @@ from bayesal.training import TrainConfig
 
 __all__ = [
     "COLD_STARTS",
+    "EMBEDS",
     "ActiveLearner",
     "Oracle",
     "QueryTimings",
@@ -97,6 +100,8 @@ _PREFILTER = 8
 
 #: Cold-start methods for a query with no label yet.
 COLD_STARTS: tuple[str, ...] = ("random", "kcenter")
+#: The named ways to embed inputs for embedding strategies (``embed=``; or a callable).
+EMBEDS: tuple[str, ...] = ("auto", "features", "inputs")
 
 _STATE_FORMAT = 1
 # In-memory pools up to this size are saved with the learner, so load() needs no pool.
@@ -286,6 +291,8 @@ class ActiveLearner:
         model: builds a fresh network returning logits ``[N, C]``: a zero-argument
             callable (a class, a function), a ``seed -> nn.Module`` callable, a
             registered model name or an import path ``package.module:factory``.
+            None for a posterior that trains no network (``forest``: a scikit-learn
+            tree ensemble; ``num_classes`` is then required).
         strategy: a registered strategy name, an import path, or a
             :class:`~bayesal.acquisition.base.Strategy` object; ``strategy_params``
             are passed to its factory.
@@ -301,6 +308,19 @@ class ActiveLearner:
         training: a :class:`~bayesal.training.TrainConfig` or a dict of its fields.
         cold_start: how ``query`` picks with no label at all: ``"random"`` or
             ``"kcenter"`` (k-center greedy on the inputs, or on ``cold_start_embed(x)``).
+        embed: the embeddings handed to strategies that read them (``badge``,
+            ``coreset``, ``typiclust``; ignored by others), for the scored pool items and
+            the labelled ones. ``"auto"`` (default): the trained model's penultimate
+            features when it has a ``features(x)`` method
+            (:class:`~bayesal.models.features.FeatureModel`; every built-in model has
+            one), computed in eval mode (dropout off) by the first trained model (the
+            MC-dropout network, the first ensemble member, Laplace's MAP network); else
+            the flattened inputs. ``"features"``: the model's features, an error at query
+            time when the model has none. ``"inputs"``: the pool's inputs flattened to
+            ``[n, D]`` (right for a pool that already holds features of a frozen
+            encoder). A callable ``x -> [n, D]``: run without gradients on the learner's
+            device, for each chunk of inputs. Embeddings are computed only for the items
+            the strategy selects among (a prefilter's candidates on a large pool).
         device: ``auto`` (CUDA, then MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N``,
             ``mps``: training, scoring and evaluation run there.
         seed: every random stream derives from it (>= 0).
@@ -340,7 +360,7 @@ class ActiveLearner:
         self,
         pool: Any,
         *,
-        model: Any,
+        model: Any = None,
         strategy: str | Strategy = "bald",
         posterior: str | PosteriorMethod = "mc_dropout",
         num_samples: int = DEFAULT_NUM_SAMPLES,
@@ -352,6 +372,7 @@ class ActiveLearner:
         posterior_params: Mapping[str, Any] | None = None,
         cold_start: str = "random",
         cold_start_embed: Callable[[Tensor], Tensor] | None = None,
+        embed: str | Callable[[Tensor], Tensor] = "auto",
         device: DeviceLike = "auto",
         seed: int = 0,
         pool_subset: int | None = None,
@@ -382,6 +403,10 @@ class ActiveLearner:
             raise InvalidInputError(f"cold_start must be one of {COLD_STARTS}, got {cold_start!r}")
         self.cold_start = cold_start
         self.cold_start_embed = cold_start_embed
+        self.embed = _check_embed(embed)
+        #: Which embeddings the last query gave an embedding strategy: ``"features"``,
+        #: ``"inputs"`` or ``"callable"`` (None when it read none).
+        self.last_embed: str | None = None
         self.target_inputs = target_inputs
         self.train_transform = train_transform
         self.prefilter = check_prefilter(prefilter)
@@ -395,7 +420,9 @@ class ActiveLearner:
         )
         self._ray_scorer: Any = None
         self._model_spec = model
-        self._build_model = _model_builder(model)
+        self._build_model: Callable[[int], nn.Module] | None = (
+            None if model is None else _model_builder(model)
+        )
 
         self._strategy_spec = (strategy, dict(strategy_params or {}))
         if isinstance(strategy, str):
@@ -407,14 +434,26 @@ class ActiveLearner:
         else:
             raise InvalidInputError(f"strategy must be a name or a Strategy, got {strategy!r}")
 
-        unsupported = strategy_inputs(self.strategy) - {POOL_LOG_PROBS, TARGET_LOG_PROBS}
+        unsupported = strategy_inputs(self.strategy) - {
+            POOL_LOG_PROBS,
+            TARGET_LOG_PROBS,
+            EMBEDDINGS,
+            LABELLED_EMBEDDINGS,
+        }
         if unsupported:
             raise InvalidInputError(
                 f"strategy {self.strategy.name!r} needs {sorted(unsupported)}, which the "
-                "learner does not provide yet (it provides pool and target log-probs)"
+                "learner does not provide (it provides pool and target log-probs, pool "
+                "embeddings and labelled embeddings)"
             )
         self._posterior_spec = (posterior, dict(posterior_params or {}), num_samples)
         self.method = _posterior_method(posterior, posterior_params, num_samples)
+        if self._build_model is None and self.method.needs_model:
+            raise InvalidInputError(
+                f"posterior {self.method.name!r} trains a network: pass model= (a factory, a "
+                "registered model name such as 'mlp', or an import path); model=None works "
+                "only with a posterior that needs no model, such as 'forest'"
+            )
 
         # Ids: the pool sorts them; _rows maps a pool position to the input row.
         if ids is None:
@@ -427,7 +466,9 @@ class ActiveLearner:
             self.pool = Pool.from_ids(given)
             self._rows = np.argsort(given, kind="stable").astype(np.int64)
         wanted = None if num_classes is None else _positive_int("num_classes", num_classes, 2)
-        self.num_classes: int = self._check_model(wanted)
+        self.num_classes: int = (
+            self._check_model(wanted) if model is not None else self._check_model_free(wanted)
+        )
 
         self.round = 0
         self._label_version = 0
@@ -477,6 +518,7 @@ class ActiveLearner:
     def _check_model(self, num_classes: int | None) -> int:
         """Build the model once and run it on the first pool input: it must return logits
         ``[1, C]`` with C >= 2 (and C = ``num_classes`` when given). Returns C."""
+        assert self._build_model is not None
         x = self.inputs.take(np.zeros(1, np.int64))
         model = self._build_model(0).to(self.device)
         try:
@@ -498,6 +540,22 @@ class ActiveLearner:
                 f"num_classes={num_classes}, but the model returns {width} logits per input"
             )
         return width
+
+    def _check_model_free(self, num_classes: int | None) -> int:
+        """C for a learner without a model (a posterior that trains none): it must be
+        given, and the pool's inputs must be numbers."""
+        if num_classes is None:
+            raise InvalidInputError(
+                "model=None needs num_classes= (the number of classes C; without a model "
+                "there is no output width to read it from)"
+            )
+        x = self.inputs.take(np.zeros(1, np.int64))
+        if not isinstance(x, Tensor) or x.is_complex() or x.dtype == torch.bool:
+            raise InvalidInputError(
+                f"posterior {self.method.name!r} needs numeric pool inputs, got "
+                f"{getattr(x, 'dtype', type(x).__name__)}"
+            )
+        return num_classes
 
     def teach(self, ids: ArrayLike, labels: ArrayLike, *, overwrite: bool = False) -> None:
         """Record ``labels`` (ints in ``[0, C)``) for ``ids`` (pool ids, any order).
@@ -560,7 +618,7 @@ class ActiveLearner:
             )
         x_L = self.inputs.take(self._rows_of(labelled))
         y_L = torch.from_numpy(self.pool.labels(labelled))
-        self._fitted = self.method.fit(
+        fitted = self.method.fit(
             self._build_model,
             x_L,
             y_L,
@@ -568,7 +626,12 @@ class ActiveLearner:
             seeds=self._seeds(self.round),
             device=self.device,
             transform=self.train_transform,
+            # A model-free method (forest) learns C here: a class may have no label yet.
+            **({} if self.method.needs_model else {"num_classes": self.num_classes}),
         )
+        if self.training.autocast_dtype is not None:
+            fitted = self.method.in_precision(fitted, self.training.autocast_dtype)
+        self._fitted = fitted
         self._fitted_version = self._label_version
         self._fit_round = self.round
         return self._fitted
@@ -751,21 +814,33 @@ class ActiveLearner:
             # Only scores_N is kept, never [N, K, C] of the whole pool. (EPIG is held
             # whole here; _score_streaming scores it in its own row blocks, with the
             # same bits, for pools that do not fit.)
-            scores_N = torch.cat(
-                [
-                    strategy.score(draw.log_probs(x).cpu(), generator=generator)
-                    for x in self.inputs.batches(rows, self.chunk_size)
-                ]
-            )
+            if getattr(strategy, "score_uses_generator", True):
+                scores_N = torch.cat(
+                    [
+                        strategy.score(draw.log_probs(x).cpu(), generator=generator)
+                        for x in self.inputs.batches(rows, self.chunk_size)
+                    ]
+                )
+            else:
+                # Scored where the draw computes (a GPU): the scores come to the host
+                # once, not [n, K, C] per chunk (on the CPU the same computation).
+                scores_N = torch.cat(
+                    [
+                        strategy.score(draw.log_probs(x), generator=generator)
+                        for x in self.inputs.batches(rows, self.chunk_size)
+                    ]
+                ).cpu()
             scored = time.perf_counter()
             finite = scores_N[torch.isfinite(scores_N)]
             self.last_scores = (
                 {"mean": float(finite.mean()), "max": float(finite.max())} if len(finite) else {}
             )
             return strategy.select_from_scores(scores_N, batch_size, generator=generator), scored
-        log_probs_N_K_C = torch.cat(
-            [draw.log_probs(x).cpu() for x in self.inputs.batches(rows, self.chunk_size)]
-        )
+        log_probs_N_K_C = None
+        if POOL_LOG_PROBS in strategy_inputs(strategy):  # coreset, TypiClust: embeddings only
+            log_probs_N_K_C = torch.cat(
+                [draw.log_probs(x).cpu() for x in self.inputs.batches(rows, self.chunk_size)]
+            )
         log_probs_target_M_K_C = None
         if targets_M is not None:
             log_probs_target_M_K_C = torch.cat(
@@ -774,13 +849,15 @@ class ActiveLearner:
                     for i in range(0, len(targets_M), self.chunk_size)
                 ]
             )
+        extra = self._embedding_inputs(rows)
         scored = time.perf_counter()
         self.last_scores = {}
         selection = strategy.select(
-            log_probs_N_K_C,
+            log_probs_N_K_C,  # type: ignore[arg-type]
             batch_size,
             generator=generator,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            **extra,
         )
         return selection, scored
 
@@ -858,6 +935,7 @@ class ActiveLearner:
             batch_size,
             generator=generator,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            select_inputs=lambda positions: self._embedding_inputs(rows[positions.numpy()]),
         )
         seconds["merge"] = time.perf_counter() - scored
         self.last_scores = summary
@@ -871,6 +949,77 @@ class ActiveLearner:
             seconds={**seconds, **range_seconds(results)},
         )
         return selection, scored
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embedding_inputs(self, rows: NDArray[np.int64]) -> dict[str, Tensor]:
+        """The embedding keyword inputs of the strategy's ``select`` for the input rows
+        ``rows`` (the items it selects among, in that order): ``embeddings_N_D`` and
+        ``labelled_embeddings_L_D`` (every labelled item, sorted by id) as it declares
+        them (``{}`` for a strategy that reads none). Chunked, on the CPU."""
+        inputs = strategy_inputs(self.strategy)
+        if not inputs & {EMBEDDINGS, LABELLED_EMBEDDINGS}:
+            self.last_embed = None
+            return {}
+        embed, kind = self._embedder()
+        self.last_embed = kind
+        pool_N_D = self._embed_rows(embed, rows)
+        extra: dict[str, Tensor] = {}
+        if EMBEDDINGS in inputs:
+            extra["embeddings_N_D"] = pool_N_D
+        if LABELLED_EMBEDDINGS in inputs:
+            labelled = self._rows_of(self.pool.labelled_ids)
+            extra["labelled_embeddings_L_D"] = (
+                self._embed_rows(embed, labelled)
+                if len(labelled)
+                else pool_N_D.new_zeros(0, pool_N_D.shape[1])
+            )
+        return extra
+
+    def _embedder(self) -> tuple[Callable[[Tensor], Tensor], str]:
+        """``(x -> embeddings, kind)`` for the ``embed`` setting and the fitted model."""
+        if callable(self.embed):
+            user = self.embed
+            return (lambda x: user(x.to(self.device))), "callable"
+        if self.embed == "inputs":
+            return (lambda x: x), "inputs"
+        models = list(getattr(self.fit(), "models", None) or [])
+        model = models[0] if models else None
+        if not (isinstance(model, nn.Module) and callable(getattr(model, "features", None))):
+            if self.embed == "features":
+                raise InvalidInputError(
+                    f"embed='features', but the trained model ({type(model).__name__}) has "
+                    "no features(x) method returning its penultimate features [n, D]; add "
+                    "one (see bayesal.models.features.FeatureModel), or pass "
+                    "embed='inputs' or a callable x -> [n, D]"
+                )
+            return (lambda x: x), "inputs"
+        net: nn.Module = model
+        dtype = model_dtype(net)
+
+        def features(x: Tensor) -> Tensor:
+            with evaluation_mode(net):
+                return net.features(to_model_input(x, self.device, dtype))  # type: ignore[operator]
+
+        return features, "features"
+
+    def _embed_rows(self, embed: Callable[[Tensor], Tensor], rows: NDArray[np.int64]) -> Tensor:
+        """``[len(rows), D]`` embeddings of the input rows, chunk by chunk, on the CPU
+        (float32 unless the embedder returns float64)."""
+        parts = []
+        with torch.no_grad():
+            for x in self.inputs.batches(rows, self.chunk_size):
+                out = embed(x)
+                if not isinstance(out, Tensor) or out.ndim < 1 or len(out) != len(x):
+                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                    raise InvalidInputError(
+                        f"embed must map {len(x)} inputs to embeddings [{len(x)}, D], got {got}"
+                    )
+                out = out.detach().reshape(len(x), -1).cpu()
+                if out.dtype != torch.float64:
+                    out = out.float()
+                parts.append(out)
+        return torch.cat(parts)
 
     def _ray(self) -> Any:
         if self._ray_scorer is None:
@@ -948,7 +1097,8 @@ class ActiveLearner:
         round, the fitted posterior (its models' weights and any extra state), fixed
         target inputs, and (by default for in-memory pools under 1 GiB) the pool inputs,
         so that :meth:`load` resumes exactly. Callables (``train_transform``,
-        ``cold_start_embed``) cannot be saved: ``load`` asks for them again.
+        ``cold_start_embed``, a callable ``embed``) cannot be saved: ``load`` asks for them
+        again.
 
         The file is a pickle (``torch.save``): load only files you trust.
         """
@@ -979,6 +1129,7 @@ class ActiveLearner:
                 "num_classes": self.num_classes,
                 "training": self.training.model_dump(),
                 "cold_start": self.cold_start,
+                "embed": self.embed if isinstance(self.embed, str) else None,
                 "seed": self.seed,
                 "pool_subset": self.pool_subset,
                 "num_target_samples": self.num_target_samples,
@@ -993,8 +1144,8 @@ class ActiveLearner:
             },
             "callables": sorted(
                 name
-                for name in ("train_transform", "cold_start_embed")
-                if getattr(self, name) is not None
+                for name in ("train_transform", "cold_start_embed", "embed")
+                if getattr(self, name) is not None and not isinstance(getattr(self, name), str)
             ),
             "ids": self.ids_in_pool_order(),
             "labelled": self.pool.labelled_mask(),
@@ -1019,6 +1170,7 @@ class ActiveLearner:
         device: DeviceLike | None = None,
         train_transform: Callable[[Tensor], Tensor] | None = None,
         cold_start_embed: Callable[[Tensor], Tensor] | None = None,
+        embed: Callable[[Tensor], Tensor] | None = None,
         num_workers: int = 0,
     ) -> ActiveLearner:
         """A learner restored from :meth:`save`: same settings, labels, round and fitted
@@ -1032,8 +1184,8 @@ class ActiveLearner:
                 and a fingerprint of a few inputs are checked.
             device: run on another device (default: the saved one; ``auto``, with a
                 warning, if that device does not exist here).
-            train_transform, cold_start_embed: required again when the saved learner
-                had them (callables are not saved).
+            train_transform, cold_start_embed, embed: required again when the saved
+                learner had them (callables are not saved; a named ``embed`` is).
             num_workers: DataLoader workers for a torch Dataset pool.
 
         Raises:
@@ -1050,7 +1202,11 @@ class ActiveLearner:
         if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
             raise InvalidInputError(f"{path} is not a saved ActiveLearner (format {_STATE_FORMAT})")
         settings = state["settings"]
-        given = {"train_transform": train_transform, "cold_start_embed": cold_start_embed}
+        given = {
+            "train_transform": train_transform,
+            "cold_start_embed": cold_start_embed,
+            "embed": embed,
+        }
         missing = [name for name in state["callables"] if given[name] is None]
         if missing:
             raise InvalidInputError(
@@ -1059,7 +1215,10 @@ class ActiveLearner:
                 + " to load() (callables are not saved)"
             )
         model = model if model is not None else settings["model"]
-        if model is None:
+        strategy, strategy_params = settings["strategy"]
+        posterior, posterior_params, num_samples = settings["posterior"]
+        needs_model = _posterior_method(posterior, posterior_params, num_samples).needs_model
+        if model is None and needs_model:
             raise InvalidInputError("load() needs model=: the saved learner used a model factory")
         if pool is None:
             pool = state["pool"]
@@ -1073,8 +1232,6 @@ class ActiveLearner:
             raise InvalidInputError(
                 f"the pool has {pool_len} items, the saved learner's {state['pool_len']}"
             )
-        strategy, strategy_params = settings["strategy"]
-        posterior, posterior_params, num_samples = settings["posterior"]
         if device is None:
             device = settings["device"]
             if device != "cpu" and not _device_exists(device):
@@ -1105,6 +1262,7 @@ class ActiveLearner:
             num_workers=num_workers,
             train_transform=train_transform,
             cold_start_embed=cold_start_embed,
+            embed=embed if embed is not None else settings.get("embed") or "auto",
             # Files saved before these settings existed: the defaults of that time.
             prefilter=settings.get("prefilter", "auto"),
             max_log_probs_bytes=settings.get("max_log_probs_bytes", DEFAULT_MAX_LOG_PROBS_BYTES),
@@ -1140,6 +1298,10 @@ class ActiveLearner:
                 models.append(net.to(learner.device).eval())
             learner._fitted = learner.method.wrap(models)
             learner._fitted.extra = dict(fitted["extra"])
+            if learner.training.autocast_dtype is not None:  # saved from a low-precision copy
+                learner._fitted = learner.method.in_precision(
+                    learner._fitted, learner.training.autocast_dtype
+                )
             learner._fitted_version = learner._label_version
             learner._fit_round = int(fitted["round"])
         return learner
@@ -1150,6 +1312,17 @@ class ActiveLearner:
             f"strategy={self.strategy.name!r}, posterior={self.method.name!r}, "
             f"round={self.round}, device={str(self.device)!r})"
         )
+
+
+def _check_embed(embed: object) -> str | Callable[[Tensor], Tensor]:
+    if isinstance(embed, str) and embed in EMBEDS:
+        return embed
+    if callable(embed):  # a function, or a feature extractor nn.Module
+        return embed  # type: ignore[return-value]
+    raise InvalidInputError(
+        f"embed must be one of {', '.join(repr(e) for e in EMBEDS)} or a callable "
+        f"x -> [n, D] (embeddings of a batch of inputs), got {embed!r}"
+    )
 
 
 def _check_executor(executor: object) -> str:

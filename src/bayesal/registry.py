@@ -261,6 +261,7 @@ def _import_all_registries() -> None:
     importlib.import_module("bayesal.data")
     importlib.import_module("bayesal.models")
     importlib.import_module("bayesal.stopping")
+    importlib.import_module("bayesal.encoders")
 
 
 def registry_snapshot() -> dict[str, dict[str, Callable[..., Any]]]:

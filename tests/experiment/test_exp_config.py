@@ -152,8 +152,11 @@ def test_posterior_build_and_params() -> None:
 
 
 def test_missing_required_field() -> None:
+    raw = {k: v for k, v in BASE.items() if k != "dataset"}
+    assert "dataset: Field required" in _error(raw)
+    # model: may be left out only for posteriors that train no network (forest).
     raw = {k: v for k, v in BASE.items() if k != "model"}
-    assert "model: Field required" in _error(raw)
+    assert "model: is required: the posterior of arm(s) random (mc_dropout)" in _error(raw)
 
 
 def test_overrides_are_validated_and_can_pick_arms_by_label() -> None:

@@ -22,7 +22,9 @@ finite bounds (:data:`MAX_ROUNDS`, :data:`MAX_EXAMPLES`, ...), so that a typo su
 An optional ``stopping:`` section records stopping evidence in every round (a stop set
 of ``stop_set_size`` pool ids) and names the stopping rules that ``bayesal report``
 evaluates (:class:`StoppingConfig`, :mod:`bayesal.stopping`). A config without it is
-dumped, digested and run exactly as before the section existed.
+dumped, digested and run exactly as before the section existed. So is one without the
+optional ``report:`` section (:class:`ReportConfig`: the accuracy thresholds of
+``bayesal report``), which no trial depends on.
 
 A config whose ``snapshots.rounds`` go beyond ``rounds`` (``--rounds 3`` on a config
 that pictures round 10) keeps the snapshot rounds that fit and drops the others with a
@@ -58,6 +60,7 @@ from bayesal.acquisition import get_strategy
 from bayesal.acquisition.registry import STRATEGIES
 from bayesal.data.registry import check_dataset, dataset_loader
 from bayesal.device import resolve_device
+from bayesal.encoders.registry import ENCODERS, build_encoder
 from bayesal.errors import (
     BayesalError,
     ConfigError,
@@ -70,6 +73,7 @@ from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import is_import_path
 from bayesal.stopping import STOPPING_RULES, get_stopping_rule
+from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from bayesal.training import Count, TrainConfig
 
 DEFAULT_MEMBERS = 5
@@ -426,6 +430,81 @@ class StoppingConfig(_Strict):
         return rules
 
 
+class ReportConfig(_Strict):
+    """What ``bayesal report`` writes (``docs/report.md``). No trial depends on it, so it
+    can change without rerunning anything; ``bayesal report --thresholds`` overrides it.
+
+    ``thresholds``: the test accuracies of the "labels to t" columns, the labels-saved
+    table and the paired comparison, as fractions in (0, 1]; distinct, kept sorted.
+    Default 90% and 95%.
+    """
+
+    thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _valid_thresholds(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(
+                f"thresholds must be a list of fractions, e.g. [0.9, 0.95]; got {value!r}"
+            )
+        return list(check_thresholds(value))
+
+
+class EncoderConfig(_Strict):
+    """A frozen encoder (``docs/encoders.md``): the trials run on its features.
+
+    ``name``: a registered encoder (``simclr_mnist``, ``autoencoder_mnist``: trained
+    without labels on the pool's inputs, once, and cached) or an import path
+    ``package.module:factory`` returning an ``nn.Module`` that maps inputs to features
+    (pretrained: no training step). ``params`` go to the factory (checked against its
+    signature). ``seed``: the encoder's training seed, **fixed** (default 0) rather than
+    derived from each trial's seed, so every trial of a config (every arm, every seed)
+    runs on the same features: the encoder is trained once per dataset, and arms are
+    compared on one representation (the trial seeds still vary the initial labels, the
+    heads and the picks). ``cache_dir``: where trained encoders and features are cached
+    (default ``$BAYESAL_CACHE/encoders``, else ``~/.cache/bayesal/encoders``); it does
+    not enter the trials' digests. ``standardize``: scale every feature to mean 0, std 1
+    over the pool.
+
+    The model is then a head on features, e.g. ``{name: mlp, params: {in_features: D}}``
+    with D the encoder's feature width.
+    """
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: _Seed = 0
+    cache_dir: str | None = None
+    standardize: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return _resolves(ENCODERS.resolve, name)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> EncoderConfig:
+        try:
+            build_encoder(self.name, **self.params)
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"encoder {self.name!r} cannot be built with params {self.params}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """What the features depend on (``cache_dir`` left out): enters trial digests."""
+        return {
+            "name": self.name,
+            "params": self.params,
+            "seed": self.seed,
+            "standardize": self.standardize,
+        }
+
+
 class ScoringConfig(_Strict):
     """How every trial scores its pool (``docs/scale.md``): passed to the learner.
 
@@ -480,7 +559,8 @@ class ExperimentConfig(_Strict):
     # Validated (imported) before the fields below, which may name what they register.
     plugins: list[str] = Field(default_factory=list)
     dataset: DatasetConfig
-    model: ModelConfig
+    # None: only for posteriors that train no network (``forest``); checked below.
+    model: ModelConfig | None = None
     posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
     training: TrainConfig = Field(default_factory=TrainConfig)
     strategies: list[StrategyConfig] = Field(min_length=1)
@@ -503,6 +583,8 @@ class ExperimentConfig(_Strict):
     device: str = "auto"
     stopping: StoppingConfig | None = None
     scoring: ScoringConfig | None = None
+    encoder: EncoderConfig | None = None
+    report: ReportConfig | None = None
 
     @model_serializer(mode="wrap")
     def _without_absent_stopping(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -513,6 +595,12 @@ class ExperimentConfig(_Strict):
             data.pop("stopping", None)
         if isinstance(data, dict) and self.scoring is None:  # the same for scoring
             data.pop("scoring", None)
+        if isinstance(data, dict) and self.encoder is None:  # and for encoder
+            data.pop("encoder", None)
+        if isinstance(data, dict) and self.report is None:  # and for report
+            data.pop("report", None)
+        if isinstance(data, dict) and self.model is None:  # a model-free (forest) study
+            data.pop("model", None)
         return data
 
     @model_validator(mode="before")
@@ -582,6 +670,24 @@ class ExperimentConfig(_Strict):
         if len(set(seeds)) != len(seeds):
             raise ValueError("seeds must be distinct")
         return seeds
+
+    @model_validator(mode="after")
+    def _model_when_needed(self) -> ExperimentConfig:
+        if self.model is not None:
+            return self
+        needing = []
+        for spec in self.strategies:
+            posterior = self.posterior_for(spec)
+            if posterior.build().needs_model:
+                needing.append(f"{spec.label} ({posterior.name})")
+        if needing:
+            raise ValueError(
+                "model: is required: the posterior of arm(s) "
+                + ", ".join(needing)
+                + " trains a network (give model: {name: mlp, params: {...}}, or use a "
+                "posterior that needs no model, such as forest)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:

@@ -31,9 +31,10 @@ def names_in_config(config: ExperimentConfig) -> dict[str, set[str]]:
     posteriors |= {s.posterior.name for s in config.strategies if s.posterior is not None}
     return {
         "dataset": {config.dataset.name},
-        "model": {config.model.name},
+        "model": {config.model.name} if config.model is not None else set(),
         "posterior": posteriors,
         "strategy": {s.name for s in config.strategies},
+        "encoder": {config.encoder.name} if config.encoder is not None else set(),
     }
 
 

@@ -23,6 +23,11 @@ trials of another config, is written just before the first trial file, so a run 
 fails (or is killed) before finishing a trial leaves a directory that any corrected
 config can use.
 
+A config with an ``encoder`` section (:mod:`bayesal.encoders`) has its encoder trained
+(or loaded from the cache) here, in :func:`check_experiment`, before any trial is fanned
+out; its record (training time apart from every round's cost) is written to
+``out_dir/encoder.json`` beside the resolved config, and printed unless quiet.
+
 The pieces: :mod:`.trial` (one trial), :mod:`.snapshots` (posterior pictures),
 :mod:`.local_executor` (worker processes), :mod:`.ray_executor` (Ray tasks),
 :mod:`.registrations` (run-time registrations shipped to workers), :mod:`.results` (files).
@@ -30,7 +35,9 @@ The pieces: :mod:`.trial` (one trial), :mod:`.snapshots` (posterior pictures),
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,12 +73,14 @@ from bayesal.experiment.trial import (
     check_budget,
     check_model_on_data,
     compute_trial,
+    encoder_identity,
     load_trial_dataset,
     run_trial,
     save_trial,
     snapshot_wanted,
     stop_set_size_of,
     trial_digest,
+    trial_encoder_record,
 )
 from bayesal.results_schema import trial_file_name
 
@@ -93,6 +102,10 @@ __all__ = [
 #: Fields of the config that a trial's results depend on besides its arm and seed
 #: (:data:`bayesal.experiment.trial.SHARED_FIELDS`).
 _SHARED_FIELDS = SHARED_FIELDS
+
+#: The encoder's record in a results directory (configs with an ``encoder`` section):
+#: its training time, epochs, loss curve, versions, the pool's digest, cache hits.
+ENCODER_FILE = "encoder.json"
 
 #: Executors of :func:`run_experiment`.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -151,6 +164,8 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> dict[str, Any] 
         # Trials with and without the stopping evidence (or of another stop set) do not
         # mix; the rules alone may change (only the report reads them).
         differ.append("stopping.stop_set_size (the stopping evidence recorded)")
+    if encoder_identity(old) != encoder_identity(new):
+        differ.append("encoder")
     old_arms = {arm.get("label"): arm for arm in old.get("strategies") or [] if arm}
     differ += [
         f"strategies[{arm['label']}]"
@@ -285,11 +300,17 @@ class _ResolvedConfig:
     """Writes ``config.resolved.yaml`` (the directory's grid) once, the first time it is
     called."""
 
-    def __init__(self, grid: dict[str, Any], out_dir: Path) -> None:
+    def __init__(
+        self, grid: dict[str, Any], out_dir: Path, encoder_record: dict[str, Any] | None = None
+    ) -> None:
         self.grid, self.out_dir, self.written = grid, out_dir, False
+        self.encoder_record = encoder_record
 
     def __call__(self) -> None:
         if not self.written:
+            if self.encoder_record is not None:  # beside the resolved config, as late
+                text = json.dumps(self.encoder_record, indent=1, sort_keys=True) + "\n"
+                atomic_write_text(self.out_dir / ENCODER_FILE, text)
             text = yaml.safe_dump(self.grid, sort_keys=False)
             atomic_write_text(self.out_dir / RESOLVED_CONFIG_FILE, text)
             self.written = True
@@ -415,6 +436,26 @@ def run_experiment(
             raise
 
 
+def encoder_summary(record: dict[str, Any]) -> str:
+    """One line on the encoder a run's trials use: its training time (apart from every
+    round's cost) and whether it came from the cache."""
+    if record.get("pretrained"):
+        trained = "pretrained (no training)"
+    else:
+        where = "loaded from the cache" if record.get("encoder_loaded") else "trained now"
+        trained = (
+            f"trained in {float(record.get('train_seconds', 0.0)):.1f} s "
+            f"({record.get('epochs')} epochs, {where})"
+        )
+    seconds = float(record.get("feature_seconds", 0.0))
+    loaded = record.get("features_loaded")
+    features = "features loaded" if loaded else f"features computed in {seconds:.1f} s"
+    return (
+        f"bayesal: encoder {record.get('encoder')}: {trained}; {features}; "
+        f"{record.get('feature_dim')}-d; cache {record.get('cache_path')}"
+    )
+
+
 def _check_trials_dir_writable(out: Path) -> None:
     """Fail now, not after the first trial has trained for hours, when ``trials/`` cannot
     be created or written (a file in its place, no space, a read-only file system)."""
@@ -470,7 +511,10 @@ def _run_locked(
     in_process = executor == "local" and (workers == 1 or len(todo) <= 1)
     if not in_process and not registrations:
         registrations = shippable_registrations(config)
-    write_resolved = _ResolvedConfig(grid, out)
+    encoder_record = trial_encoder_record(config)
+    if encoder_record is not None and progress:
+        print(encoder_summary(encoder_record), file=sys.stderr)
+    write_resolved = _ResolvedConfig(grid, out, encoder_record)
 
     def save(result: TrialResult) -> Path:
         write_resolved()

@@ -80,7 +80,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     stopping evidence (:func:`stop_set_size_of`; its rules do not enter: the report
     alone reads them), plus the ``scoring`` section's ``prefilter`` and
     ``max_log_probs_bytes`` where they are not the defaults (where the pool is scored does
-    not change the picks). Raises InvalidInputError when no arm is labelled ``label``.
+    not change the picks), plus ``"encoder": ...`` (:func:`encoder_identity`) when the
+    config runs on an encoder's features. Raises InvalidInputError when no arm is
+    labelled ``label``.
     """
     arms = [arm for arm in resolved.get("strategies") or [] if isinstance(arm, Mapping)]
     arm = next((a for a in arms if a.get("label") == label), None)
@@ -94,6 +96,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     stop_set_size = stop_set_size_of(resolved)
     if stop_set_size is not None:
         payload["stop_set_size"] = stop_set_size
+    encoder = encoder_identity(resolved)
+    if encoder is not None:  # a config without an encoder digests as before it existed
+        payload["encoder"] = encoder
     scoring = resolved.get("scoring")
     if isinstance(scoring, Mapping):
         # What can change the picks (BatchBALD's candidates), where it is not the
@@ -135,7 +140,49 @@ def load_trial_dataset(config: ExperimentConfig) -> Dataset:
     original order (the full test set when ``m`` is at least its size).
     """
     spec = json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True)
-    return _cached_dataset(spec, config.test_subset)
+    if config.encoder is None:
+        return _cached_dataset(spec, config.test_subset)
+    return _cached_encoded(spec, config.test_subset, _encoder_json(config))[0]
+
+
+def encoder_identity(resolved: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a resolved config's features depend on (its ``encoder`` section without
+    ``cache_dir``), or None when it has no encoder."""
+    encoder = resolved.get("encoder") if isinstance(resolved, Mapping) else None
+    if not isinstance(encoder, Mapping):
+        return None
+    return {key: value for key, value in encoder.items() if key != "cache_dir"}
+
+
+def _encoder_json(config: ExperimentConfig) -> str:
+    assert config.encoder is not None
+    return json.dumps(config.encoder.model_dump(mode="json"), sort_keys=True)
+
+
+@lru_cache(maxsize=2)
+def _cached_encoded(
+    spec_json: str, test_subset: int | None, encoder_json: str
+) -> tuple[Dataset, dict[str, Any]]:
+    from bayesal.encoders import encode_dataset
+
+    encoder = json.loads(encoder_json)
+    return encode_dataset(
+        _cached_dataset(spec_json, test_subset),
+        encoder["name"],
+        encoder["params"],
+        seed=encoder["seed"],
+        cache_dir=encoder["cache_dir"],
+        standardize_features=encoder["standardize"],
+    )
+
+
+def trial_encoder_record(config: ExperimentConfig) -> dict[str, Any] | None:
+    """The record of the encoder ``config``'s trials run on (trained or loaded once per
+    process, see :func:`load_trial_dataset`), or None when the config has none."""
+    if config.encoder is None:
+        return None
+    spec = json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True)
+    return _cached_encoded(spec, config.test_subset, _encoder_json(config))[1]
 
 
 def check_budget(config: ExperimentConfig, dataset: Dataset) -> None:
@@ -194,17 +241,28 @@ def check_model_on_data(config: ExperimentConfig, dataset: Dataset) -> None:
     try:
         ActiveLearner(
             dataset.train_x[:1],
-            model=_ModelBuilder(config.model.name, dict(config.model.params)),
+            model=model_builder(config),
             strategy=get_strategy(spec.name, **spec.params),
             posterior=config.posterior_for(spec).build(),
             num_classes=dataset.num_classes,
             device="cpu",
         )
     except InvalidInputError as exc:
+        what = (
+            f"model {config.model.name!r}"
+            if config.model is not None
+            else f"posterior {config.posterior_for(spec).name!r}"
+        )
         raise InvalidInputError(
-            f"model {config.model.name!r} on dataset {config.dataset.name!r} "
-            f"({dataset.num_classes} classes): {exc}"
+            f"{what} on dataset {config.dataset.name!r} ({dataset.num_classes} classes): {exc}"
         ) from None
+
+
+def model_builder(config: ExperimentConfig) -> _ModelBuilder | None:
+    """The config's ``seed -> fresh model``, or None for a model-free study (``forest``)."""
+    if config.model is None:
+        return None
+    return _ModelBuilder(config.model.name, dict(config.model.params))
 
 
 class _ModelBuilder:
@@ -284,7 +342,7 @@ def compute_trial(
     records = run_active_learning(
         dataset,
         get_strategy(spec.name, **spec.params),
-        build_model=_ModelBuilder(config.model.name, dict(config.model.params)),
+        build_model=model_builder(config),
         train_config=config.training,
         initial_labels=config.initial_labels,
         acquisition_size=config.acquisition_size,

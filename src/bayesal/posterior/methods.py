@@ -14,6 +14,7 @@ Adding a method: subclass :class:`PosteriorMethod` and register a factory,
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bayesal.acquisition import mean_log_probs
+from bayesal.device import log_probs_dtype, model_dtype
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import Posterior, PosteriorDraw, check_num_samples
 from bayesal.posterior.ensemble import EnsemblePosterior
@@ -40,6 +42,10 @@ DEFAULT_NUM_SAMPLES = 20
 # Gal CNN on the 10k MNIST test set, 256 inputs per pass in channels-last layout took
 # 1.07 s against 6.1 s for 4,096 contiguous inputs (measured; see docs/mnist.md).
 EVAL_CHUNK_SIZE = 256
+
+
+def _log_softmax(logits: Tensor) -> Tensor:
+    return F.log_softmax(logits, dim=-1, dtype=log_probs_dtype(logits.dtype))
 
 
 @torch.no_grad()
@@ -65,7 +71,7 @@ def predictive_log_probs(
         x = inputs_N[start : start + chunk_size].to(device=device, dtype=dtype)
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        log_probs_N_M_C = torch.stack([F.log_softmax(m(x), dim=-1) for m in models], dim=1)
+        log_probs_N_M_C = torch.stack([_log_softmax(m(x)) for m in models], dim=1)
         chunks.append(mean_log_probs(log_probs_N_M_C))
     return torch.cat(chunks)
 
@@ -103,6 +109,14 @@ class PosteriorMethod(ABC):
 
     #: The registry name (for messages and saved state).
     name: str = "posterior"
+    #: Whether the method trains torch networks built by the learner's ``model``. A
+    #: method that needs none (``forest``) sets False: the learner then accepts
+    #: ``model=None`` and calls :meth:`fit` with ``build_model=None`` and
+    #: ``num_classes=C`` (so that classes without a label still get a column).
+    needs_model: bool = True
+    #: Whether :meth:`posterior` over copies of the trained models cast to another
+    #: dtype is the same posterior in that precision (``TrainConfig.precision``).
+    casts_to_precision: bool = False
 
     @property
     @abstractmethod
@@ -137,6 +151,17 @@ class PosteriorMethod(ABC):
             models.append(fit(model, x_L, y_L, train_config, seed=seeds.train(m), **kwargs))
         return self.wrap(models)
 
+    def in_precision(self, fitted: FittedPosterior, dtype: torch.dtype) -> FittedPosterior:
+        """``fitted`` for scoring and evaluation in ``dtype``: a posterior over copies of
+        its models cast to ``dtype`` where the method allows it
+        (:attr:`casts_to_precision`), else ``fitted`` itself (full precision)."""
+        if not self.casts_to_precision or all(
+            model_dtype(m) in (dtype, None) for m in fitted.models
+        ):
+            return fitted
+        copies = [copy.deepcopy(m).to(dtype) for m in fitted.models]
+        return FittedPosterior(self.posterior(copies), copies, fitted.num_samples, fitted.extra)
+
     def wrap(self, models: list[nn.Module]) -> FittedPosterior:
         """A :class:`FittedPosterior` over already trained ``models``."""
         if len(models) != self.num_models:
@@ -154,6 +179,7 @@ class MCDropoutMethod(PosteriorMethod):
     """
 
     name = "mc_dropout"
+    casts_to_precision = True
 
     def __init__(self, num_samples: int = DEFAULT_NUM_SAMPLES) -> None:
         self._k = check_num_samples(num_samples)
@@ -179,6 +205,7 @@ class EnsembleMethod(PosteriorMethod):
     """
 
     name = "ensemble"
+    casts_to_precision = True
 
     def __init__(self, members: int = 5) -> None:
         if isinstance(members, bool) or not isinstance(members, int) or members < 1:
