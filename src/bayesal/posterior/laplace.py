@@ -20,6 +20,7 @@ installed without its declared dependencies).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +60,11 @@ def _import_laplace() -> Any:
         import laplace
     except ImportError:
         raise InvalidInputError(
-            "posterior 'laplace' needs laplace-torch: run `make laplace-deps` (it installs "
-            "laplace-torch 0.3 without the torchvision it declares)"
+            "posterior 'laplace' needs laplace-torch: run `make laplace-deps` in a checkout, "
+            "or `pip install 'bayesal[laplace]'` and then `pip install --no-deps "
+            "laplace-torch==0.3 backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1 "
+            "asdfghjkl==0.1a4 torchmetrics==1.9.0` (without the torchvision they declare, "
+            "which would replace a CPU torch with a CUDA build)"
         ) from None
     return laplace
 
@@ -251,12 +255,16 @@ class LaplaceMethod(PosteriorMethod):
         with torch.random.fork_rng(devices=rng_devices(device)), evaluation_mode(model):
             la.fit(DataLoader(data, batch_size=train_config.batch_size))
             if self.prior_precision == "auto":
-                la.optimize_prior_precision(
-                    pred_type="glm",
-                    method="marglik",
-                    n_steps=_MARGLIK_STEPS,
-                    prior_structure="scalar",
-                )
+                # laplace-torch warns on every call about the predictive's link
+                # approximation, which the marginal likelihood does not use.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="By default `link_approx`")
+                    la.optimize_prior_precision(
+                        pred_type="glm",
+                        method="marglik",
+                        n_steps=_MARGLIK_STEPS,
+                        prior_structure="scalar",
+                    )
         fitted.set_laplace(la)
         fitted.extra.update(
             laplace_state=la.state_dict(),
