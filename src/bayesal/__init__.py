@@ -8,6 +8,8 @@ The public core is the ask/tell learner::
     learner.teach(ids, labels)
 """
 
+# The one place the version is written: pyproject.toml reads it (dynamic version), and
+# `bayesal --version` prints it.
 __version__ = "0.1.0"
 
 from bayesal.learner import ActiveLearner, Oracle, SimulatedOracle  # noqa: E402

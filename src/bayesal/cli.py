@@ -20,10 +20,11 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from bayesal import __version__
 from bayesal.errors import BayesalError
 
 if TYPE_CHECKING:
@@ -93,12 +94,20 @@ def _warnings_as_lines(category: type[Warning]) -> Iterator[None]:
     """Print warnings of ``category`` as one ``bayesal: warning: ...`` line on stderr, as
     they happen; others as usual."""
     show = warnings.showwarning
+    as_lines = category
 
-    def one_line(message: Any, cat: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if issubclass(cat, category):
+    def one_line(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, as_lines):
             click.echo(f"bayesal: warning: {message}", err=True)
         else:
-            show(message, cat, *args, **kwargs)
+            show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = one_line
     try:
@@ -119,7 +128,7 @@ def _split_names(
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="bayesal")
+@click.version_option(version=__version__, prog_name="bayesal")
 def main() -> None:
     """Bayesian active learning: run acquisition-function studies and report them."""
 

@@ -195,6 +195,14 @@ def kcenter_greedy(
     return np.asarray(picks, dtype=np.int64)
 
 
+def _no_model(seed: int) -> nn.Module:
+    """The model builder of a learner without a model (``model=None``): posteriors that
+    train no network never call it."""
+    raise InvalidInputError(
+        "this learner has no model (model=None); give one to use a posterior that trains one"
+    )
+
+
 def _model_builder(model: Any) -> Callable[[int], nn.Module]:
     """``seed -> fresh model`` from a zero-argument factory, a ``seed -> model`` factory,
     a registered model name or an import path."""
@@ -619,7 +627,7 @@ class ActiveLearner:
         x_L = self.inputs.take(self._rows_of(labelled))
         y_L = torch.from_numpy(self.pool.labels(labelled))
         fitted = self.method.fit(
-            self._build_model,
+            self._build_model or _no_model,
             x_L,
             y_L,
             train_config=self.training,
@@ -999,7 +1007,9 @@ class ActiveLearner:
 
         def features(x: Tensor) -> Tensor:
             with evaluation_mode(net):
-                return net.features(to_model_input(x, self.device, dtype))  # type: ignore[operator]
+                # features(x) was checked to exist above; nn.Module does not declare it.
+                out: Tensor = net.features(to_model_input(x, self.device, dtype))  # type: ignore[operator]
+                return out
 
         return features, "features"
 
@@ -1184,8 +1194,10 @@ class ActiveLearner:
                 and a fingerprint of a few inputs are checked.
             device: run on another device (default: the saved one; ``auto``, with a
                 warning, if that device does not exist here).
-            train_transform, cold_start_embed, embed: required again when the saved
-                learner had them (callables are not saved; a named ``embed`` is).
+            train_transform: required again when the saved learner had one (callables
+                are not saved).
+            cold_start_embed: likewise.
+            embed: likewise (a named ``embed`` is saved).
             num_workers: DataLoader workers for a torch Dataset pool.
 
         Raises:
@@ -1233,7 +1245,7 @@ class ActiveLearner:
                 f"the pool has {pool_len} items, the saved learner's {state['pool_len']}"
             )
         if device is None:
-            device = settings["device"]
+            device = str(settings["device"])
             if device != "cpu" and not _device_exists(device):
                 warnings.warn(
                     f"the saved learner ran on {device}, which this machine lacks: using "
@@ -1287,7 +1299,8 @@ class ActiveLearner:
         if fitted is not None:
             models = []
             for m, weights in enumerate(fitted["models"]):
-                net = learner._build_model(stream_seed(learner.seed, _MODEL_INIT, 0, m))
+                build = learner._build_model or _no_model
+                net = build(stream_seed(learner.seed, _MODEL_INIT, 0, m))
                 try:
                     net.load_state_dict(weights)
                 except RuntimeError as exc:
@@ -1318,7 +1331,7 @@ def _check_embed(embed: object) -> str | Callable[[Tensor], Tensor]:
     if isinstance(embed, str) and embed in EMBEDS:
         return embed
     if callable(embed):  # a function, or a feature extractor nn.Module
-        return embed  # type: ignore[return-value]
+        return embed
     raise InvalidInputError(
         f"embed must be one of {', '.join(repr(e) for e in EMBEDS)} or a callable "
         f"x -> [n, D] (embeddings of a batch of inputs), got {embed!r}"

@@ -107,7 +107,10 @@ class StoppingRule(Protocol):
     """``rule(history) -> StopDecision``, where ``history`` holds every round so far,
     oldest first; ``name`` names the rule in reports."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The rule's name in configs and reports (a class attribute in the built-ins)."""
+        ...
 
     def __call__(self, history: Sequence[RoundEvidence]) -> StopDecision: ...
 

@@ -130,7 +130,7 @@ class TrainConfig(BaseModel):
     ) -> dict[str, Any]:
         # The default is left out of dumps, so that resolved configs and trial digests
         # of runs made before the field existed stay what they were.
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         if data.get("precision") == "float32":
             del data["precision"]
         return data

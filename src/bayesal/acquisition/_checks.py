@@ -144,13 +144,14 @@ def check_batch_size(batch_size: object, pool_size: int) -> None:
             f"batch size must be an integer, got {batch_size!r} "
             f"({type(batch_size).__name__}); the pool has {pool_size} point(s)."
         )
-    if batch_size < 1:
+    size = int(batch_size)
+    if size < 1:
         raise InvalidInputError(
-            f"batch size must be at least 1, got {batch_size} (pool size {pool_size})."
+            f"batch size must be at least 1, got {size} (pool size {pool_size})."
         )
-    if batch_size > pool_size:
+    if size > pool_size:
         raise InvalidInputError(
-            f"batch size {batch_size} is larger than the pool size {pool_size}; "
+            f"batch size {size} is larger than the pool size {pool_size}; "
             f"ask for at most {pool_size} point(s)."
         )
 
@@ -182,8 +183,11 @@ def check_scores(scores_N: object, name: str = "scores_N") -> None:
         )
 
 
-def check_generator(generator: object, who: str) -> None:
+def check_generator(generator: object, who: str) -> torch.Generator:
     """Check that ``generator`` is a ``torch.Generator`` (no global RNG is ever used).
+
+    Returns:
+        ``generator``, typed as a ``torch.Generator``.
 
     Raises:
         InvalidInputError: when it is missing or of another type.
@@ -193,6 +197,7 @@ def check_generator(generator: object, who: str) -> None:
             f"{who} needs an explicit torch.Generator for its randomness, got "
             f"{type(generator).__name__}; pass e.g. generator=torch.Generator().manual_seed(0)."
         )
+    return generator
 
 
 def check_temperature(temperature: object) -> float:

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -129,9 +129,16 @@ class Strategy(Protocol):
     keyword arguments in ``select`` (see the module docstring).
     """
 
-    name: str
-    #: True when the strategy also needs ``log_probs_target_M_K_C`` (EPIG).
-    needs_target: bool
+    # Read-only members: a plain attribute, a frozen dataclass field or a property meets them.
+    @property
+    def name(self) -> str:
+        """The registry name."""
+        ...
+
+    @property
+    def needs_target(self) -> bool:
+        """True when the strategy also needs ``log_probs_target_M_K_C`` (EPIG)."""
+        ...
 
     def select(
         self,
@@ -152,7 +159,7 @@ class _PointwiseMeta(type(Protocol)):  # type: ignore[misc]
     def __instancecheck__(cls, instance: object) -> bool:
         if cls is PointwiseStrategy:
             return is_pointwise(instance)
-        return super().__instancecheck__(instance)
+        return bool(super().__instancecheck__(instance))
 
 
 @runtime_checkable
@@ -190,8 +197,10 @@ class Score(Protocol):
     :class:`~bayesal.acquisition.scored.FunctionScore`.
     """
 
-    #: The tensors read: ``{POOL_LOG_PROBS}``, plus ``TARGET_LOG_PROBS`` for EPIG.
-    inputs: frozenset[str]
+    @property
+    def inputs(self) -> frozenset[str]:
+        """The tensors read: ``{POOL_LOG_PROBS}``, plus ``TARGET_LOG_PROBS`` for EPIG."""
+        ...
 
     def __call__(
         self,
@@ -229,10 +238,10 @@ def strategy_inputs(strategy: object) -> frozenset[str]:
     """
     declared = getattr(strategy, "inputs", None)
     if declared is None:
-        inputs = {POOL_LOG_PROBS}
+        default = {POOL_LOG_PROBS}
         if getattr(strategy, "needs_target", False):
-            inputs.add(TARGET_LOG_PROBS)
-        return frozenset(inputs)
+            default.add(TARGET_LOG_PROBS)
+        return frozenset(default)
     name = getattr(strategy, "name", type(strategy).__name__)
     if isinstance(declared, str):
         raise InvalidInputError(
@@ -265,7 +274,7 @@ def _accepts_keyword(function: object, keyword: str) -> bool:
     )
 
 
-def is_pointwise(strategy: object, *, given_target: bool = False) -> bool:
+def is_pointwise(strategy: object, *, given_target: bool = False) -> TypeGuard[PointwiseStrategy]:
     """Whether the batch of ``strategy`` depends on the pool only through one score per
     input, so that a caller can score the pool chunk by chunk and select once.
 

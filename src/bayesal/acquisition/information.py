@@ -65,7 +65,8 @@ def _entropy_of_log_probs(log_probs_C: Tensor) -> Tensor:
 
 def _entropy_of_probs(probs_C: Tensor) -> Tensor:
     """``-Σ_c p_c log p_c`` over the last dim from probabilities (``xlogy``: 0 log 0 = 0)."""
-    return -torch.special.xlogy(probs_C, probs_C).sum(dim=-1)
+    terms: Tensor = torch.special.xlogy(probs_C, probs_C)
+    return -terms.sum(dim=-1)
 
 
 def _predictive_entropy(log_probs_N_K_C: Tensor) -> Tensor:

@@ -74,7 +74,7 @@ def random(log_probs_N_K_C: Tensor, *, generator: torch.Generator | int) -> Tens
     """
     if isinstance(generator, int) and not isinstance(generator, bool):
         generator = torch.Generator().manual_seed(generator)
-    check_generator(generator, "random")
+    generator = check_generator(generator, "random")
     check_log_probs(log_probs_N_K_C)
     dtype = _as_compute_dtype(log_probs_N_K_C).dtype
     N = log_probs_N_K_C.shape[0]

@@ -107,7 +107,8 @@ class ArrayData:
     @property
     def labelled(self) -> NDArray[np.bool_]:
         """Boolean mask ``[N]``: True where the item has a label."""
-        return self.y != MISSING
+        mask: NDArray[np.bool_] = self.y != MISSING
+        return mask
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -708,7 +709,8 @@ def _standardize(
     scale = np.where(std > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
     def apply(x: NDArray[np.float32]) -> NDArray[np.float32]:
-        return ((x.astype(np.float64) - mean) / scale).astype(np.float32)
+        scaled: NDArray[np.float64] = (x.astype(np.float64) - mean) / scale
+        return scaled.astype(np.float32)
 
     return apply(train_x), None if test_x is None else apply(test_x)
 
@@ -779,7 +781,7 @@ def load_csv(
 
     Raises:
         DataNotFoundError, InvalidInputError: as :func:`read_table`; also for rows
-        without a label, or both ``test_path`` and ``test_fraction``.
+            without a label, or both ``test_path`` and ``test_fraction``.
     """
     return _load_table_dataset(
         _csv_or_tsv(path),
@@ -837,11 +839,13 @@ def load_npy(
             ``y_key``. Inputs become float32 unchanged in value (no standardisation).
         labels_path: labels ``[N]`` (``.npy``), needed unless ``path`` is a ``.npz`` that
             holds them. Every item needs a label.
-        test_path, test_labels_path: the test set, in the same form.
+        test_path: the test inputs, in the same form.
+        test_labels_path: the test labels, in the same form.
         test_fraction: without ``test_path``, the fraction of items moved to the test set
             (see :func:`load_csv`).
         seed: the seed of the test split.
-        x_key, y_key: array names inside ``.npz`` files.
+        x_key: the inputs' array name inside ``.npz`` files.
+        y_key: the labels' array name inside ``.npz`` files.
 
     Returns:
         Dataset named after the file; ``num_classes`` is the largest label + 1 (or the
@@ -849,7 +853,7 @@ def load_npy(
 
     Raises:
         DataNotFoundError, InvalidInputError: as :func:`read_arrays`; also for missing
-        labels, or both ``test_path`` and ``test_fraction``.
+            labels, or both ``test_path`` and ``test_fraction``.
     """
     test_fraction, seed = _check_fraction(test_fraction), _check_seed(seed)
 

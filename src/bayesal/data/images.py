@@ -193,7 +193,7 @@ def load_image_folder(
 
     Raises:
         DataNotFoundError, InvalidInputError: as :func:`read_image_folder`; also for
-        unlabelled images, or both ``test_root`` and ``test_fraction``.
+            unlabelled images, or both ``test_root`` and ``test_fraction``.
     """
     test_fraction, seed = _check_fraction(test_fraction), _check_seed(seed)
     train = read_image_folder(root, size=size, mode=mode)

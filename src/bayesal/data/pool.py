@@ -26,7 +26,9 @@ def as_id_array(ids: ArrayLike | torch.Tensor | Iterable[int], what: str = "ids"
     """Convert ``ids`` (list, numpy array or tensor of integers) to a 1-D int64 array."""
     if isinstance(ids, torch.Tensor):
         ids = ids.detach().cpu().numpy()
-    arr = np.asarray(ids if hasattr(ids, "__len__") else list(ids))
+    if not hasattr(ids, "__len__") and isinstance(ids, Iterable):
+        ids = list(ids)  # a generator or other iterator of ids
+    arr = np.asarray(ids)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     if arr.ndim != 1:

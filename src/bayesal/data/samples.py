@@ -56,7 +56,8 @@ def write_digit_images(
             save(images[r], folder / DIGIT_NAMES[c] / f"d{r:04d}.png")
     for i in range(count):
         save(images[_FIRST_UNLABELLED + i], folder / f"img{i:04d}.png")
-    return digits.target[_FIRST_UNLABELLED : _FIRST_UNLABELLED + count].astype(np.int64)
+    labels: NDArray[np.int64] = digits.target[_FIRST_UNLABELLED : _FIRST_UNLABELLED + count]
+    return labels.astype(np.int64)
 
 
 def main(argv: list[str] | None = None) -> None:

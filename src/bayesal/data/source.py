@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ class DatasetInputs(PoolInputs):
         self._shape: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -196,7 +196,7 @@ class MemmapInputs(ArrayInputs):
         dtype: Any,
         shape: Sequence[int],
         offset: int = 0,
-        order: str = "C",
+        order: Literal["C", "F"] = "C",
     ) -> None:
         file = existing_file(path, "pool file").absolute()
         array = np.memmap(
@@ -205,7 +205,7 @@ class MemmapInputs(ArrayInputs):
             mode="r",
             offset=int(offset),
             shape=tuple(shape),
-            order=order,  # type: ignore[arg-type]
+            order=order,
         )
         super().__init__(array)
         self._ref = (
@@ -422,7 +422,8 @@ def _table_matrix(table: Any, columns: Sequence[str], file: Path) -> NDArray[Any
                     f"({int(lengths.min())} to {int(lengths.max())})"
                 )
             width = int(lengths[0])
-        return flat.to_numpy(zero_copy_only=False).reshape(n, width)
+        rows: np.ndarray = flat.to_numpy(zero_copy_only=False).reshape(n, width)
+        return rows
     bad = [
         f"{name} ({array.type})"
         for name, array in zip(columns, arrays, strict=True)

@@ -75,7 +75,7 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z_N_D: Tensor) -> Tensor:
         h = self.linear(z_N_D).view(len(z_N_D), 4 * self.width, self.start, self.start)
-        out = self.net(h)
+        out: Tensor = self.net(h)
         return out[..., : self.size, : self.size]
 
 

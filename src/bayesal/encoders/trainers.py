@@ -61,7 +61,8 @@ def _check_images(x: Tensor) -> None:
 
 
 def _positive(name: str, value: Any, kind: type = int) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool) and value > 0
+    ok = isinstance(value, int | float) and isinstance(value, kind)
+    ok = ok and not isinstance(value, bool) and value > 0
     if kind is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
         ok = ok and math.isfinite(value)
@@ -152,7 +153,7 @@ class EncoderTrainer(ABC):
             log.epochs += 1
             log.loss_per_epoch.append(float(np.mean(losses)))
         log.seconds = time.perf_counter() - start
-        encoder = parts.encoder
+        encoder = parts.get_submodule("encoder")
         encoder.eval()
         return encoder, log
 
@@ -187,8 +188,10 @@ class SimCLRTrainer(EncoderTrainer):
         lr: Adam's learning rate (cosine decay to 0 over the training).
         temperature: of the NT-Xent loss.
         projection: output width of the projection head.
-        scale, max_rotation_deg, max_shift, noise_std: the augmentation
-            (:func:`~bayesal.encoders.augment.random_affine`).
+        scale: the augmentation (:func:`~bayesal.encoders.augment.random_affine`).
+        max_rotation_deg: likewise.
+        max_shift: likewise.
+        noise_std: likewise.
         pool: ``avg`` (global average pooling) or ``flatten`` (the last feature map).
     """
 

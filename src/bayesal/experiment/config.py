@@ -276,7 +276,7 @@ class PosteriorConfig(_Strict):
                     f"params.{short} must be a whole number (an int), got "
                     f"{type(value).__name__} {value!r}"
                 )
-            if not 1 <= value <= most:
+            if not 1 <= int(value) <= most:
                 raise ValueError(f"params.{short} must be between 1 and {most}, got {value}")
         try:
             self.build()
@@ -421,7 +421,7 @@ class StoppingConfig(_Strict):
     @classmethod
     def _unique_labels(cls, rules: list[StoppingRuleConfig]) -> list[StoppingRuleConfig]:
         labels = [r.label for r in rules]
-        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})  # type: ignore[misc]
+        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1}, key=str)
         if duplicates:
             raise ValueError(
                 f"stopping rule labels must be unique; {duplicates} appear more than once "
@@ -643,7 +643,7 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _unique_labels(cls, specs: list[StrategyConfig]) -> list[StrategyConfig]:
         labels = [s.label for s in specs]
-        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})  # type: ignore[misc]
+        duplicates = sorted({lab for lab in labels if labels.count(lab) > 1}, key=str)
         if duplicates:
             raise ValueError(
                 f"strategy labels must be unique; {duplicates} appear more than once "
@@ -655,9 +655,9 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _count_to_list(cls, value: Any) -> Any:
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            if value < 1:
+            if int(value) < 1:
                 raise ValueError("a seed count must be >= 1")
-            if value > MAX_SEEDS:
+            if int(value) > MAX_SEEDS:
                 raise ValueError(f"a seed count must be <= {MAX_SEEDS}, got {value}")
             return list(range(int(value)))
         return value
@@ -760,7 +760,7 @@ def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
     out = copy.deepcopy(raw)
     for key, value in overrides.items():
         if key == "strategies" and isinstance(value, list):
-            arms = {}
+            arms: dict[Any, Any] = {}
             for arm in out.get("strategies") or []:
                 if isinstance(arm, str):
                     arms[arm] = arm

@@ -149,7 +149,8 @@ def remove_stale_temp_files(out_dir: str | os.PathLike[str]) -> list[Path]:
 
 def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> Path:
     """Save ``arrays`` as a compressed ``.npz`` at ``path`` atomically."""
-    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+    # numpy's stub types **kwds together with the keyword allow_pickle: bool.
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
 
 
 def records_have_stopping(records: Sequence[RoundRecord]) -> bool:

@@ -195,9 +195,12 @@ class ForestMethod(PosteriorMethod):
         kind: ``random_forest`` (default), ``extra_trees`` or ``bagging`` (bagged
             decision trees).
         n_estimators: number of estimators, K (default 100): a draw is all of them.
-        max_depth, min_samples_leaf, max_features, bootstrap: passed to the sklearn
-            estimator when given (None: sklearn's default for ``kind``; for bagging,
-            ``max_features`` is the share or number of features per estimator).
+        max_depth: passed to the sklearn estimator when given (None: sklearn's default
+            for ``kind``).
+        min_samples_leaf: likewise.
+        max_features: likewise (for bagging, the share or number of features per
+            estimator).
+        bootstrap: likewise.
         min_prob: the probability floor (default ``1e-6``; in ``(0, 0.01]``).
         n_jobs: sklearn's parallel jobs (default 1; results do not depend on it).
         estimator_params: further keyword arguments of the sklearn estimator

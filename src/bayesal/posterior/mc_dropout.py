@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -118,7 +119,7 @@ def _contains_active_dropout(module: nn.Module) -> bool:
     return any(_is_active_dropout(m) for m in module.modules())
 
 
-def _is_plain_sequential(module: nn.Module) -> bool:
+def _is_plain_sequential(module: nn.Module) -> TypeGuard[nn.Sequential]:
     return (
         isinstance(module, nn.Sequential)
         and type(module).forward is nn.Sequential.forward
@@ -146,9 +147,17 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def _dropout_p(module: nn.Module) -> float:
+    """The drop probability of a dropout layer."""
+    if not isinstance(module, _DROPOUT_TYPES):
+        raise InvalidInputError(f"expected a dropout layer, got {type(module).__name__}")
+    return module.p
+
+
 def _scale(module: nn.Module) -> float:
     """Inverted-dropout scale 1 / (1 - p) (0 for p = 1, where every unit is dropped)."""
-    return 0.0 if module.p >= 1.0 else 1.0 / (1.0 - module.p)
+    p = _dropout_p(module)
+    return 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
 
 
 class MCDropoutPosterior(Posterior):
@@ -313,7 +322,7 @@ class MCDropoutDraw(PosteriorDraw):
                 mask_shape = shape
             stream = torch.Generator().manual_seed(_splitmix64(self._seed ^ _splitmix64(index)))
             uniform = torch.rand((self._num_samples, *mask_shape), generator=stream)
-            keep = uniform >= module.p
+            keep = uniform >= _dropout_p(module)
             self._keep_cache[key] = keep
         return keep
 
@@ -586,13 +595,15 @@ def _trunk_layer(layer: nn.Module, h: Tensor) -> Tensor:
     # On the CPU torch's Conv2d is about 1.5x faster on channels-last activations.
     if isinstance(layer, nn.Conv2d) and h.dim() == 4 and h.device.type == "cpu":
         h = h.contiguous(memory_format=torch.channels_last)
-    return layer(h)
+    out: Tensor = layer(h)
+    return out
 
 
 def _layer_on(layer: nn.Module, h: Tensor, batched: bool, kb: int) -> Tensor:
     """Apply ``layer`` to shared ``[n, ...]`` or sample-batched ``[kb, n, ...]`` activations."""
     if not batched or isinstance(layer, nn.Linear):  # Linear acts on the last dim only
-        return layer(h)
+        out: Tensor = layer(h)
+        return out
     n = h.shape[1]
     out = layer(h.reshape(kb * n, *h.shape[2:]))
     if not isinstance(out, Tensor) or out.dim() < 1 or out.shape[0] != kb * n:

@@ -147,8 +147,9 @@ class PosteriorMethod(ABC):
         models = []
         for m in range(self.num_models):
             model = build_model(seeds.init(m)).to(device)
-            kwargs = {"transform": transform} if transform is not None else {}
-            models.append(fit(model, x_L, y_L, train_config, seed=seeds.train(m), **kwargs))
+            models.append(
+                fit(model, x_L, y_L, train_config, seed=seeds.train(m), transform=transform)
+            )
         return self.wrap(models)
 
     def in_precision(self, fitted: FittedPosterior, dtype: torch.dtype) -> FittedPosterior:

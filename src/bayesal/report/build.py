@@ -6,6 +6,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,13 +26,13 @@ from bayesal.report.published import (
     COMPARISON_CSV,
     COMPARISON_MD,
     comparison_wanted,
-    read_resolved_config,
     write_comparison,
 )
 from bayesal.report.results_io import (
     configured_thresholds,
     load_results,
     load_snapshot,
+    read_resolved_config,
     snapshot_files,
 )
 from bayesal.report.stopping import STOPPING_CSV, STOPPING_MD, stopping_rules, write_stopping
@@ -148,7 +149,7 @@ def _write_report_locked(
     if rules:
         written += write_stopping(directory, df, rules, figures_dir=FIGURES_DIR)
 
-    by_seed: dict[int, dict[str, dict]] = {}
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {}
     for (label, seed), path in snapshot_files(directory).items():
         try:
             by_seed.setdefault(seed, {})[label] = load_snapshot(path)

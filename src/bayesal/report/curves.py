@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,11 @@ from matplotlib.figure import Figure
 from bayesal._atomic import atomic_savefig
 from bayesal.report.results_io import validate_results
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 #: Figure style for every report figure (paper-sized fonts, light grid, no top/right spines).
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,

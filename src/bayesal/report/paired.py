@@ -366,7 +366,7 @@ def _metric_pairs(pairs: pd.DataFrame, metric: str) -> Iterator[tuple[int, float
     for seed, p in pairs.iterrows():
         if metric == "aulc":
             d = float(p["aulc"]) - float(p["aulc_ref"])
-            yield int(seed), d, d  # type: ignore[call-overload]
+            yield int(seed), d, d
         else:
             ref = float(p[f"{metric}_ref"])
             own = float(p[metric])
@@ -376,7 +376,7 @@ def _metric_pairs(pairs: pd.DataFrame, metric: str) -> Iterator[tuple[int, float
                 float(p["final_n_labels_ref"]),
                 float(p["final_n_labels"]),
             )
-            yield int(seed), lo, hi  # type: ignore[call-overload]
+            yield int(seed), lo, hi
 
 
 def _compare(per_seed: list[tuple[int, float, float]]) -> dict[str, object]:

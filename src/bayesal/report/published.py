@@ -183,7 +183,10 @@ def _ours(row: pd.Series, t: float) -> str:
     if row["n_seeds"] == 0:
         return "–"
     med, q1, q3 = (row[f"{key}_{s}"] for s in ("median", "q25", "q75"))
-    fmt = lambda x: "n.r." if math.isnan(x) else f"{x:g}"  # noqa: E731
+
+    def fmt(x: float) -> str:
+        return "n.r." if math.isnan(x) else f"{x:g}"
+
     return f"**{fmt(med)}** [{fmt(q1)}, {fmt(q3)}] ({int(row[f'{key}_reached'])}/{row['n_seeds']})"
 
 

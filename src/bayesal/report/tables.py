@@ -269,6 +269,11 @@ def _fmt_pct(mean: float, std: float) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def _labels_cell(key: str) -> Callable[[pd.Series], str]:
+    """The cell of column ``key`` (labels to a threshold) of a per-seed row."""
+    return lambda row: _fmt_labels(row[key])
+
+
 def _fmt_labels(x: float) -> str:
     if math.isnan(x):
         return "n.r."
@@ -341,7 +346,7 @@ def per_seed_markdown(per_seed: pd.DataFrame, title: str = "Per seed") -> str:
     for key in keys:
         lines += table(
             f"Labels to {key.removeprefix('labels_to_')}% test accuracy",
-            lambda r, key=key: _fmt_labels(r[key]),
+            _labels_cell(key),
         )
     lines += table("Final test accuracy (%)", lambda r: f"{100 * r['final_accuracy']:.1f}")
     lines.append(

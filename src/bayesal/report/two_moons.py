@@ -34,7 +34,7 @@ _STAR_COLOR = "#FFD21F"
 
 
 def _round_index(snapshot: Mapping[str, np.ndarray], round_: int, source: str) -> int:
-    rounds = np.asarray(snapshot["rounds"]).tolist()
+    rounds: list[int] = np.asarray(snapshot["rounds"]).tolist()
     if round_ not in rounds:
         raise InvalidInputError(f"{source} has no round {round_}; its rounds are {rounds}")
     return rounds.index(round_)

@@ -178,7 +178,7 @@ class RayScorer:
 
         Raises:
             InvalidInputError: models that are not on the CPU (workers score on CPUs).
-            Whatever a task raised (re-raised as its original exception).
+            Exception: whatever a task raised (re-raised as its original exception).
         """
         for model in fitted.models:
             for tensor in list(model.parameters()) + list(model.buffers()):

@@ -120,7 +120,7 @@ def resolve_prefilter(
 def check_prefilter(prefilter: object) -> int | str | None:
     """``prefilter`` if it is ``"auto"``, None or an int >= 1; else InvalidInputError."""
     if prefilter is None or prefilter == "auto":
-        return prefilter  # type: ignore[return-value]
+        return prefilter
     if isinstance(prefilter, bool) or not isinstance(prefilter, int | np.integer) or prefilter < 1:
         raise InvalidInputError(
             f"prefilter must be 'auto', None (exact) or a candidate count >= 1, got {prefilter!r}"

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -27,6 +27,9 @@ from bayesal._atomic import atomic_write, atomic_write_text
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.session.session import LabellingSession
 from bayesal.session.store import check_name
+
+if TYPE_CHECKING:
+    from bayesal.session.labelstudio import Kind
 
 __all__ = ["EXPORT_FORMATS", "ImportSummary", "export_labels", "import_labels", "labels_frame"]
 
@@ -111,7 +114,7 @@ def export_labels(
     if format == "label-studio":
         from bayesal.session.labelstudio import QueueTask, export_tasks
 
-        kind = "image" if session.item_kind == "image" else "table"
+        kind: Kind = "image" if session.item_kind == "image" else "table"
         names = session.label_names
         labelled = labels_frame(session)
         # A queued item may have been labelled since the queue was ranked: keep its label.
@@ -205,7 +208,7 @@ def _label_studio_rows(
 
     refs = {ref: item_id for item_id, ref, _ in session.store.items()}
     imported = read_export(path, session.label_names, ref_to_id=refs)
-    rows = []
+    rows: list[tuple[int, int, str | None, Any]] = []
     for label in imported:
         item_id = session.check_item(label.item_id)[0]
         rows.append(

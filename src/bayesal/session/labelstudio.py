@@ -671,7 +671,7 @@ def _choice_from_results(result: list[Any], from_name: str | None, where: str) -
         raise _multi_choice_error(where, choices)
     if not choices:
         return None
-    return choices[0]
+    return str(choices[0])
 
 
 def _multi_choice_error(where: str, choices: list[Any]) -> InvalidInputError:

@@ -391,12 +391,11 @@ class LabellingSession:
             InvalidInputError: not an integer id, or no such item.
         """
         if isinstance(item_id, str) and item_id.strip().lstrip("-").isdigit():
+            raw = item_id
             try:
-                item_id = int(item_id.strip())
+                item_id = int(raw.strip())
             except ValueError:  # "--5", "²", more digits than int() reads
-                raise InvalidInputError(
-                    f"item id must be an integer, got {item_id[:100]!r}"
-                ) from None
+                raise InvalidInputError(f"item id must be an integer, got {raw[:100]!r}") from None
         if isinstance(item_id, bool) or not isinstance(item_id, int | np.integer):
             raise InvalidInputError(f"item id must be an integer, got {item_id!r:.100}")
         if not -(2**63) <= int(item_id) < 2**63:
@@ -581,7 +580,7 @@ class LabellingSession:
             return self._retrain()
 
     @torch.no_grad()
-    def _predict(self, learner: ActiveLearner, x: np.ndarray) -> torch.Tensor:
+    def _predict(self, learner: ActiveLearner, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         return learner.predict_log_probs(x)
 
     def _retrain(self) -> RoundRow:

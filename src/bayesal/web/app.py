@@ -256,7 +256,8 @@ class WebState:
         # A worker with nothing left to do is only exiting: not "retraining".
         out["retraining"] = self.retraining() and (self._forced or out["labels_since_round"] > 0)
         out["lease_seconds"] = float(self.session.config.lease_seconds)
-        return _plain(out)
+        plain: dict[str, Any] = _plain(out)
+        return plain
 
 
 def _finite(value: float | None) -> float | None:

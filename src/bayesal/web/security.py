@@ -242,7 +242,9 @@ class Guard:
                 await _error(401, "that token is not valid", path, headers)(scope, receive, send)
                 return
             rest = urlencode([(k, v) for k, v in pairs if k != "token"])
-            response = RedirectResponse(path + (f"?{rest}" if rest else ""), status_code=303)
+            response: Response = RedirectResponse(
+                path + (f"?{rest}" if rest else ""), status_code=303
+            )
             response.set_cookie(
                 TOKEN_COOKIE,
                 given[-1],
