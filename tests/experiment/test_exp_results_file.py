@@ -185,3 +185,79 @@ def test_report_waits_for_no_run_it_says_which_holds_the_directory(
         if holder.stdout is not None:
             holder.stdout.close()
     assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+
+
+def _edit_first_bald_accuracy(out: Path) -> None:
+    lines = (out / "results.csv").read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    col = header.index("test_accuracy")
+    fields = lines[1].split(",")
+    assert fields[0] == "bald" and fields[2] == "0"
+    fields[col] = "0.999"
+    lines[1] = ",".join(fields)
+    (out / "results.csv").write_text("".join(lines))
+
+
+def test_report_refuses_an_edited_table_without_a_manifest_naming_the_trial_file(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    _edit_first_bald_accuracy(out)
+    (out / "results.manifest.json").unlink()
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "strategy='bald', seed=0, round=0: test_accuracy is '0.999'" in result.output
+    assert "trials/bald__seed0.csv (checksummed)" in result.output
+    assert "--collect-only" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_refuses_an_edited_table_whose_manifest_was_rewritten_to_match(
+    finished: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    out = _copy(finished, tmp_path)
+    _edit_first_bald_accuracy(out)
+    manifest = json.loads((out / "results.manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256((out / "results.csv").read_bytes()).hexdigest()
+    (out / "results.manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 2
+    assert "test_accuracy is '0.999' in results.csv" in result.output
+
+
+def test_report_refuses_a_table_with_a_trial_that_trials_lacks(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    (out / "results.manifest.json").unlink()
+    (out / "trials" / "bald__seed1.csv").unlink()
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 2
+    assert "seed=1 has no trial file trials/bald__seed1.csv" in result.output
+
+
+def test_report_refuses_an_edited_trial_file_by_its_stamp_checksum(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    trial = out / "trials" / "random__seed0.csv"
+    trial.write_text(trial.read_text().replace(",0.", ",0.1", 1))
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 2
+    assert "random__seed0.csv: its rows do not match the checksum" in result.output
+
+
+def test_collect_only_rebuilds_an_edited_table_from_the_trials(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    _edit_first_bald_accuracy(out)
+    (out / "results.manifest.json").unlink()
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    args = ["run", str(config), "--out", str(out), "--quiet", "--collect-only"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert (out / "results.csv").read_bytes() == (finished / "results.csv").read_bytes()
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0

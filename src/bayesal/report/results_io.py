@@ -5,7 +5,13 @@ A results directory, as written by ``bayesal run CONFIG --out DIR``::
     DIR/results.csv                       one row per strategy x seed x round
     DIR/snapshots/<label>__seed<s>.npz    optional, 2-D datasets only
     DIR/results.manifest.json             optional: results.csv's checksum and trials
+    DIR/trials/<label>__seed<s>.csv       optional: the checksummed trial files
     DIR/config.resolved.yaml              optional
+
+When ``trials/`` holds trial files, every trial of ``results.csv`` must agree with its
+file cell for cell (and the file with the checksum of its stamp line), manifest or not:
+an edited ``results.csv`` is refused, naming the trial, round, column and both values,
+never reported.
 
 This module knows only files; it imports nothing of the loop or the experiment runner.
 The columns and snapshot arrays come from :mod:`bayesal.results_schema`, which the
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -41,6 +48,8 @@ from bayesal.results_schema import (
     SNAPSHOTS_DIR,
     STOP_COLUMNS,
     TIMING_COLUMNS,
+    TRIALS_DIR,
+    trial_file_name,
 )
 from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 
@@ -142,9 +151,96 @@ def _check_whole_file(path: Path, *, complete: bool) -> None:
                 f"{path} is not the table bayesal run wrote (its checksum differs from "
                 f"{manifest_path.name}: cut short or edited); {_REBUILD_HINT}"
             )
-        return
-    if complete:
+    elif complete:
         _check_rounds_against_resolved_config(path)
+    # The manifest sits beside the table and can be deleted or rewritten with it: the
+    # checksummed trial files are what the run computed, so the table must agree.
+    _check_against_trials(path, lines)
+
+
+def _trial_body(trial: Path) -> str:
+    """The CSV text of one trial file (after its stamp line), its stamp's checksum
+    verified when it has one (a file written before stamps has none)."""
+    try:
+        text = trial.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{trial} is not UTF-8 text ({exc.reason}): a trial file edited or damaged; "
+            f"{_RECOMPUTE_HINT}"
+        ) from None
+    if not text.startswith("#"):
+        return text
+    stamp, _, body = text.partition("\n")
+    fields = dict(w.split("=", 1) for w in stamp.split()[3:] if "=" in w)
+    expected = fields.get("sha256")
+    if expected is None or hashlib.sha256(body.encode("utf-8")).hexdigest() != expected:
+        raise InvalidInputError(
+            f"{trial}: its rows do not match the checksum of its stamp line (the trial "
+            f"file was edited or cut); {_RECOMPUTE_HINT}"
+        )
+    return body
+
+
+_RECOMPUTE_HINT = "delete it and rerun bayesal run CONFIG --out DIR to recompute the trial"
+
+
+def _check_against_trials(path: Path, lines: list[str]) -> None:
+    """Every trial of ``results.csv`` agrees, cell for cell, with its checksummed file in
+    ``trials/`` (when that folder holds trial files: a directory ``bayesal run`` wrote).
+
+    Raises:
+        InvalidInputError: a value differs (naming the strategy, seed, round, column,
+            both values and the trial file), a trial's rows or columns differ, a trial
+            file is missing or fails its own checksum.
+    """
+    folder = path.parent / TRIALS_DIR
+    if not folder.is_dir() or not any(folder.glob("*__seed*.csv")):
+        return
+    rows = list(csv.reader(lines))
+    if not rows or tuple(rows[0][:3]) != KEY_COLUMNS:
+        return  # not a results table: validate_results says how
+    header, body = rows[0], rows[1:]
+    trials: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for row in body:
+        if len(row) == len(header):
+            trials.setdefault((row[0], row[1]), {})[row[2]] = row
+    for (label, seed), in_table in trials.items():
+        if not re.fullmatch(r"\d+", seed):
+            continue  # validate_results names the bad seed
+        trial = folder / trial_file_name(label, int(seed))
+        where = f"{path}: strategy={label!r}, seed={seed}"
+        if not trial.is_file():
+            raise InvalidInputError(
+                f"{where} has no trial file {TRIALS_DIR}/{trial.name} (results.csv holds "
+                f"rows no trial of this directory computed: edited, or copied from another "
+                f"directory); {_REBUILD_HINT}"
+            )
+        trial_rows = list(csv.reader(io.StringIO(_trial_body(trial), newline="")))
+        if not trial_rows or trial_rows[0] != header:
+            raise InvalidInputError(
+                f"{where}: results.csv's columns differ from those of {TRIALS_DIR}/"
+                f"{trial.name}; {_REBUILD_HINT}"
+            )
+        in_trial = {row[2]: row for row in trial_rows[1:] if len(row) == len(header)}
+        if sorted(in_table) != sorted(in_trial):
+            raise InvalidInputError(
+                f"{where}: results.csv holds rounds {_rounds(in_table)}, {TRIALS_DIR}/"
+                f"{trial.name} (checksummed) rounds {_rounds(in_trial)}: the table was "
+                f"edited or is stale; {_REBUILD_HINT}"
+            )
+        for round_, row in in_table.items():
+            for column, mine, true in zip(header, row, in_trial[round_], strict=True):
+                if mine != true:
+                    raise InvalidInputError(
+                        f"{where}, round={round_}: {column} is {mine!r} in results.csv but "
+                        f"{true!r} in {TRIALS_DIR}/{trial.name} (checksummed): results.csv "
+                        f"was edited; {_REBUILD_HINT}"
+                    )
+
+
+def _rounds(rows: Mapping[str, Any]) -> str:
+    numbers = sorted(int(r) if r.isdigit() else -1 for r in rows)
+    return f"{numbers[0]}..{numbers[-1]} ({len(numbers)} rows)" if numbers else "none"
 
 
 def _check_rounds_against_resolved_config(path: Path) -> None:
