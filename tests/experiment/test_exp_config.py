@@ -178,7 +178,7 @@ def test_file_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError, match=f"invalid config {bad}: not valid YAML"):
+    with pytest.raises(ConfigError, match=f"invalid config {bad}: malformed YAML at line"):
         load_config(bad)
     listy = tmp_path / "list.yaml"
     listy.write_text("- 1\n- 2\n")
@@ -373,3 +373,29 @@ def test_bounds_are_generous() -> None:
     # numpy ints and digit strings are whole numbers too
     cfg = config_from_dict(BASE, {"rounds": np.int64(3), "seeds": np.int64(2), "chunk_size": "64"})
     assert (cfg.rounds, cfg.seeds, cfg.chunk_size) == (3, [0, 1], 64)
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused_naming_the_key_and_both_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "twice.yaml"
+    text = "rounds: 3\n" + yaml.safe_dump(BASE, sort_keys=False) + "rounds: 2\n"
+    path.write_text(text)
+    last = len(text.splitlines())
+    with pytest.raises(ConfigError, match=f"duplicate key 'rounds': line 1 and line {last}"):
+        load_config(path)
+
+
+def test_a_key_given_twice_inside_a_section_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    raw = {k: v for k, v in BASE.items() if k != "training"}
+    path.write_text(yaml.safe_dump(raw) + "training:\n  lr: 0.1\n  epochs: 2\n  lr: 0.5\n")
+    with pytest.raises(ConfigError, match="duplicate key 'lr'"):
+        load_config(path)
+
+
+def test_a_python_tag_in_a_config_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "tag.yaml"
+    path.write_text(yaml.safe_dump(BASE) + "description: !!python/name:os.system ''\n")
+    with pytest.raises(ConfigError, match="no !!python tags"):
+        load_config(path)

@@ -261,3 +261,30 @@ def test_collect_only_rebuilds_an_edited_table_from_the_trials(
     assert CliRunner().invoke(main, args).exit_code == 0
     assert (out / "results.csv").read_bytes() == (finished / "results.csv").read_bytes()
     assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+
+
+def test_report_refuses_a_resolved_config_with_a_key_given_twice(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    resolved = out / "config.resolved.yaml"
+    resolved.write_text(resolved.read_text() + "rounds: 1\n")
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 2
+    assert "config.resolved.yaml: duplicate key 'rounds': line" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_resumed_run_says_a_resolved_config_with_a_key_given_twice_is_unreadable(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path)
+    resolved = out / "config.resolved.yaml"
+    resolved.write_text(resolved.read_text() + "rounds: 1\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    args = ["run", str(config), "--out", str(out), "--quiet", "--workers", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "config.resolved.yaml is unreadable (not valid YAML" in result.output
+    assert "duplicate key 'rounds'" in result.output

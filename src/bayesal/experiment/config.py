@@ -56,6 +56,7 @@ from pydantic import (
     model_validator,
 )
 
+from bayesal._yaml import load_yaml
 from bayesal.acquisition import get_strategy
 from bayesal.acquisition.registry import STRATEGIES
 from bayesal.data.registry import check_dataset, dataset_loader
@@ -808,7 +809,9 @@ def load_config(
     Raises:
         DataNotFoundError: ``path`` does not exist.
         ConfigError: ``path`` is a directory, the file is not UTF-8 text or not valid
-            YAML, or a field is invalid (the message names the file and the field path).
+            YAML, a key appears twice in one mapping (both lines named: YAML would keep
+            the last silently), or a field is invalid (the message names the file and
+            the field path).
         OSError: the file cannot be read (no permission, ...).
     """
     path = Path(path)
@@ -816,11 +819,5 @@ def load_config(
         raise ConfigError(f"config {path} is a directory, not a config file (give a YAML file)")
     if not path.is_file():
         raise DataNotFoundError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        message = f"invalid config {path}: not valid YAML: {exc}".replace("\n", " ")
-        raise ConfigError(message) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"invalid config {path}: not UTF-8 text ({exc.reason})") from None
+    raw = load_yaml(path.read_bytes(), f"invalid config {path}")
     return config_from_dict(raw if raw is not None else {}, overrides, source=str(path))

@@ -47,6 +47,7 @@ import torch  # noqa: F401  (bayesal.experiment.runner.torch: reached by tests)
 import yaml
 from tqdm.auto import tqdm
 
+from bayesal._yaml import load_yaml
 from bayesal.errors import BayesalError, ConfigError, DataNotFoundError, InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
 from bayesal.experiment.local_executor import run_parallel, threads_per_trial, torch_threads
@@ -133,9 +134,11 @@ def _read_resolved(out_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
     if not resolved.is_file():
         return None, None
     try:
-        old = yaml.safe_load(resolved.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
-        return None, f"not valid YAML ({type(exc).__name__})"
+        old = load_yaml(resolved.read_bytes(), RESOLVED_CONFIG_FILE)
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or type(exc).__name__})"
+    except ConfigError as exc:  # duplicate keys included: YAML would keep the last
+        return None, f"not valid YAML ({exc})"
     if not isinstance(old, dict):
         return None, "not a mapping of fields"
     arms = old.get("strategies")

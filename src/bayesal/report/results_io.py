@@ -32,9 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from bayesal.errors import DataNotFoundError, IncompleteResultsError, InvalidInputError
+from bayesal._yaml import load_yaml
+from bayesal.errors import (
+    ConfigError,
+    DataNotFoundError,
+    IncompleteResultsError,
+    InvalidInputError,
+)
 from bayesal.results_schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
@@ -244,11 +249,11 @@ def _rounds(rows: Mapping[str, Any]) -> str:
 
 
 def _check_rounds_against_resolved_config(path: Path) -> None:
-    resolved = path.with_name(RESOLVED_CONFIG_FILE)
+    config = read_resolved_config(path.parent)
     try:
-        rounds = int(yaml.safe_load(resolved.read_text(encoding="utf-8"))["rounds"])
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return  # no readable resolved config: nothing to compare with
+        rounds = int(config["rounds"])  # type: ignore[index]
+    except (ValueError, KeyError, TypeError):
+        return  # no resolved config, or no rounds in it: nothing to compare with
     try:
         table = pd.read_csv(path, usecols=["strategy", "seed", "round"], dtype=str)
         last = table.assign(round=pd.to_numeric(table["round"], errors="coerce"))
@@ -427,15 +432,25 @@ def _check_complete_grid(df: pd.DataFrame, source: str) -> None:
 
 
 def read_resolved_config(results_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The directory's ``config.resolved.yaml`` as a dict, or None if absent/unreadable."""
+    """The directory's ``config.resolved.yaml`` as a dict, or None when it is absent.
+
+    Raises:
+        ConfigError: the file is there but is not a YAML mapping: malformed, not UTF-8,
+            or a key given twice (YAML would silently keep the last; the message names
+            the key and both lines). Its thresholds and stopping rules would otherwise
+            be dropped without a word.
+    """
     path = Path(results_dir) / RESOLVED_CONFIG_FILE
     if not path.is_file():
         return None
+    fix = "fix it, or rerun bayesal run CONFIG --out DIR, which rewrites it"
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    return config if isinstance(config, dict) else None
+        config = load_yaml(path.read_bytes(), str(path))
+    except ConfigError as exc:
+        raise type(exc)(f"{exc}; {fix}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a mapping of config fields; {fix}")
+    return config
 
 
 def configured_thresholds(config: Mapping[str, Any] | None) -> tuple[float, ...]:

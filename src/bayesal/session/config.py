@@ -27,7 +27,6 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from pydantic import (
     field_validator,
 )
 
+from bayesal._yaml import load_yaml
 from bayesal.errors import BayesalError, ConfigError, DataNotFoundError
 from bayesal.experiment.config import PosteriorConfig, StoppingRuleConfig, StrategyConfig
 from bayesal.models.registry import check_model
@@ -168,10 +168,7 @@ def load_session_config(path: str | Path) -> tuple[SessionConfig, Path]:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"session config {str(path)!r} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    raw = load_yaml(path.read_bytes(), str(path))  # duplicate keys refused, both lines
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     return parse_session_config(raw, str(path)), path.parent.resolve()
