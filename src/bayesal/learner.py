@@ -636,6 +636,12 @@ class ActiveLearner:
             transform=self.train_transform,
             # A model-free method (forest) learns C here: a class may have no label yet.
             **({} if self.method.needs_model else {"num_classes": self.num_classes}),
+            # A semi-supervised method reads the whole pool, not only x_L.
+            **(
+                {"pool": self.inputs, "labelled_rows": self._rows_of(labelled)}
+                if self.method.reads_pool
+                else {}
+            ),
         )
         if self.training.autocast_dtype is not None:
             fitted = self.method.in_precision(fitted, self.training.autocast_dtype)

@@ -4,10 +4,12 @@ and leave the global RNG alone."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from bayesal.data.source import ArrayInputs
 from bayesal.errors import InvalidInputError
 from bayesal.posterior import (
     POSTERIORS,
@@ -31,8 +33,14 @@ def _build(seed: int) -> nn.Module:
 
 def _fit(name: str) -> FittedPosterior:
     if name == "laplace":
-        pytest.importorskip("laplace", reason="laplace-torch: make laplace-deps")
+        pytest.importorskip(
+            "laplace", reason="laplace-torch is not installed (`make laplace-deps`)"
+        )
     method = get_posterior(name)
+    # A semi-supervised method also reads the pool: here X, every row labelled.
+    pool = (
+        {"pool": ArrayInputs(X), "labelled_rows": np.arange(len(X))} if method.reads_pool else {}
+    )
     return method.fit(
         _build,
         X,
@@ -40,6 +48,7 @@ def _fit(name: str) -> FittedPosterior:
         train_config=TrainConfig(epochs=1, min_steps=10, batch_size=16),
         seeds=SEEDS,
         device=torch.device("cpu"),
+        **pool,  # type: ignore[arg-type]
     )
 
 
@@ -79,6 +88,11 @@ def test_fit_is_deterministic_under_its_seeds(name: str) -> None:
     first = _fit(name)
     assert torch.equal(torch.get_rng_state(), state)  # training leaves the global RNG alone
     second = _fit(name)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(
+        first.draw(generator.manual_seed(0)).log_probs(X),
+        second.draw(generator.manual_seed(0)).log_probs(X),
+    )
     for m1, m2 in zip(first.models, second.models, strict=True):
         for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
             assert torch.equal(p1, p2)

@@ -4,6 +4,7 @@ registered methods that train them (``get_posterior("mc_dropout", num_samples=20
 from bayesal.posterior.base import Posterior, PosteriorDraw
 from bayesal.posterior.ensemble import EnsemblePosterior
 from bayesal.posterior.forest import ForestMethod, ForestPosterior
+from bayesal.posterior.graph import LabelSpreadingMethod, LabelSpreadingPosterior
 from bayesal.posterior.laplace import LaplaceMethod, LastLayerLaplacePosterior
 from bayesal.posterior.mc_dropout import MCDropoutDraw, MCDropoutPosterior
 from bayesal.posterior.methods import (
@@ -24,6 +25,7 @@ from bayesal.posterior.methods import (
 # when a forest method is.
 POSTERIORS.register("laplace", LaplaceMethod)
 POSTERIORS.register("forest", ForestMethod)
+POSTERIORS.register("label_spreading", LabelSpreadingMethod)
 POSTERIORS.mark_builtin()
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "FittedPosterior",
     "ForestMethod",
     "ForestPosterior",
+    "LabelSpreadingMethod",
+    "LabelSpreadingPosterior",
     "LaplaceMethod",
     "LastLayerLaplacePosterior",
     "MCDropoutDraw",

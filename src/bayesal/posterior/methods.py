@@ -114,6 +114,11 @@ class PosteriorMethod(ABC):
     #: ``model=None`` and calls :meth:`fit` with ``build_model=None`` and
     #: ``num_classes=C`` (so that classes without a label still get a column).
     needs_model: bool = True
+    #: Whether the method reads the unlabelled pool when it fits (a semi-supervised
+    #: method: ``label_spreading``). The learner then also passes ``pool`` (the
+    #: :class:`~bayesal.data.source.PoolInputs`) and ``labelled_rows`` (the pool rows of
+    #: ``x_L``, in order) to :meth:`fit`.
+    reads_pool: bool = False
     #: Whether :meth:`posterior` over copies of the trained models cast to another
     #: dtype is the same posterior in that precision (``TrainConfig.precision``).
     casts_to_precision: bool = False
