@@ -48,7 +48,7 @@ def test_scale_doc_code_blocks_run(
             code = code.replace("row_group_size=16_384", "row_group_size=1_000")
             expected = _expected(block)
             if "import ray" in block:
-                pytest.importorskip("ray")
+                pytest.importorskip("ray", reason="ray is not installed (`make ray-deps`)")
                 code = code.replace(
                     "ray.init(num_cpus=2)",
                     f"ray.init(num_cpus=2, include_dashboard=False, _temp_dir={ray_dir!r})",

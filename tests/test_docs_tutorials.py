@@ -72,10 +72,11 @@ def test_tutorial_python_blocks_run(
     blocks = _blocks(text, "python")
     assert blocks, f"{path} has no python block"
     if "import ray" in text:
-        pytest.importorskip("ray")
+        pytest.importorskip("ray", reason="ray is not installed (`make ray-deps`)")
     if "fastapi" in text:
-        pytest.importorskip("fastapi")
-        pytest.importorskip("httpx")
+        web = "is not installed (the dev extra, which `make test` installs)"
+        pytest.importorskip("fastapi", reason=f"fastapi {web}")
+        pytest.importorskip("httpx", reason=f"httpx {web}")
     for folder in ("configs", "benchmarks"):
         (tmp_path / folder).symlink_to(ROOT / folder)
     monkeypatch.chdir(tmp_path)

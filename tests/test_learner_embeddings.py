@@ -259,7 +259,7 @@ def test_save_and_load_keep_the_embed_setting(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="ray is not installed")
+    ray = pytest.importorskip("ray", reason="ray is not installed (`make ray-deps`)")
     folder = tempfile.mkdtemp(prefix="bal-ray-", dir="/tmp")
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder)
     yield ray

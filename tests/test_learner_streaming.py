@@ -110,8 +110,14 @@ def test_pool_subset_and_ids_stream_too(npy_file: Path) -> None:
 
 
 def test_parquet_pool_streams(tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip(
+        "pyarrow",
+        reason="pyarrow is not installed (`make test` installs it; pip install 'bayesal[parquet]')",
+    )
+    pq = pytest.importorskip(
+        "pyarrow.parquet",
+        reason="pyarrow is not installed (`make test` installs it; pip install 'bayesal[parquet]')",
+    )
     path = tmp_path / "x.parquet"
     table = pa.table({f"f{i}": X[:, i] for i in range(64)})
     pq.write_table(table, path, row_group_size=300)

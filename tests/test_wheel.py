@@ -2,8 +2,9 @@
 environment beside the CPU torch, and run the command line from there.
 
 It takes about a minute (a fresh venv, torch from local disk, the wheel's dependencies),
-so it runs where ``BAYESAL_TEST_WHEEL=1`` (``.ci/run`` sets it, so CI always runs it) and
-is skipped otherwise: ``BAYESAL_TEST_WHEEL=1 .venv/bin/python -m pytest tests/test_wheel.py``.
+so it runs where ``BAYESAL_TEST_WHEEL=1``: ``make test`` sets it (``make test TEST_WHEEL=0``
+leaves it out), so CI, which runs ``make test``, always runs it; a plain ``pytest`` skips
+it. Alone: ``BAYESAL_TEST_WHEEL=1 .venv/bin/python -m pytest tests/test_wheel.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         os.environ.get("BAYESAL_TEST_WHEEL") != "1",
-        reason="builds and installs the wheel (about a minute): set BAYESAL_TEST_WHEEL=1",
+        reason="builds and installs the wheel (about a minute): `make test` runs it "
+        "(BAYESAL_TEST_WHEEL=1)",
     ),
 ]
 

@@ -154,7 +154,10 @@ def test_integer_labels_num_classes_spans_train_and_test(tmp_path: Path) -> None
 
 
 def test_parquet(tmp_path: Path) -> None:
-    pytest.importorskip("pyarrow")
+    pytest.importorskip(
+        "pyarrow",
+        reason="pyarrow is not installed (`make test` installs it; pip install 'bayesal[parquet]')",
+    )
     frame = pd.DataFrame(
         {
             "f1": [1.0, 2.0, 3.0, 4.0],

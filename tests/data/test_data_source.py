@@ -19,8 +19,9 @@ from bayesal.data.source import (
 )
 from bayesal.errors import DataNotFoundError, InvalidInputError
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+_NO_PYARROW = "pyarrow is not installed (`make test` installs it; pip install 'bayesal[parquet]')"
+pa = pytest.importorskip("pyarrow", reason=_NO_PYARROW)
+pq = pytest.importorskip("pyarrow.parquet", reason=_NO_PYARROW)
 
 RNG = np.random.default_rng(0)
 FEATURES = RNG.normal(size=(50, 3)).astype(np.float32)

@@ -3,6 +3,7 @@ training data (pool only), config validation and a tiny end-to-end experiment.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import textwrap
@@ -336,7 +337,15 @@ def test_shipped_encoder_configs_validate(name: str) -> None:
 @pytest.mark.parametrize(
     "posterior,strategies",
     [
-        ({"name": "laplace", "params": {"num_samples": 5}}, ["bald"]),
+        pytest.param(
+            {"name": "laplace", "params": {"num_samples": 5}},
+            ["bald"],
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("laplace") is None,
+                reason="laplace-torch is not installed (`make laplace-deps`; `make test` "
+                "installs it)",
+            ),
+        ),
         ({"name": "ensemble", "members": 2}, ["bald"]),
         ({"name": "mc_dropout", "num_samples": 5}, ["coreset", "typiclust", "epig"]),
     ],

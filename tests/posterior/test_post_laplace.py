@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-pytest.importorskip("laplace")
+pytest.importorskip("laplace", reason="laplace-torch is not installed (`make laplace-deps`)")
 
 from bayesal.errors import InvalidInputError  # noqa: E402
 from bayesal.learner import ActiveLearner  # noqa: E402

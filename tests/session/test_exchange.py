@@ -69,7 +69,10 @@ def test_csv_export_imports_into_a_fresh_session_as_the_same_labels(
 
 
 def test_parquet_export_has_the_documented_columns(make_session, tmp_path: Path) -> None:
-    pytest.importorskip("pyarrow")
+    pytest.importorskip(
+        "pyarrow",
+        reason="pyarrow is not installed (`make test` installs it; pip install 'bayesal[parquet]')",
+    )
     source, _ = labelled_session(make_session)
     out = export_labels(source, tmp_path / "labels.parquet", "parquet")
     frame = pd.read_parquet(out)

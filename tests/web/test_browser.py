@@ -61,13 +61,12 @@ def _wait_for_round(url: str, at_least: int, timeout: float = 180.0) -> dict:
 def test_label_by_keyboard_retrain_undo_and_restart(
     session_factory, server_for, read_events, tmp_path
 ):
-    if CHROMIUM is None:
-        missing = "chromium is not installed (Debian: apt-get install chromium)"
-        if os.environ.get("BAYESAL_REQUIRE_BROWSER") == "1":  # CI: never a silent skip
-            pytest.fail(missing)
-        pytest.skip(missing)
+    if CHROMIUM is None:  # (a failure where CI is set: tests/conftest.py)
+        pytest.skip("chromium is not installed (Debian: `apt-get install -y chromium`)")
     sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright's Python package is not installed"
+        "playwright.sync_api",
+        reason="Playwright's Python package is not installed (the dev extra: `make test` "
+        "installs it; never `playwright install`, the browser is Debian's chromium)",
     )
     session_dir, truth = session_factory(n=200, retrain_every=10, queue_size=20)
     names = [
