@@ -13,6 +13,8 @@ import pickle
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from bayesal.acquisition import (
     EMBEDDINGS,
@@ -183,14 +185,61 @@ def test_badge_duplicates_are_not_picked_twice_before_other_points() -> None:
         assert len({p % 6 for p in picks}) == 6
 
 
-def test_badge_never_forms_the_n_by_c_times_d_matrix() -> None:
-    # [N, C*D] would be 3000 x 200 x 1000 float32 = 2.4 GB; the factored distances need
-    # a few [N] vectors per pick.
+class _LargestStorage(TorchDispatchMode):
+    """Records the largest storage (in elements) of any tensor an aten op returns while
+    active: every tensor BADGE creates, views (whose storage is their base's) included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements = 0
+        self.op = ""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                elements = t.untyped_storage().nbytes() // t.element_size()
+                if elements > self.elements:
+                    self.elements, self.op = elements, f"{func} -> {tuple(t.shape)}"
+        return out
+
+
+# N x K x C log-probs and N x D embeddings: [N, C*D] would hold N*C*D = 30M elements, 50
+# times the larger input (600k); a factored pick needs a few [N] vectors.
+_BADGE_N, _BADGE_K, _BADGE_C, _BADGE_D = 2000, 2, 50, 300
+
+
+def _badge_inputs() -> tuple[Tensor, Tensor]:
     g = _gen(0)
-    log_probs = torch.randn(3000, 1, 200, generator=g).log_softmax(-1)
-    embeddings = torch.randn(3000, 1000, generator=g)
-    selection = badge(log_probs, embeddings, 4, generator=_gen(1))
+    log_probs = torch.randn(_BADGE_N, _BADGE_K, _BADGE_C, generator=g).log_softmax(-1)
+    return log_probs, torch.randn(_BADGE_N, _BADGE_D, generator=g)
+
+
+def _naive_badge_distances(log_probs: Tensor, embeddings: Tensor) -> Tensor:
+    """The [N, C*D] gradient embeddings BADGE must not form, and the first pick's D^2."""
+    p = log_probs.exp().mean(1)
+    u = p - torch.nn.functional.one_hot(p.argmax(1), p.shape[1])
+    g_N_CD = (u[:, :, None] * embeddings[:, None, :]).flatten(1)
+    return (g_N_CD - g_N_CD[0]).pow(2).sum(1)
+
+
+def test_the_largest_storage_spy_sees_an_n_by_c_times_d_matrix() -> None:
+    log_probs, embeddings = _badge_inputs()
+    with _LargestStorage() as spy:
+        _naive_badge_distances(log_probs, embeddings)
+    assert spy.elements >= _BADGE_N * _BADGE_C * _BADGE_D, spy.op
+
+
+def test_badge_never_forms_the_n_by_c_times_d_matrix() -> None:
+    # Every tensor BADGE's ops create is at most as large as its larger input (here the
+    # [N, D] embeddings; [N, K, C] in other shapes): no [N, C*D], and no [N, N] either.
+    log_probs, embeddings = _badge_inputs()
+    inputs = max(log_probs.numel(), embeddings.numel())
+    with _LargestStorage() as spy:
+        selection = badge(log_probs, embeddings, 4, generator=_gen(1))
     assert len(set(selection.indices_B.tolist())) == 4
+    assert 0 < spy.elements <= inputs, spy.op
+    assert 50 * inputs <= _BADGE_N * _BADGE_C * _BADGE_D  # far below [N, C*D]
 
 
 def test_badge_errors() -> None:
