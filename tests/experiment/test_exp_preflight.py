@@ -3,6 +3,7 @@ finishing a trial leaves a directory that a corrected config can use."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bayesal.cli import main
 from bayesal.data.dataset import Dataset
 from bayesal.errors import ConfigError, InvalidInputError
 from bayesal.experiment import check_budget, config_from_dict, run_experiment
+from bayesal.experiment.runner import TrialRejectedWarning
 from bayesal.models.registry import MODELS
 from bayesal.models.two_moons import TwoMoonsMLP
 
@@ -144,13 +146,29 @@ def test_a_guard_without_trials_says_how_to_reuse_the_directory(tmp_path: Path) 
         run_experiment(other, tmp_path, workers=1, progress=False)
 
 
-def test_a_resolved_config_of_an_older_version_still_resumes(tmp_path: Path) -> None:
+def test_a_resolved_config_of_an_older_version_still_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = config_from_dict(TINY)
-    run_experiment(config, tmp_path, workers=1, progress=False)
+    results = run_experiment(config, tmp_path, workers=1, progress=False)
+    files = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "trials").rglob("*")}
+    table = results.read_bytes()
     old = yaml.safe_load((tmp_path / "config.resolved.yaml").read_text())
     del old["posterior"]["params"], old["device"], old["plugins"]  # fields added later
     (tmp_path / "config.resolved.yaml").write_text(yaml.safe_dump(old))
-    run_experiment(config, tmp_path, workers=1, progress=False)
+
+    # Resumed: the finished trial is taken as it is (no trial runs again, none is
+    # rejected and set aside), and results.csv is the same table.
+    def no_trial(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a finished trial ran again: {args[2:4]}")
+
+    monkeypatch.setattr("bayesal.experiment.runner.run_trial", no_trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrialRejectedWarning)
+        assert run_experiment(config, tmp_path, workers=1, progress=False) == results
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "trials").rglob("*")}
+    assert files and after == files
+    assert results.read_bytes() == table
 
 
 @pytest.mark.parametrize(
