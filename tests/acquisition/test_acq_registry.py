@@ -149,7 +149,7 @@ def test_unknown_name_lists_names_and_suggests_a_close_match() -> None:
     message = str(info.value)
     assert "unknown acquisition strategy 'badl'" in message
     assert "Did you mean 'bald'" in message
-    assert "Available: badge, bald, batchbald, coreset, entropy, epig" in message
+    assert "Available: badge, bald, batchbald, budget_aware, coreset, entropy, epig" in message
     assert isinstance(info.value, KeyError)  # old callers catching KeyError still work
 
 

@@ -27,6 +27,12 @@ except ``batchbald`` is a pointwise score composed with a selector
   (:class:`~.embedding.TypiClustStrategy`, Hacohen et al. 2022); reads pool and labelled
   embeddings; accepts ``max_clusters``, ``min_cluster_size``, ``num_neighbours``,
   ``max_iter``, ``chunk_budget``.
+* ``probcover``: greedy maximum coverage by purity-radius balls
+  (:class:`~.coverage.ProbCoverStrategy`, Yehuda et al. 2022); reads pool and labelled
+  embeddings; accepts ``delta``, ``num_clusters``, ``purity``, ``chunk_budget``.
+* ``budget_aware``: ProbCover until the labels cover ``switch_coverage`` of the scored
+  pool, then ``late`` (default ``bald``) (:class:`~.coverage.BudgetAwareStrategy`);
+  reads the pool's log-probs and pool and labelled embeddings.
 
 Adding a strategy is one call, e.g. ``register_strategy("my_method", MyStrategy)``, where
 the factory (here a class) is called with the keyword parameters of :func:`get_strategy`
@@ -45,6 +51,7 @@ from dataclasses import dataclass
 from bayesal.acquisition import scores as _scores
 from bayesal.acquisition.base import Strategy
 from bayesal.acquisition.batchbald import BatchBALDStrategy
+from bayesal.acquisition.coverage import BudgetAwareStrategy, ProbCoverStrategy
 from bayesal.acquisition.embedding import BADGEStrategy, CoresetStrategy, TypiClustStrategy
 from bayesal.acquisition.epig import (
     DEFAULT_EPIG_CHUNK_BUDGET,
@@ -190,6 +197,8 @@ def _register_builtins() -> None:
     register_strategy("badge", BADGEStrategy)
     register_strategy("coreset", CoresetStrategy)
     register_strategy("typiclust", TypiClustStrategy)
+    register_strategy("probcover", ProbCoverStrategy)
+    register_strategy("budget_aware", BudgetAwareStrategy)
 
 
 _register_builtins()
