@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from bayesal.encoders.augment import random_affine
 from bayesal.encoders.networks import ConvDecoder, ConvEncoder, ProjectionHead
@@ -138,7 +139,13 @@ class EncoderTrainer(ABC):
         log = TrainingLog(num_examples=n)
         start = time.perf_counter()
         parts.train()
-        for _ in range(self.epochs):
+        # Steps, epoch, last epoch's loss and time left, on a terminal (silent otherwise).
+        bar = tqdm(total=total, desc="encoder training", unit="step", disable=None)
+        for epoch in range(self.epochs):
+            bar.set_postfix_str(
+                f"epoch {epoch + 1}/{self.epochs}"
+                + (f", loss {log.loss_per_epoch[-1]:.3f}" if log.loss_per_epoch else "")
+            )
             perm = torch.randperm(n, generator=shuffle)
             losses = []
             for i in range(steps_per_epoch):
@@ -150,8 +157,10 @@ class EncoderTrainer(ABC):
                 schedule.step()
                 losses.append(float(loss.detach()))
                 log.steps += 1
+                bar.update(1)
             log.epochs += 1
             log.loss_per_epoch.append(float(np.mean(losses)))
+        bar.close()
         log.seconds = time.perf_counter() - start
         encoder = parts.get_submodule("encoder")
         encoder.eval()
