@@ -325,3 +325,99 @@ def test_nan_inputs_scalar_calls_and_forget() -> None:
     assert good.labelled_ids.tolist() == [1]
     with pytest.raises(InvalidInputError, match=r"test labels must lie in \[0, 10\)"):
         good.evaluate(X[:3], [0, 1, 10])
+
+
+# ------------------------------------------- what a (plugin) strategy hands back is checked
+
+
+def _score_fn(kind: str):  # type: ignore[no-untyped-def]
+    def score(log_probs_N_K_C: torch.Tensor) -> torch.Tensor:
+        n = log_probs_N_K_C.shape[0]
+        if kind == "short":
+            return torch.zeros(max(n - 1, 0))
+        if kind == "inf":
+            return torch.full((n,), float("inf"))
+        if kind == "nan":
+            return torch.full((n,), float("nan"))
+        return log_probs_N_K_C.exp().mean(1).max(-1).values  # "ok"
+
+    return score
+
+
+def _plugin_strategy(kind: str) -> object:
+    from bayesal.acquisition.scored import ScoredStrategy, TopKSelector
+
+    return ScoredStrategy(f"plugin_{kind}", _score_fn(kind), TopKSelector())
+
+
+def _labelled_learner(**kwargs: object) -> ActiveLearner:
+    learner = _learner(**kwargs)
+    learner.teach(np.arange(20), Y[:20])
+    return learner
+
+
+STREAMED = {"max_log_probs_bytes": 1}  # the pool is scored chunk by chunk (bayesal.scoring)
+
+
+@pytest.mark.parametrize("path", [{}, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("short", r"strategy 'plugin_short' returned scores of shape \[\d+\] for \d+ inputs"),
+        ("inf", "strategy 'plugin_inf' gave none of the 280 pool items a finite score"),
+        ("nan", "strategy 'plugin_nan' returned NaN scores"),
+    ],
+)
+def test_query_refuses_a_strategy_whose_scores_are_the_wrong_length_all_inf_or_nan(
+    path: dict, kind: str, message: str
+) -> None:
+    learner = _labelled_learner(strategy=_plugin_strategy(kind), **path)
+    with pytest.raises(InvalidInputError, match=message):
+        learner.query(5)
+
+
+@pytest.mark.parametrize("path", [{}, STREAMED], ids=["in_memory", "streamed"])
+def test_a_finite_plugin_score_still_queries(path: dict) -> None:
+    learner = _labelled_learner(strategy=_plugin_strategy("ok"), **path)
+    assert len(learner.query(5)) == 5
+
+
+class _BadJoint:
+    """A joint (not pointwise) plugin strategy whose select returns ``what``."""
+
+    needs_target = False
+
+    def __init__(self, what: str) -> None:
+        self.name, self.what = f"joint_{what}", what
+
+    def select(self, log_probs_N_K_C, batch_size, *, generator, log_probs_target_M_K_C=None):  # type: ignore[no-untyped-def]
+        from bayesal.acquisition.base import Selection
+
+        n = log_probs_N_K_C.shape[0]
+        if self.what == "list":
+            return list(range(batch_size))
+        if self.what == "out_of_range":
+            return Selection(torch.arange(n, n + batch_size), torch.zeros(batch_size))
+        if self.what == "scores_short":
+            return Selection(torch.arange(batch_size), torch.zeros(batch_size - 1))
+        return Selection(torch.arange(batch_size), torch.full((batch_size,), float("nan")))
+
+
+@pytest.mark.parametrize(
+    "path", [{}, {**STREAMED, "prefilter": 50}], ids=["in_memory", "prefilter"]
+)
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("list", "strategy 'joint_list' returned list from select, not a Selection"),
+        ("out_of_range", "strategy 'joint_out_of_range' returned positions outside"),
+        ("scores_short", r"strategy 'joint_scores_short' returned scores_B of shape \[4\]"),
+        ("nan", "strategy 'joint_nan' returned NaN pick scores"),
+    ],
+)
+def test_query_refuses_a_bad_selection_from_a_joint_strategy_naming_it(
+    path: dict, what: str, message: str
+) -> None:
+    learner = _labelled_learner(strategy=_BadJoint(what), **path)
+    with pytest.raises(InvalidInputError, match=message):
+        learner.query(5)

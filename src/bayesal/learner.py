@@ -66,6 +66,7 @@ from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod, get_po
 from bayesal.posterior.base import PosteriorDraw, evaluation_mode
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import accepted_parameters
+from bayesal.scoring.checks import check_score_chunk, check_scores_rank, check_selection
 from bayesal.scoring.engine import (
     DEFAULT_MAX_LOG_PROBS_BYTES,
     EXECUTORS,
@@ -828,10 +829,12 @@ class ActiveLearner:
             # Only scores_N is kept, never [N, K, C] of the whole pool. (EPIG is held
             # whole here; _score_streaming scores it in its own row blocks, with the
             # same bits, for pools that do not fit.)
+            # Each chunk's scores are checked as the strategy returns them (a plugin may
+            # return the wrong length or NaN: bayesal.scoring.checks).
             if getattr(strategy, "score_uses_generator", True):
                 scores_N = torch.cat(
                     [
-                        strategy.score(draw.log_probs(x).cpu(), generator=generator)
+                        _chunk_scores(strategy, draw.log_probs(x).cpu(), generator)
                         for x in self.inputs.batches(rows, self.chunk_size)
                     ]
                 )
@@ -840,16 +843,18 @@ class ActiveLearner:
                 # once, not [n, K, C] per chunk (on the CPU the same computation).
                 scores_N = torch.cat(
                     [
-                        strategy.score(draw.log_probs(x), generator=generator)
+                        _chunk_scores(strategy, draw.log_probs(x), generator)
                         for x in self.inputs.batches(rows, self.chunk_size)
                     ]
                 ).cpu()
             scored = time.perf_counter()
             finite = scores_N[torch.isfinite(scores_N)]
+            check_scores_rank(strategy.name, len(finite), len(scores_N))
             self.last_scores = (
                 {"mean": float(finite.mean()), "max": float(finite.max())} if len(finite) else {}
             )
-            return strategy.select_from_scores(scores_N, batch_size, generator=generator), scored
+            selection = strategy.select_from_scores(scores_N, batch_size, generator=generator)
+            return check_selection(strategy.name, selection, batch_size, len(rows)), scored
         log_probs_N_K_C = None
         if POOL_LOG_PROBS in strategy_inputs(strategy):  # coreset, TypiClust: embeddings only
             log_probs_N_K_C = torch.cat(
@@ -873,7 +878,7 @@ class ActiveLearner:
             log_probs_target_M_K_C=log_probs_target_M_K_C,
             **extra,
         )
-        return selection, scored
+        return check_selection(strategy.name, selection, batch_size, len(rows)), scored
 
     def _score_streaming(
         self,
@@ -1331,6 +1336,12 @@ class ActiveLearner:
             f"strategy={self.strategy.name!r}, posterior={self.method.name!r}, "
             f"round={self.round}, device={str(self.device)!r})"
         )
+
+
+def _chunk_scores(strategy: Any, log_probs_n_K_C: Tensor, generator: torch.Generator) -> Tensor:
+    """``strategy.score`` of one chunk, checked (shape ``[n]``, floating, no NaN)."""
+    scores = strategy.score(log_probs_n_K_C, generator=generator)
+    return check_score_chunk(strategy.name, scores, len(log_probs_n_K_C))
 
 
 def _check_embed(embed: object) -> str | Callable[[Tensor], Tensor]:

@@ -36,6 +36,7 @@ from bayesal.acquisition.scored import FunctionScore, ScoredStrategy, TopKSelect
 from bayesal.data.source import PoolInputs
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import PosteriorDraw
+from bayesal.scoring.checks import check_scores_rank, check_selection
 from bayesal.scoring.stream import (
     RangeResult,
     ScorePlan,
@@ -247,14 +248,17 @@ def finish_selection(
         total = sum(r.stats[0] for r in results)
         count = sum(r.stats[1] for r in results)
         largest = max(r.stats[2] for r in results)
+        check_scores_rank(strategy.name, count, plan.num_items)
         summary = {"mean": total / count, "max": largest} if count else {}
         return selection, summary, len(merged)
     if plan.mode == "scores":
         pieces = [r.scores for r in results if r.scores is not None]
         scores_N = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
         finite = scores_N[torch.isfinite(scores_N)]
+        check_scores_rank(strategy.name, len(finite), len(scores_N))
         summary = {"mean": float(finite.mean()), "max": float(finite.max())} if len(finite) else {}
         selection = strategy.select_from_scores(scores_N, batch_size, generator=generator)  # type: ignore[attr-defined]
+        selection = check_selection(strategy.name, selection, batch_size, len(scores_N))
         return selection, summary, len(scores_N)
     if plan.mode == "prefilter":
         best = [r.best for r in results if r.best is not None]
@@ -268,6 +272,7 @@ def finish_selection(
             log_probs_target_M_K_C=log_probs_target_M_K_C,
             **extra,
         )
+        inner = check_selection(strategy.name, inner, batch_size, len(positions_M))
         indices_B = positions_M[inner.indices_B.cpu()]
         return Selection(indices_B=indices_B, scores_B=inner.scores_B), {}, len(positions_M)
     pieces = [r.log_probs for r in results if r.log_probs is not None]
@@ -282,6 +287,7 @@ def finish_selection(
         log_probs_target_M_K_C=log_probs_target_M_K_C,
         **extra,
     )
+    selection = check_selection(strategy.name, selection, batch_size, len(log_probs_N_K_C))
     return selection, {}, len(log_probs_N_K_C)
 
 

@@ -44,6 +44,7 @@ from bayesal.acquisition.information import mutual_information
 from bayesal.data.source import PoolInputs
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import PosteriorDraw
+from bayesal.scoring.checks import check_score_chunk
 from bayesal.scoring.topk import BestCandidates, TopKCandidates
 
 __all__ = [
@@ -299,12 +300,8 @@ def score_range(
             best.push(positions, mutual_information(lp), lp)
         else:
             assert strategy is not None
-            scores = strategy.score(lp, generator=generator, **extra).detach().cpu()  # type: ignore[attr-defined]
-            if scores.shape != (len(lp),):
-                raise InvalidInputError(
-                    f"strategy {strategy.name!r} returned scores of shape "
-                    f"{list(scores.shape)} for {len(lp)} inputs"
-                )
+            raw = strategy.score(lp, generator=generator, **extra)  # type: ignore[attr-defined]
+            scores = check_score_chunk(strategy.name, raw, len(lp)).detach().cpu()
             if top is not None:
                 top.push(positions, scores)
                 finite = scores[torch.isfinite(scores)]
