@@ -390,3 +390,139 @@ def test_report_bad_thresholds_exit_2(tmp_path: Path, value: str, message: str) 
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
     assert not (out / "summary.csv").exists()
+
+
+# ------------------------------------------------ plugin code that raises or returns nonsense
+
+_PLUGIN = """
+import torch
+from torch import nn
+from bayesal.acquisition import register_strategy
+from bayesal.acquisition.scored import ScoredStrategy, TopKSelector
+from bayesal.models.registry import register_model
+
+
+def boom_score(log_probs_N_K_C):
+    raise RuntimeError("boom in score")
+
+
+def short_score(log_probs_N_K_C):
+    return torch.zeros(log_probs_N_K_C.shape[0] - 1)
+
+
+def inf_score(log_probs_N_K_C):
+    return torch.full((log_probs_N_K_C.shape[0],), float("inf"))
+
+
+def make_boom():
+    return ScoredStrategy("boom", boom_score, TopKSelector())
+
+
+def make_short():
+    return ScoredStrategy("short", short_score, TopKSelector())
+
+
+def make_inf():
+    return ScoredStrategy("inf", inf_score, TopKSelector())
+
+
+def make_broken():
+    raise RuntimeError("cannot build me")
+
+
+class FailsInTraining(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 2)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x):
+        if self.training:
+            raise RuntimeError("the model failed in training")
+        return self.drop(self.layer(x))
+
+
+def failing_model():
+    return FailsInTraining()
+
+
+def unbuildable_model():
+    raise RuntimeError("model factory failed")
+
+
+register_strategy("boom", make_boom, overwrite=True)
+register_strategy("short", make_short, overwrite=True)
+register_strategy("inf", make_inf, overwrite=True)
+register_strategy("broken", make_broken, overwrite=True)
+register_model("failing_model", failing_model, overwrite=True)
+register_model("unbuildable_model", unbuildable_model, overwrite=True)
+"""
+
+
+def _plugin_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, strategy: str, model: str = "two_moons_mlp"
+) -> object:
+    module = f"plug_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {
+        **CONFIG,
+        "plugins": [module],
+        "model": {"name": model, "params": {} if model != "two_moons_mlp" else {"hidden": 8}},
+        "strategies": [strategy],
+        "seeds": 1,
+        "rounds": 1,
+        "snapshots": None,
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["run", str(path), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]
+    return CliRunner().invoke(main, args)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "model", "message"),
+    [
+        ("boom", "two_moons_mlp", r"trial 'boom' seed 0: plugin code plug_\w+\.boom_score "
+         r"\(.*plug_\w+\.py:10\) raised RuntimeError: boom in score"),
+        ("random", "failing_model", r"plugin code plug_\w+\.forward "
+         r"\(.*\) raised RuntimeError: the model failed in training"),
+        ("random", "unbuildable_model", "model 'unbuildable_model' cannot be built with "
+         "params {}: RuntimeError: model factory failed"),
+        ("broken", "two_moons_mlp", "strategy 'broken' cannot be built with params {}: "
+         "RuntimeError: cannot build me"),
+        ("short", "two_moons_mlp", r"strategy 'short' returned scores of shape \[\d+\] for"),
+        ("inf", "two_moons_mlp", "strategy 'inf' gave none of the"),
+    ],
+)  # fmt: skip
+def test_run_with_a_plugin_that_raises_or_returns_bad_scores_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, model: str, message: str
+) -> None:
+    import re
+
+    result = _plugin_run(tmp_path, monkeypatch, strategy=strategy, model=model)
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    lines = result.stderr.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("bayesal: error:"), lines
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_a_plugin_that_raises_in_a_worker_process_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = "plug_in_worker"
+    (tmp_path / f"{module}.py").write_text(_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    config = {**CONFIG, "plugins": [module], "strategies": ["boom", "random"], "seeds": 1,
+              "rounds": 1, "snapshots": None}  # fmt: skip
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["run", str(path), "--out", str(tmp_path / "out"), "--quiet", "--workers", "2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and "trial 'boom' seed 0: plugin code plug_in_worker.boom_score" in lines[0]
+    )

@@ -218,7 +218,7 @@ class ModelConfig(_Strict):
             build_model(self.name, seed=0, **self.params)
         except BayesalError as exc:
             raise ValueError(str(exc)) from None
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # a plugin factory may raise anything: one line
             raise ValueError(
                 f"model {self.name!r} cannot be built with params {self.params}: "
                 f"{type(exc).__name__}: {exc}"
@@ -283,7 +283,7 @@ class PosteriorConfig(_Strict):
             self.build()
         except BayesalError as exc:
             raise ValueError(str(exc)) from None
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # a plugin factory may raise anything: one line
             raise ValueError(
                 f"posterior {self.name!r} cannot be built: {type(exc).__name__}: {exc}"
             ) from None
@@ -320,7 +320,7 @@ def _check_built_and_label(
         build(spec.name, **spec.params)
     except BayesalError as exc:
         raise ValueError(str(exc)) from None
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # a plugin factory may raise anything: one line
         raise ValueError(
             f"{what} {spec.name!r} cannot be built with params {spec.params}: "
             f"{type(exc).__name__}: {exc}"
@@ -489,7 +489,7 @@ class EncoderConfig(_Strict):
             build_encoder(self.name, **self.params)
         except BayesalError as exc:
             raise ValueError(str(exc)) from None
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # a plugin factory may raise anything: one line
             raise ValueError(
                 f"encoder {self.name!r} cannot be built with params {self.params}: "
                 f"{type(exc).__name__}: {exc}"

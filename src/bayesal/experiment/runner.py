@@ -51,6 +51,7 @@ from bayesal._yaml import load_yaml
 from bayesal.errors import BayesalError, ConfigError, DataNotFoundError, InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
 from bayesal.experiment.local_executor import run_parallel, threads_per_trial, torch_threads
+from bayesal.experiment.plugin_errors import plugin_errors
 from bayesal.experiment.registrations import Registrations, shippable_registrations
 from bayesal.experiment.results import (
     LOCK_FILE,
@@ -281,7 +282,8 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
             fields to change). DataNotFoundError: the dataset is not available.
     """
     try:
-        dataset = load_trial_dataset(config)
+        with plugin_errors(config, f"loading dataset {config.dataset.name!r}"):
+            dataset = load_trial_dataset(config)
     except DataNotFoundError as exc:
         if data_required:
             raise
@@ -296,7 +298,8 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
         ) from None
     else:
         check_budget(config, dataset)
-        check_model_on_data(config, dataset)
+        with plugin_errors(config, "checking the model on the data"):
+            check_model_on_data(config, dataset)
 
 
 class _ResolvedConfig:

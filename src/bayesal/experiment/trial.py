@@ -30,6 +30,7 @@ from bayesal.data.dataset import Dataset
 from bayesal.data.registry import load_dataset
 from bayesal.errors import InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
+from bayesal.experiment.plugin_errors import plugin_errors
 from bayesal.experiment.results import atomic_save_npz, snapshot_path, write_trial
 from bayesal.experiment.snapshots import SnapshotRecorder
 from bayesal.loop import RoundContext, RoundRecord, run_active_learning
@@ -323,7 +324,25 @@ def compute_trial(
     name and params (both through their registries: names registered at run time must be
     registered in this process, see :mod:`bayesal.experiment.registrations`). ``on_round``
     is called after every round (after the snapshot recorder, if any).
+
+    Raises:
+        PluginError: plugin code (not bayesal's) raised; the message names it, its file
+            and line, and the trial (:mod:`bayesal.experiment.plugin_errors`).
     """
+    # Plugin code that raises (a strategy, score, model or dataset factory that is not
+    # bayesal's) is one line naming it, not a traceback (bayesal's own bugs keep theirs).
+    with plugin_errors(config, f"trial {label!r} seed {seed}"):
+        return _compute_trial(config, label, seed, progress=progress, on_round=on_round)
+
+
+def _compute_trial(
+    config: ExperimentConfig,
+    label: str,
+    seed: int,
+    *,
+    progress: bool,
+    on_round: Callable[[RoundContext], None] | None,
+) -> TrialResult:
     spec = config.strategy(label)
     method = config.posterior_for(spec).build()
     dataset = load_trial_dataset(config)
