@@ -1,0 +1,737 @@
+"""Published numbers checked against the committed raw files.
+
+The READMEs and docs state numbers and verdicts about the committed studies
+(``benchmarks/results/<study>/results.csv``) and benchmarks (``benchmarks/results/*/
+*.json``). Each such statement is a :class:`Claim` in :data:`CLAIMS`: the file it is in,
+its text as a *template* whose ``{fields}`` are recomputed from the raw files, and the
+*source* that recomputes them. A claim holds when the template, filled with the
+recomputed values and formatted as written (``{mean:+.1f}``: the README's rounding is
+the tolerance), appears in the file (whitespace, line breaks and the typographic minus
+``−`` do not matter). Verdicts are fields too: ``{verdict:beats|is within seed noise
+of|falls below}`` writes the first, second or third word for a paired comparison that is
+better than, within or worse than seed noise, as recomputed by
+:func:`bayesal.report.paired.paired_table` from ``results.csv`` (the code that writes
+``paired.md``); a README that says "beats random" where the recomputed verdict is "within
+seed noise" renders as "is within seed noise of random", which the file does not contain,
+and the claim fails.
+
+A second rule catches statements nobody registered: every occurrence of a *watched
+phrase* (:data:`WATCHED`: "beats random", "every strategy beats", "on every seed", "on
+all N seeds", "more than seed noise") in a checked file must lie inside the text of a
+claim of that file.
+
+Adding a claim (a new study needs no code): append to :data:`CLAIMS`, e.g.::
+
+    Claim(
+        "benchmarks/results/my_study/README.md",
+        "BALD {verdict:beats|is within seed noise of|falls below} random "
+        "(AULC {mean:+.1f} points, {wins}/{losses} seeds)",
+        paired("my_study", "bald"),
+    )
+
+Sources: :func:`paired` (one strategy against a reference, on AULC or labels to a
+threshold), :func:`every_vs` (all strategies against a reference), :func:`trial_seconds`
+(a trial's recorded time), :func:`accuracy_at` (test accuracy at a label count),
+:func:`mean_curve` (where the seed-averaged curve crosses a threshold and whether it stays
+above), :func:`per_seed_below` (a strategy needs fewer labels than a reference on every
+seed), :func:`bench` (a benchmark's raw JSON, optionally with derived values).
+
+Run ``python benchmarks/claims.py`` to check every claim (exit 1 and one line per
+failure otherwise); ``tests/test_claims.py`` runs the same check in ``make test``. It
+reads committed files only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import string
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesal.report.paired import MORE, WITHIN, paired_table
+from bayesal.report.results_io import load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path("benchmarks/results")
+
+Values = Mapping[str, Any]
+Source = Callable[[Path], Values]
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+class Choice:
+    """A value written as one of several words: ``{field:a|b|c}`` writes option
+    ``index`` (``a`` for 0); with no options, its ``name``."""
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index = index
+        self.name = name
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return self.name
+        options = spec.split("|")
+        if self.index >= len(options):
+            return f"<{self.name}: no word given>"
+        return options[self.index]
+
+    def __repr__(self) -> str:
+        return f"Choice({self.name!r})"
+
+
+def verdict_choice(verdict: str) -> Choice:
+    """0 better, 1 within seed noise, 2 worse (paired.py's verdict strings)."""
+    if verdict.startswith(f"{MORE} (better)"):
+        return Choice(0, "better")
+    if verdict.startswith(f"{MORE} (worse)"):
+        return Choice(2, "worse")
+    if verdict.startswith(WITHIN):
+        return Choice(1, "within seed noise")
+    return Choice(3, verdict)
+
+
+def yes_no(value: bool) -> Choice:
+    return Choice(0 if value else 1, "yes" if value else "no")
+
+
+def normalise(text: str) -> str:
+    """Whitespace runs to one space; the typographic minus to '-'; '**' (bold) dropped."""
+    return re.sub(r"\s+", " ", text.replace("\u2212", "-").replace("**", "")).strip()
+
+
+# -------------------------------------------------------------------------------- sources
+
+
+@functools.cache
+def _results(root: Path, study: str) -> pd.DataFrame:
+    return load_results(root / RESULTS / study)
+
+
+@functools.cache
+def _thresholds(root: Path, study: str) -> tuple[float, ...]:
+    """The thresholds of the committed ``paired.csv`` (so the recomputation is the same
+    table), 90% and 95% without one."""
+    path = root / RESULTS / study / "paired.csv"
+    if not path.is_file():
+        return (0.9, 0.95)
+    metrics = pd.read_csv(path)["metric"].unique()
+    found = sorted(int(m.rsplit("_", 1)[1]) / 100 for m in metrics if m.startswith("labels_to_"))
+    return tuple(found) or (0.9, 0.95)
+
+
+@functools.cache
+def _paired(root: Path, study: str, reference: str) -> pd.DataFrame:
+    summary, _ = paired_table(
+        _results(root, study), _thresholds(root, study), references=(reference,)
+    )
+    return summary
+
+
+def _row_values(row: pd.Series) -> dict[str, Any]:
+    scale = 100.0 if row["metric"] == "aulc" else 1.0
+    return {
+        "mean": float(row["mean_diff"]) * scale,
+        "ci_low": float(row["ci_low"]) * scale,
+        "ci_high": float(row["ci_high"]) * scale,
+        "wins": int(row["wins"]),
+        "losses": int(row["losses"]),
+        "ties": int(row["ties"]),
+        "n": int(row["n_seeds"]),
+        "p": float(row["sign_test_p"]),
+        "verdict": verdict_choice(str(row["verdict"])),
+        "all_seeds": yes_no(int(row["wins"]) == int(row["n_seeds"])),
+    }
+
+
+def paired(study: str, strategy: str, reference: str = "random", metric: str = "aulc") -> Source:
+    """``strategy`` against ``reference`` over seeds, recomputed from ``results.csv``:
+    ``mean``, ``ci_low``, ``ci_high`` (AULC in points, labels in labels), ``wins``,
+    ``losses``, ``ties``, ``n`` (seeds), ``p`` (sign test), ``verdict`` (a choice:
+    better | within seed noise | worse)."""
+
+    def source(root: Path) -> Values:
+        table = _paired(root, study, reference)
+        rows = table[(table["strategy"] == strategy) & (table["metric"] == metric)]
+        if rows.empty:
+            raise KeyError(f"{study}: no paired row {strategy} vs {reference} on {metric}")
+        return _row_values(rows.iloc[0])
+
+    source.__doc__ = f"paired({study!r}, {strategy!r}, {reference!r}, {metric!r})"
+    return source
+
+
+def every_vs(study: str, reference: str = "random", metric: str = "aulc") -> Source:
+    """All strategies against ``reference``: ``all`` (a choice: every one better | not
+    every one), ``better`` (how many are better by more than seed noise), ``n`` (how
+    many strategies), ``within`` (the names of those that are not, comma-separated)."""
+
+    def source(root: Path) -> Values:
+        table = _paired(root, study, reference)
+        rows = table[table["metric"] == metric]
+        verdicts = {
+            str(r["strategy"]): verdict_choice(str(r["verdict"])) for _, r in rows.iterrows()
+        }
+        better = [s for s, v in verdicts.items() if v.index == 0]
+        records = {str(r["strategy"]): r for _, r in rows.iterrows()}
+        wl = {f"{int(records[s]['wins'])}/{int(records[s]['losses'])}" for s in better}
+        seeds = {int(r["n_seeds"]) for r in records.values()}
+        return {
+            "better_wl": wl.pop() if len(wl) == 1 else "mixed",
+            "seeds": seeds.pop() if len(seeds) == 1 else "mixed",
+            "all_seeds": yes_no(all(int(r["wins"]) == int(r["n_seeds"]) for r in records.values())),
+            "all": yes_no(len(better) == len(verdicts)),
+            "better": len(better),
+            "n": len(verdicts),
+            "within": ", ".join(s for s in verdicts if s not in better),
+        }
+
+    source.__doc__ = f"every_vs({study!r}, {reference!r}, {metric!r})"
+    return source
+
+
+TIMING_COLUMNS = ("train_seconds", "score_seconds", "select_seconds", "eval_seconds")
+
+
+def trial_seconds(study: str, strategy: str | None = None) -> Source:
+    """A trial's time: the sum of its rounds' recorded timings (``results.csv``), over
+    the trials (of ``strategy``): ``min``, ``median``, ``max``, ``n`` (trials)."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        if strategy is not None:
+            df = df[df["strategy"] == strategy]
+        per_trial = df[list(TIMING_COLUMNS)].sum(axis=1).groupby([df["strategy"], df["seed"]]).sum()
+        return {
+            "min": float(per_trial.min()),
+            "median": float(per_trial.median()),
+            "max": float(per_trial.max()),
+            "n": len(per_trial),
+        }
+
+    source.__doc__ = f"trial_seconds({study!r}, {strategy!r})"
+    return source
+
+
+def accuracy_at(study: str, strategy: str, n_labels: int) -> Source:
+    """Test accuracy (%) at ``n_labels`` over seeds: ``median``, ``mean``, ``min``, ``max``."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        acc = df[(df["strategy"] == strategy) & (df["n_labels"] == n_labels)]["test_accuracy"]
+        if acc.empty:
+            raise KeyError(f"{study}: no row of {strategy} at {n_labels} labels")
+        acc = acc * 100.0
+        return {
+            "median": float(acc.median()),
+            "mean": float(acc.mean()),
+            "min": float(acc.min()),
+            "max": float(acc.max()),
+        }
+
+    source.__doc__ = f"accuracy_at({study!r}, {strategy!r}, {n_labels})"
+    return source
+
+
+def mean_curve(study: str, strategy: str, threshold: float) -> Source:
+    """The seed-averaged learning curve against ``threshold`` (a fraction): ``first``
+    (labels where it first reaches it), ``stays`` (a choice: it never falls below it
+    afterwards | it does), ``settled`` (labels from which it stays at or above it),
+    ``dip_min`` / ``dip_max`` (% it falls back to after ``first``; NaN if never) and
+    ``dip_from`` / ``dip_to`` (the labels of those dips)."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        curve = df[df["strategy"] == strategy].groupby("n_labels")["test_accuracy"].mean()
+        above = curve >= threshold
+        if not above.any():
+            raise KeyError(f"{study}: the mean curve of {strategy} never reaches {threshold}")
+        first = int(above.idxmax())
+        after = curve[curve.index > first]
+        dips = after[after < threshold]
+        below_later = curve[~above]
+        settled = (
+            int(curve.index[curve.index > below_later.index.max()].min())
+            if len(below_later) and below_later.index.max() < curve.index.max()
+            else first
+        )
+        return {
+            "first": first,
+            "stays": yes_no(dips.empty),
+            "settled": settled,
+            "dip_min": float(dips.min() * 100) if len(dips) else math.nan,
+            "dip_max": float(dips.max() * 100) if len(dips) else math.nan,
+            "dip_from": int(dips.index.min()) if len(dips) else 0,
+            "dip_to": int(dips.index.max()) if len(dips) else 0,
+        }
+
+    source.__doc__ = f"mean_curve({study!r}, {strategy!r}, {threshold})"
+    return source
+
+
+def per_seed_below(
+    study: str, strategies: Sequence[str], reference: str, threshold: float
+) -> Source:
+    """Whether each of ``strategies`` needs fewer labels than ``reference`` to reach
+    ``threshold`` on every seed: ``every`` (a choice: yes | no), ``wins`` / ``n`` (pairs
+    strategy x seed where it does / all pairs). A run that never reaches the threshold
+    counts as needing more than its budget."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        per_run: dict[tuple[str, int], float] = {}
+        for (label, seed), run in df.groupby(["strategy", "seed"]):
+            reached = run[run["test_accuracy"] >= threshold]["n_labels"]
+            per_run[str(label), int(seed)] = float(reached.min()) if len(reached) else math.inf
+        seeds = sorted({s for (_, s) in per_run})
+        pairs = [(per_run[s, seed], per_run[reference, seed]) for s in strategies for seed in seeds]
+        wins = sum(own < ref for own, ref in pairs)
+        return {"every": yes_no(wins == len(pairs)), "wins": wins, "n": len(pairs)}
+
+    source.__doc__ = f"per_seed_below({study!r}, {list(strategies)!r}, {reference!r}, {threshold})"
+    return source
+
+
+def bench(path: str, derive: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None) -> Source:
+    """A benchmark's committed raw output (JSON at ``path``, relative to the repository):
+    its keys as fields (nested keys with ``{a[b][c]}``), plus what ``derive`` computes
+    from it."""
+
+    def source(root: Path) -> Values:
+        data = json.loads((root / path).read_text())
+        if derive is not None:
+            data = {**data, **derive(data)}
+        return data
+
+    source.__doc__ = f"bench({path!r})"
+    return source
+
+
+# --------------------------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``text`` (a template) must appear in ``file`` once its fields are filled by
+    ``source`` from the raw files."""
+
+    file: str
+    text: str
+    source: Source
+    note: str = field(default="", compare=False)
+
+    def render(self, root: Path) -> str:
+        return string.Formatter().vformat(self.text, (), self.source(root))
+
+
+def _memory_range(data: Mapping[str, Any]) -> dict[str, Any]:
+    ratios = [row["ratio"] for row in data["rows"]]
+    return {"ratio_min": min(ratios), "ratio_max": max(ratios), "functions": len(ratios)}
+
+
+def _scale_derived(data: Mapping[str, Any]) -> dict[str, Any]:
+    c = data["configurations"]
+    return {
+        "bald_over_bound": c["npy_bald"]["seconds"] / c["matmul"]["seconds"],
+        "bald_over_forward": c["npy_bald"]["seconds"] / c["forward"]["seconds"],
+        "baal_over_bald": c["baal_bald"]["seconds"] / c["npy_bald"]["seconds"],
+    }
+
+
+ENSEMBLE = "mnist_encoder_ensemble"
+POSTERIORS = "mnist_encoder_posteriors"
+GAL = "mnist_gal2017"
+ENCODER = "mnist_encoder"
+ENS_README = f"benchmarks/results/{ENSEMBLE}/README.md"
+POST_README = f"benchmarks/results/{POSTERIORS}/README.md"
+WINE_README = "benchmarks/results/wine_tabular/README.md"
+#: "BALD {VERDICT} random": beats | is within seed noise of | falls below.
+VERDICT = "{verdict:beats|is within seed noise of|falls below}"
+
+
+#: Benchmark figures (raw JSON beside each README); filled in below.
+BENCH_CLAIMS: list[Claim] = []
+
+
+def definition() -> Source:
+    """No data: text that says what a verdict *means* (docs/report.md), not what a
+    study found. Registered so that the watched phrases in it are accounted for."""
+
+    def source(root: Path) -> Values:
+        return {}
+
+    source.__doc__ = "definition()"
+    return source
+
+
+CLAIMS: list[Claim] = [
+    # --- README: the frozen encoder with an ensemble of heads, and with one MC-dropout head
+    Claim(
+        "README.md",
+        "with an ensemble of 5 heads margin reaches 95% test accuracy at 160 labels (the full "
+        "CNN: 270); over the budget {all:every strategy beats random|not every strategy beats "
+        "random}: {better} of {n} do by more than seed noise (margin, PowerBALD, TypiClust and "
+        "EPIG, {better_wl} seeds each)",
+        every_vs(ENSEMBLE),
+    ),
+    Claim(
+        "README.md",
+        "BALD " + VERDICT + " random (AULC {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], "
+        "better on {wins} of {n} seeds)",
+        paired(ENSEMBLE, "bald"),
+    ),
+    Claim(
+        "README.md",
+        "With one MC-dropout head EPIG " + VERDICT + " random (AULC {mean:+.1f} points, "
+        "{wins}/{losses} seeds)",
+        paired(ENCODER, "epig"),
+    ),
+    Claim(
+        "README.md",
+        "and BALD " + VERDICT + " random (AULC {mean:+.1f} points, {wins}/{losses} seeds)",
+        paired(ENCODER, "bald"),
+    ),
+    # --- the ensemble study's README
+    Claim(
+        ENS_README,
+        "With the ensemble {better} of the {n} strategies beat random on AULC by more than "
+        "seed noise over the 5 seeds",
+        every_vs(ENSEMBLE),
+    ),
+    *[
+        Claim(ENS_README, f"{name} {{mean:+.1f}}, {{wins}}/{{losses}}", paired(ENSEMBLE, strategy))
+        for name, strategy in [
+            ("margin", "margin"),
+            ("PowerBALD", "power_bald"),
+            ("TypiClust", "typiclust"),
+            ("EPIG", "epig"),
+        ]
+    ],
+    Claim(
+        ENS_README,
+        "BALD " + VERDICT + " random: {mean:+.1f} [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}",
+        paired(ENSEMBLE, "bald"),
+    ),
+    Claim(
+        ENS_README,
+        "its labels to 90% are {verdict:more than seed noise better|within seed noise|more "
+        "than seed noise worse}, {mean:+.0f} labels, {wins}/{losses}",
+        paired(ENSEMBLE, "bald", metric="labels_to_90"),
+    ),
+    Claim(
+        ENS_README,
+        "head EPIG {verdict:beat|was within seed noise of|fell below} random",
+        paired(ENCODER, "epig"),
+    ),
+    Claim(
+        ENS_README,
+        "and BALD {verdict:beat random|was within seed noise of it|fell below it}",
+        paired(ENCODER, "bald"),
+    ),
+    # --- the posterior comparison: its random arm is one MC-dropout head (confounded)
+    *[
+        Claim(
+            POST_README,
+            f"{name} {{mean:+.1f}} [{{ci_low:+.1f}}, {{ci_high:+.1f}}], {{wins}}/{{losses}}",
+            paired(POSTERIORS, strategy),
+        )
+        for name, strategy in [
+            ("BALD with the ensemble", "bald_ensemble"),
+            ("BALD with MC dropout", "bald_mc_dropout"),
+            ("BALD with Laplace", "bald_laplace"),
+            ("margin with MC dropout", "margin_mc_dropout"),
+        ]
+    ],
+    Claim(
+        POST_README,
+        "within the ensemble study, where random also uses the ensemble, BALD "
+        + VERDICT
+        + " random (AULC {mean:+.1f} [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses})",
+        paired(ENSEMBLE, "bald"),
+    ),
+    Claim(
+        "docs/encoders.md",
+        "against a random arm that also uses the ensemble BALD " + VERDICT + " random "
+        "(AULC {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses} seeds)",
+        paired(ENSEMBLE, "bald"),
+    ),
+    # --- time per trial: measured (results.csv) against measured
+    Claim(
+        f"benchmarks/results/{GAL}/README.md",
+        "({min:,.0f}-{max:,.0f} s, median {median:,.0f} s, the sum of its rounds' timings)",
+        trial_seconds(GAL),
+    ),
+    Claim(
+        "README.md",
+        "the {n} trials of the full CNN recorded {min:,.0f}-{max:,.0f} s each (median "
+        "{median:,.0f} s;",
+        trial_seconds(GAL),
+    ),
+    Claim("README.md", "the full CNN's {median:,.0f} s above", trial_seconds(GAL)),
+    Claim(
+        "README.md",
+        "a 100-acquisition trial records a median of {median:.0f} s",
+        trial_seconds(ENCODER),
+    ),
+    Claim(
+        "README.md",
+        "the {n} committed trials recorded a median of {median:,.0f} s each",
+        trial_seconds(GAL),
+    ),
+    Claim(
+        f"benchmarks/results/{ENCODER}/README.md",
+        "| {median:,.0f} s [{min:,.0f}, {max:,.0f}] |",
+        trial_seconds(GAL),
+    ),
+    Claim(
+        f"benchmarks/results/{ENCODER}/README.md",
+        "| {median:.1f} s [{min:.1f}, {max:.1f}] |",
+        trial_seconds(ENCODER),
+    ),
+    Claim(
+        f"benchmarks/results/{ENCODER}/README.md",
+        "{median:.1f} s median recorded in `results.csv`",
+        trial_seconds(ENCODER),
+    ),
+    Claim("docs/mnist.md", "({min:,.0f}-{max:,.0f} s, median {median:,.0f} s", trial_seconds(GAL)),
+    Claim("docs/encoders.md", "median {median:.1f} s per trial", trial_seconds(ENCODER)),
+    Claim(
+        "docs/encoders.md",
+        "a median of {median:,.0f} s per trial of the full-CNN protocol",
+        trial_seconds(GAL),
+    ),
+    # --- Gal et al. protocol: every uncertainty strategy below random on every seed
+    *[
+        Claim(
+            path,
+            f"Every uncertainty{suffix} strategy needs fewer labels than random "
+            "{every:in every seed|not in every seed}",
+            per_seed_below(
+                GAL, ["margin", "variation_ratios", "mean_std", "bald", "entropy"], "random", 0.95
+            ),
+        )
+        for path, suffix in [
+            (f"benchmarks/results/{GAL}/README.md", "-based"),
+            ("docs/mnist.md", ""),
+        ]
+    ],
+    Claim(
+        "docs/report.md",
+        "(Gal et al. protocol, {seeds} seeds: {all:every strategy beats random|not every strategy "
+        "beats random} on AULC {all_seeds:on all {seeds} seeds|not on all seeds}",
+        every_vs(GAL),
+    ),
+    *[
+        Claim(
+            "docs/report.md",
+            f"{strategy}: AULC {{mean:+.1f}} points, {{wins}}/{{losses}} wins/losses: "
+            "{verdict:more than seed noise (better)|within seed noise|more than seed noise "
+            "(worse)}",
+            paired(GAL, strategy),
+        )
+        for strategy in ("bald", "margin")
+    ],
+    Claim(
+        "docs/report.md",
+        '- "more than seed noise (better)" / "(worse)": the 95% interval excludes 0.',
+        definition(),
+    ),
+    Claim("docs/report.md", 'twenty "more than seed noise" verdicts can be chance', definition()),
+    # --- wine: paired AULC rows, verdicts and the forest's mean curves
+    *[
+        Claim(
+            path,
+            "{mean:+.1f} [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses} |",
+            paired(f"wine_tabular/{folder}", strategy),
+        )
+        for path in (WINE_README, "docs/tabular.md")
+        for folder in ("forest", "mlp")
+        for strategy in ("margin", "bald")
+    ],
+    *[
+        Claim(
+            "docs/tabular.md",
+            "BALD and margin {verdict:beat|are within seed noise of|fall below} random on the "
+            "area under the budget curve by more than seed noise",
+            paired("wine_tabular/forest", strategy),
+        )
+        for strategy in ("bald", "margin")
+    ],
+    *[
+        Claim(
+            "docs/tabular.md",
+            "more than seed noise; so they {verdict:do|do not|do not} with the MLP",
+            paired("wine_tabular/mlp", strategy),
+        )
+        for strategy in ("bald", "margin")
+    ],
+    *[
+        Claim(
+            WINE_README,
+            "Both uncertainty strategies {verdict:beat|do not beat|fall below} random on the "
+            "budget curve with either posterior, by more than seed noise",
+            paired(f"wine_tabular/{folder}", strategy),
+        )
+        for folder in ("forest", "mlp")
+        for strategy in ("margin", "bald")
+    ],
+    *[
+        Claim(
+            WINE_README,
+            "margin won {all_seeds:on all {n} seeds|on {wins} of {n} seeds} with both",
+            paired(f"wine_tabular/{folder}", "margin"),
+        )
+        for folder in ("forest", "mlp")
+    ],
+    Claim(WINE_README, "BALD {wins} of {n} with the forest", paired("wine_tabular/forest", "bald")),
+    Claim(
+        WINE_README,
+        "{wins} of {n} with the MLP, where its sign test alone, p = {p:.2f}",
+        paired("wine_tabular/mlp", "bald"),
+    ),
+    Claim(
+        WINE_README,
+        "BALD and margin {verdict:differ by more than seed noise|are within seed noise of each "
+        "other|differ by more than seed noise} (forest: BALD - margin {mean:+.1f} "
+        "[{ci_low:+.1f}, {ci_high:+.1f}];",
+        paired("wine_tabular/forest", "bald", reference="margin"),
+    ),
+    Claim(
+        WINE_README,
+        "MLP: {mean:+.1f} [{ci_low:+.1f}, {ci_high:+.1f}])",
+        paired("wine_tabular/mlp", "bald", reference="margin"),
+    ),
+    Claim(
+        WINE_README,
+        "random's mean forest curve stays below 98% until {first} labels",
+        mean_curve("wine_tabular/forest", "random", 0.98),
+    ),
+    Claim(
+        WINE_README,
+        "margin's passes it at {first} and {stays:stays above|falls back}",
+        mean_curve("wine_tabular/forest", "margin", 0.98),
+    ),
+    Claim(
+        WINE_README,
+        "BALD's passes it at {first}, falls back to {dip_min:.1f}-{dip_max:.1f}% at "
+        "{dip_from}-{dip_to} labels and stays above from {settled}",
+        mean_curve("wine_tabular/forest", "bald", 0.98),
+    ),
+    *BENCH_CLAIMS,
+]
+
+
+# ---------------------------------------------------------------------------- the check
+
+#: Phrases that state a verdict: each occurrence must lie inside a registered claim.
+WATCHED = re.compile(
+    r"\bbeats? random\b|\bbeaten random\b|\bevery strategy beats\b|\bon every seed\b|"
+    r"\bin every seed\b|\bon all \d+ seeds\b|\bmore than seed noise\b",
+    re.IGNORECASE,
+)
+
+
+def checked_files(root: Path) -> list[Path]:
+    """The files whose statements are checked: README.md, benchmarks/README.md, every
+    study's README, docs/ pages and tutorials."""
+    files = [root / "README.md", root / "benchmarks/README.md"]
+    files += sorted((root / RESULTS).glob("*/README.md"))
+    files += sorted((root / "docs").glob("*.md")) + sorted((root / "docs/tutorials").glob("*.md"))
+    return [f for f in files if f.is_file()]
+
+
+def _spans(haystack: str, needle: str) -> Iterable[tuple[int, int]]:
+    start = haystack.find(needle)
+    while needle and start >= 0:
+        yield start, start + len(needle)
+        start = haystack.find(needle, start + 1)
+
+
+def check(
+    root: Path = ROOT,
+    claims: Sequence[Claim] = CLAIMS,
+    files: Sequence[Path] | None = None,
+    watched: re.Pattern[str] = WATCHED,
+) -> list[str]:
+    """Every failure as one line: a claim whose recomputed text is not in its file (or
+    whose raw data cannot be read), a watched phrase outside every claim. Empty: all
+    hold."""
+    root = Path(root)
+    failures: list[str] = []
+    covered: dict[Path, list[tuple[int, int]]] = {}
+    texts: dict[Path, str] = {}
+    for claim in claims:
+        path = root / claim.file
+        if path not in texts:
+            if not path.is_file():
+                failures.append(f"{claim.file}: no such file (claim {claim.text[:60]!r})")
+                continue
+            texts[path] = normalise(path.read_text(encoding="utf-8"))
+        try:
+            rendered = normalise(claim.render(root))
+        except Exception as exc:  # noqa: BLE001  (reported, not raised: one line per claim)
+            failures.append(
+                f"{claim.file}: cannot recompute {claim.source.__doc__}: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            continue
+        spans = list(_spans(texts[path], rendered))
+        if not spans:
+            prefix = normalise(claim.text.split("{", 1)[0])
+            said = ""
+            if len(prefix) >= 8 and prefix in texts[path]:
+                at = texts[path].index(prefix)
+                said = f"; the file says {texts[path][at : at + len(rendered) + 20]!r}"
+            failures.append(
+                f"{claim.file}: expected {rendered!r} (recomputed by {claim.source.__doc__}){said}"
+            )
+        covered.setdefault(path, []).extend(spans)
+    for path in files if files is not None else checked_files(root):
+        text = texts.get(path) or normalise(path.read_text(encoding="utf-8"))
+        for match in watched.finditer(text):
+            inside = any(a <= match.start() and match.end() <= b for a, b in covered.get(path, []))
+            if not inside:
+                context = text[max(0, match.start() - 60) : match.end() + 40]
+                failures.append(
+                    f"{path.relative_to(root)}: {match.group(0)!r} is stated outside every "
+                    f"registered claim (add one to benchmarks/claims.py): ...{context}..."
+                )
+    return failures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    failures = check()
+    for line in failures:
+        print(line)
+    print(f"{len(CLAIMS)} claims, {len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+__all__ = [
+    "CLAIMS",
+    "Claim",
+    "Choice",
+    "accuracy_at",
+    "bench",
+    "check",
+    "every_vs",
+    "mean_curve",
+    "normalise",
+    "paired",
+    "per_seed_below",
+    "trial_seconds",
+    "verdict_choice",
+]
