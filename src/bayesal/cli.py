@@ -15,12 +15,13 @@ Python code (not the operating system) raised.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
 import click
 
@@ -389,6 +390,32 @@ def _open_session(directory: Path) -> Any:
     return LabellingSession.open(directory)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _session_errors(command: Callable[_P, _R]) -> Callable[_P, _R]:
+    """SQLite's errors on the session file of a command's ``directory`` (a full disk, a
+    damaged file, a busy database) as one :class:`~bayesal.session.store.StoreError`
+    line; an integrity error is a bug and keeps its traceback."""
+
+    @functools.wraps(command)
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        import sqlite3
+
+        try:
+            return command(*args, **kwargs)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            from bayesal.session.store import DB_NAME, sqlite_error
+
+            directory = Path(str(kwargs.get("directory", ".")))
+            raise sqlite_error(exc, directory / DB_NAME) from None
+
+    return wrapped
+
+
 @session.command("init")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option(
@@ -398,6 +425,7 @@ def _open_session(directory: Path) -> Any:
     type=click.Path(path_type=Path),
     help="Session config (YAML): data, labels, model, posterior, strategy, stopping.",
 )
+@_session_errors
 def session_init(directory: Path, config: Path) -> None:
     """Create the session DIRECTORY from a config; ranks the first queue."""
     from bayesal.session import LabellingSession
@@ -415,6 +443,7 @@ def session_init(directory: Path, config: Path) -> None:
 @session.command("next")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--annotator", default="default", show_default=True, help="Who labels.")
+@_session_errors
 def session_next(directory: Path, annotator: str) -> None:
     """Lease the next item to ANNOTATOR and print its id, ref and the model's guess."""
     item = _open_session(directory).next_item(annotator)
@@ -433,16 +462,37 @@ def session_next(directory: Path, annotator: str) -> None:
 @click.argument("item")
 @click.argument("label")
 @click.option("--annotator", default="default", show_default=True, help="Who labelled it.")
-def session_label(directory: Path, item: str, label: str, annotator: str) -> None:
-    """Record LABEL (a name or an index) for ITEM (an item id)."""
+@click.option(
+    "--correct",
+    is_flag=True,
+    help="Replace another annotator's label of ITEM (a correction, recorded as yours); "
+    "without it their label stays and yours is kept beside it as an annotation.",
+)
+@_session_errors
+def session_label(directory: Path, item: str, label: str, annotator: str, correct: bool) -> None:
+    """Record LABEL (a name or an index) for ITEM (an item id). An item leased to another
+    annotator is refused; an item another annotator labelled keeps their label unless
+    --correct."""
     opened = _open_session(directory)
-    event = opened.label(item, label, annotator, source="cli")
-    click.echo(f"item {event.item_id}: {opened.label_names[event.label]} (event {event.event_id})")
+    event = opened.label(item, label, annotator, source="cli", correct=correct)
+    given = opened.label_names[event.label]
+    now = opened.label_of(event.item_id)
+    if now is not None and now[1].event_id != event.event_id:
+        name, by = now
+        click.echo(
+            f"item {event.item_id}: keeps {name} by {by.annotator} (event {by.event_id}); your "
+            f"{given} is recorded as an annotation (event {event.event_id}); --correct "
+            "replaces their label"
+        )
+        return
+    corrected = "" if event.corrects is None else f", corrects event {event.corrects}"
+    click.echo(f"item {event.item_id}: {given} (event {event.event_id}{corrected})")
 
 
 @session.command("undo")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--annotator", default="default", show_default=True)
+@_session_errors
 def session_undo(directory: Path, annotator: str) -> None:
     """Take back ANNOTATOR's latest label."""
     event = _open_session(directory).undo(annotator, source="cli")
@@ -454,6 +504,7 @@ def session_undo(directory: Path, annotator: str) -> None:
 
 @session.command("retrain")
 @click.argument("directory", type=click.Path(path_type=Path))
+@_session_errors
 def session_retrain(directory: Path) -> None:
     """Retrain now (waits for a running retrain) and rank a new queue."""
     row = _open_session(directory).retrain()
@@ -463,6 +514,7 @@ def session_retrain(directory: Path) -> None:
 @session.command("status")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@_session_errors
 def session_status(directory: Path, as_json: bool) -> None:
     """Labels so far (per class, per annotator), the model, the stopping rules."""
     import json
@@ -505,23 +557,43 @@ def session_status(directory: Path, as_json: bool) -> None:
     show_default=True,
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
+@_session_errors
 def session_export(directory: Path, fmt: str, out: Path) -> None:
     """Write the labels (CSV, Parquet) or Label Studio tasks (queue + labels)."""
-    from bayesal.session.exchange import export_labels
+    from bayesal.session.exchange import export_labels, labelling_config_path
 
     click.echo(f"wrote {export_labels(_open_session(directory), out, fmt)}")  # type: ignore[arg-type]
+    if fmt == "label-studio":
+        click.echo(f"wrote {labelling_config_path(out)} (the project's labelling config)")
 
 
 @session.command("import")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--annotator", default=None, help="Annotator of rows that name none.")
-def session_import(directory: Path, file: Path, annotator: str | None) -> None:
-    """Import labels from FILE: a CSV (item_id or ref, label) or a Label Studio export."""
+@click.option(
+    "--correct",
+    is_flag=True,
+    help="The file's labels replace labels other annotators gave (recorded corrections); "
+    "without it those items keep their label and the file's is kept as an annotation.",
+)
+@_session_errors
+def session_import(directory: Path, file: Path, annotator: str | None, correct: bool) -> None:
+    """Import labels from FILE: a CSV (item_id or ref, label) or a Label Studio export.
+    Two different labels for one item by one annotator are refused (nothing is imported,
+    the rows are named)."""
     from bayesal.session.exchange import import_labels
 
-    done = import_labels(_open_session(directory), file, annotator=annotator)
-    click.echo(f"imported {done.recorded} labels ({done.unchanged} unchanged)")
+    done = import_labels(_open_session(directory), file, annotator=annotator, correct=correct)
+    parts = [f"{done.unchanged} unchanged"]
+    if done.duplicates:
+        parts.append(f"{done.duplicates} repeated rows")
+    if done.kept:
+        parts.append(
+            f"{done.kept} kept as annotations: those items keep another annotator's label "
+            "(--correct replaces it)"
+        )
+    click.echo(f"imported {done.recorded} labels ({'; '.join(parts)})")
 
 
 @main.command()
@@ -541,6 +613,7 @@ def session_import(directory: Path, file: Path, annotator: str | None) -> None:
     help="YAML/JSON mapping of token -> annotator name (each annotator their own token).",
 )
 @click.option("--no-retrain", is_flag=True, help="Never retrain in the background.")
+@_session_errors
 def serve(
     directory: Path,
     host: str,
@@ -550,22 +623,13 @@ def serve(
     no_retrain: bool,
 ) -> None:
     """Serve the labelling UI and its JSON API for the session DIRECTORY."""
-    import yaml
+    from bayesal.web.options import read_annotator_tokens, require_label_extra
 
-    from bayesal.errors import InvalidInputError
+    require_label_extra()  # `pip install 'bayesal[label]'`, not a traceback
     from bayesal.web.app import serve as serve_app
 
     _open_session(directory).close()  # a clear error before the server starts
-    tokens = None
-    if annotator_tokens is not None:
-        loaded = yaml.safe_load(annotator_tokens.read_text(encoding="utf-8"))
-        if not isinstance(loaded, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
-        ):
-            raise InvalidInputError(
-                f"{annotator_tokens}: expected a mapping of token -> annotator name"
-            )
-        tokens = loaded
+    tokens = None if annotator_tokens is None else read_annotator_tokens(annotator_tokens)
     serve_app(
         directory,
         host=host,

@@ -29,7 +29,7 @@ def labelled_session(make_session, name: str = "a"):
         (33, "zero", "bob"),
     ]:
         session.label(item, label, who)
-    session.label(5, "three", "ann")  # a correction
+    session.label(5, "three", "ann", correct=True)  # a correction of bob's label
     session.label(40, "four", "cy")
     session.undo("cy")  # 40 is unlabelled again
     session.retrain()
@@ -105,24 +105,26 @@ def test_label_studio_export_gives_back_every_label(make_session, tmp_path: Path
     assert import_labels(target, out).recorded == 0  # twice: nothing new
 
 
-def test_a_file_that_labels_an_item_twice_imports_twice_harmlessly(
+def test_a_file_with_two_annotators_for_an_item_imports_twice_harmlessly(
     make_session, tmp_path: Path
 ) -> None:
     session = make_session()
     csv = tmp_path / "twice.csv"
     csv.write_text("item_id,label,annotator\n3,one,ann\n3,two,bob\n4,five,\n")
     first = import_labels(session, csv)
-    assert (first.recorded, first.unchanged) == (3, 0)
-    assert session.labels() == {3: 2, 4: 5}
+    assert (first.recorded, first.unchanged, first.kept) == (3, 0, 1)
+    assert session.labels() == {3: 1, 4: 5}  # the first annotator's; bob's is kept beside
     assert [e.annotator for e in session.store.events()] == ["ann", "bob", "import"]
     events = session.store.events()
     second = import_labels(session, csv)
     assert (second.recorded, second.unchanged) == (0, 3)
     assert session.store.events() == events
-    # After a change in the session the file is replayed for that item only.
-    session.label(3, "six", "cy")
+    # After a correction in the session only the rows it changed are recorded again.
+    session.label(3, "six", "cy", correct=True)
     third = import_labels(session, csv)
-    assert (third.recorded, third.unchanged) == (2, 1) and session.labels() == {3: 2, 4: 5}
+    assert (third.recorded, third.unchanged) == (0, 3) and session.labels() == {3: 6, 4: 5}
+    with pytest.raises(InvalidInputError, match="item 3: row 2 gives 'one' and row 3 gives"):
+        import_labels(session, csv, correct=True)  # corrections: one label per item
 
 
 def test_import_by_ref_and_the_default_annotator(make_session, tmp_path: Path) -> None:
@@ -189,3 +191,129 @@ def test_an_empty_session_exports_an_empty_table(make_session, tmp_path: Path) -
     tasks = json.loads(export_labels(session, tmp_path / "t.json", "label-studio").read_text())
     assert [t["data"]["item_id"] for t in tasks] == [q.item_id for q in session.store.queue()]
     assert all("annotations" not in t and "predictions" not in t for t in tasks)  # cold start
+
+
+# --------------------------------------------------------------------------- issue 21
+
+
+def test_conflicting_rows_for_one_item_import_nothing_and_name_the_item_and_rows(
+    make_session, tmp_path: Path
+) -> None:
+    session = make_session()
+    csv = tmp_path / "conflict.csv"
+    csv.write_text("item_id,label\n1,one\n4,one\n4,two\n")
+    with pytest.raises(
+        InvalidInputError,
+        match=r"nothing imported; conflicting.*item 4: row 3 gives 'one' and "
+        r"row 4 gives 'two'",
+    ):
+        import_labels(session, csv)
+    assert session.store.events() == []
+
+
+def test_identical_repeated_rows_are_recorded_once(make_session, tmp_path: Path) -> None:
+    session = make_session()
+    csv = tmp_path / "repeats.csv"
+    csv.write_text("item_id,label\n" + "4,one\n" * 50 + "5,two\n")
+    done = import_labels(session, csv)
+    assert (done.recorded, done.duplicates) == (2, 49)
+    assert len(session.store.events()) == 2 and session.labels() == {4: 1, 5: 2}
+
+
+def test_a_file_with_more_rows_than_the_session_bound_imports_nothing_and_states_the_bound(
+    make_session, tmp_path: Path
+) -> None:
+    from bayesal.session.exchange import max_import_rows
+
+    session = make_session()  # 60 items
+    limit = max_import_rows(60)
+    assert limit == 1200
+    csv = tmp_path / "huge.csv"
+    csv.write_text("item_id,label\n" + "4,one\n4,two\n" * (limit // 2 + 1))
+    with pytest.raises(InvalidInputError, match="more than 1200 rows for a session of 60 items"):
+        import_labels(session, csv)
+    assert session.store.events() == []
+
+
+def test_a_time_that_is_not_iso_8601_imports_nothing_and_names_the_row(
+    make_session, tmp_path: Path
+) -> None:
+    session = make_session()
+    csv = tmp_path / "times.csv"
+    csv.write_text("item_id,label,time\n1,one,2024-05-01T12:00:00Z\n2,two,not-a-time\n3,one,\n")
+    with pytest.raises(InvalidInputError, match="row 3: time 'not-a-time' is not an ISO 8601"):
+        import_labels(session, csv)
+    assert session.store.events() == []
+
+
+def test_an_import_keeps_another_annotators_label_unless_correct(
+    make_session, tmp_path: Path
+) -> None:
+    session = make_session()
+    session.label(4, "one", "ann")
+    csv = tmp_path / "other.csv"
+    csv.write_text("item_id,label,annotator\n4,two,bob\n")
+    done = import_labels(session, csv)
+    assert (done.recorded, done.kept) == (1, 1) and session.labels() == {4: 1}
+    csv.write_text("item_id,label,annotator\n4,three,bob\n")
+    fixed = import_labels(session, csv, correct=True)
+    assert (fixed.recorded, fixed.kept) == (1, 0) and session.labels() == {4: 3}
+    assert session.store.events()[-1].corrects == session.store.events()[0].event_id
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_csv_export_prefixes_formula_cells_with_a_quote_and_imports_them_back_exactly(
+    make_session, tmp_path: Path, start: str
+) -> None:
+    session = make_session()
+    session.label(4, "one", f"{start}HYPERLINK(1)")
+    session.label(5, "two", "'=quoted")  # a quote then a trigger: one more quote
+    session.label(6, "three", "'plain")  # any other quote: as is
+    out = export_labels(session, tmp_path / "labels.csv")
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("item_id")
+    assert frame.loc["4", "annotator"] == f"'{start}HYPERLINK(1)"
+    assert frame.loc["5", "annotator"] == "''=quoted"
+    assert frame.loc["6", "annotator"] == "'plain"
+    for cell in frame.to_numpy().ravel():
+        assert not str(cell).startswith(FORMULA_STARTS), cell
+    target = make_session("b")
+    import_labels(target, out)
+    assert {(e.item_id, e.annotator) for e in target.store.events()} == {
+        (e.item_id, e.annotator) for e in session.store.events()
+    }
+
+
+@pytest.mark.parametrize(
+    "value", ["\tx", "\rx", "=1", "'=1", "''", "'", "''x", "'x", "x", "", "-", "a=b"]
+)
+def test_spreadsheet_safe_cells_start_with_no_formula_character_and_read_back_exactly(
+    value: str,
+) -> None:
+    from bayesal.session.exchange import from_spreadsheet_safe, spreadsheet_safe
+
+    safe = spreadsheet_safe(value)
+    assert not safe.startswith(FORMULA_STARTS)
+    assert from_spreadsheet_safe(safe) == value
+
+
+def test_label_studio_export_writes_the_labelling_config_beside_the_tasks(
+    make_session, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    from bayesal.session.exchange import labelling_config_path
+
+    session = make_session()
+    export_labels(session, tmp_path / "tasks.json", "label-studio")
+    path = labelling_config_path(tmp_path / "tasks.json")
+    assert path == tmp_path / "tasks.labelling.xml"
+    root = ET.fromstring(path.read_text())
+    assert root.tag == "View"
+    image = root.find("Image")
+    assert image is not None and image.get("value") == "$image"
+    choices = root.find("Choices")
+    assert choices is not None and choices.get("toName") == image.get("name")
+    assert [c.get("value") for c in choices] == session.label_names

@@ -373,7 +373,7 @@ def test_status_counts_and_the_budget_rule(make_session) -> None:
         (4, 9, "cy"),
     ]:
         session.label(item, label, who)
-    session.label(2, 1, "ann")  # a correction: the item now counts for ann and class one
+    session.label(2, 1, "ann", correct=True)  # now counts for ann and class one
     status = session.status()
     assert status.num_labelled == 5
     assert status.per_class == {**dict.fromkeys(DIGITS, 0), "one": 3, "nine": 2}
@@ -406,7 +406,7 @@ def test_estimated_accuracy_is_the_share_of_shown_predictions_that_were_right(
         session.label(view.item_id, given, "ann")
         right.append(view.predicted == given)
     # A correction replaces the item's earlier label in the count.
-    session.label(view.item_id, "zero" if given != "zero" else "one", "bob")
+    session.label(view.item_id, "zero" if given != "zero" else "one", "bob", correct=True)
     right[-1] = view.predicted == ("zero" if given != "zero" else "one")
     # An undone label is no label: it does not count.
     wrong = next(d for d in DIGITS if d != session.store.queue()[-1].predicted)

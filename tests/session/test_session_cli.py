@@ -142,3 +142,106 @@ def test_next_says_when_nothing_is_left(tmp_path: Path, write_digits_fn) -> None
         assert cli("session", "next", directory, "--annotator", who).exit_code == 0
     empty = cli("session", "next", directory, "--annotator", "d")
     assert empty.exit_code == 1 and "nothing to label" in empty.stderr
+
+
+# --------------------------------------------------------------------------- issue 21
+
+
+def new_session(tmp_path: Path, digits_folder) -> Path:
+    config = write_config(tmp_path, digits_folder[0])
+    directory = tmp_path / "s"
+    assert cli("session", "init", directory, "--config", config).exit_code == 0
+    return directory
+
+
+def test_import_of_conflicting_rows_is_one_error_naming_the_item_and_rows(
+    tmp_path: Path, digits_folder
+) -> None:
+    directory = new_session(tmp_path, digits_folder)
+    csv = tmp_path / "conflict.csv"
+    csv.write_text("item_id,label\n4,one\n4,two\n")
+    one_error_line(cli("session", "import", directory, csv), "item 4: row 2 gives 'one' and row 3")
+    status = json.loads(cli("session", "status", directory, "--json").stdout)
+    assert status["num_labelled"] == 0
+
+
+def test_label_refuses_an_item_leased_to_another_annotator_naming_them(
+    tmp_path: Path, digits_folder
+) -> None:
+    directory = new_session(tmp_path, digits_folder)
+    item = cli("session", "next", directory, "--annotator", "ann").stdout.split("\t")[0]
+    one_error_line(
+        cli("session", "label", directory, item, "one", "--annotator", "bob"),
+        f"item {item} is leased to annotator 'ann'",
+    )
+    assert cli("session", "label", directory, item, "one", "--annotator", "ann").exit_code == 0
+
+
+def test_label_by_another_annotator_keeps_the_first_label_until_correct(
+    tmp_path: Path, digits_folder
+) -> None:
+    from bayesal.session import LabellingSession
+
+    directory = new_session(tmp_path, digits_folder)
+    assert cli("session", "label", directory, "7", "one", "--annotator", "ann").exit_code == 0
+    other = cli("session", "label", directory, "7", "two", "--annotator", "bob")
+    assert other.exit_code == 0, other.output
+    assert other.stdout.strip() == (
+        "item 7: keeps one by ann (event 1); your two is recorded as an annotation (event 2); "
+        "--correct replaces their label"
+    )
+    fixed = cli("session", "label", directory, "7", "three", "--annotator", "bob", "--correct")
+    assert fixed.stdout.strip() == "item 7: three (event 3, corrects event 1)"
+    session = LabellingSession.open(directory)
+    assert session.labels() == {7: 3}
+    assert [(e.annotator, e.label, e.corrects) for e in session.store.events()] == [
+        ("ann", 1, None),
+        ("bob", 2, None),
+        ("bob", 3, 1),
+    ]
+
+
+def test_a_damaged_session_file_is_one_error_line(tmp_path: Path, digits_folder) -> None:
+    directory = new_session(tmp_path, digits_folder)
+    for item in range(30):
+        cli("session", "label", directory, item, item % 10, "--annotator", "ann")
+    path = directory / "session.sqlite"
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8 * 4096
+    data[4096:] = b"\0" * (len(data) - 4096)  # every page but the first (the schema) lost
+    path.write_bytes(bytes(data))
+    for args in (("status",), ("label", "40", "one"), ("export", "--out", tmp_path / "x.csv")):
+        result = cli("session", args[0], directory, *args[1:])
+        one_error_line(result, "session file is damaged")
+
+
+def test_label_on_a_full_disk_is_one_error_line_and_loses_no_earlier_label(
+    tmp_path: Path, digits_folder, monkeypatch
+) -> None:
+    import sqlite3
+
+    from bayesal.session import LabellingSession, SessionStore
+
+    directory = new_session(tmp_path, digits_folder)
+    connect = SessionStore._connect
+
+    def full_disk(self: SessionStore) -> sqlite3.Connection:  # SQLite's SQLITE_FULL
+        conn = connect(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(SessionStore, "_connect", full_disk)
+    session = LabellingSession.open(directory)  # as `bayesal serve` holds it open
+    acknowledged = []
+    try:
+        for n in range(10_000):
+            acknowledged.append(session.label(n % 60, n % 10, f"a{n}").event_id)
+    except sqlite3.OperationalError as exc:
+        assert exc.sqlite_errorcode == 13  # the disk is now full
+    result = cli("session", "label", directory, "5", "one", "--annotator", "zed")
+    one_error_line(result, "the disk is full (database or disk is full)")
+    monkeypatch.undo()
+    reopened = LabellingSession.open(directory)
+    assert [e.event_id for e in reopened.store.events()] == acknowledged
+    assert all(e.annotator != "zed" for e in reopened.store.events())

@@ -183,14 +183,19 @@ def test_an_sqlite_file_that_is_no_session_is_refused_and_left_alone(
 
 
 class LogModel:
-    """The event log's semantics in plain Python: an item's label is its latest label
-    event not undone; an undo takes back the annotator's latest label not undone."""
+    """The event log's semantics in plain Python: an item's label is its first label
+    event not undone, replaced by a later one only when that is by the same annotator as
+    the label then, or a correction; an undo takes back the annotator's latest label not
+    undone."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int, int | None, str, int | None]] = []
+        self.corrections: set[int] = set()
         self.undone: set[int] = set()
 
-    def label(self, item: int, label: int, annotator: str) -> None:
+    def label(self, item: int, label: int, annotator: str, correct: bool = False) -> None:
+        if correct:
+            self.corrections.add(len(self.events))
         self.events.append(("label", item, label, annotator, None))
 
     def skip(self, item: int, annotator: str) -> None:
@@ -207,10 +212,13 @@ class LogModel:
 
     def current(self) -> dict[int, tuple[int, int]]:
         out: dict[int, tuple[int, int]] = {}
-        for index, (kind, item, label, _, _) in enumerate(self.events):
+        by: dict[int, str] = {}
+        for index, (kind, item, label, who, _) in enumerate(self.events):
             if kind == "label" and index not in self.undone:
                 assert label is not None
-                out[item] = (label, index + 1)
+                if item not in out or by[item] == who or index in self.corrections:
+                    out[item] = (label, index + 1)
+                    by[item] = who
         return out
 
 
@@ -222,6 +230,7 @@ OPS = st.lists(
         st.tuples(
             st.just("label"),
             st.lists(st.tuples(_item, st.integers(0, 2), _who), min_size=1, max_size=3),
+            st.booleans(),
         ),
         st.tuples(st.just("undo"), _who),
         st.tuples(st.just("skip"), _item, _who),
@@ -233,18 +242,26 @@ OPS = st.lists(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_event_log_is_append_only_and_current_labels_follow_the_model(ops: list) -> None:
+    """Also: another annotator's label never replaces the item's label without a
+    correction, and corrections name the event they replace."""
     with tempfile.TemporaryDirectory() as folder:
         store = new_store(Path(folder), n=4)
         model = LogModel()
         rows = event_rows(store)
         for op in ops:
             if op[0] == "label":
-                events = store.add_labels(op[1], source="api")
+                before = store.current_labels()
+                events = store.add_labels(op[1], source="api", correct=op[2])
                 for item, label, who in op[1]:
-                    model.label(item, label, who)
+                    model.label(item, label, who, correct=op[2])
                 assert [e.event_id for e in events] == list(
                     range(len(model.events) - len(op[1]) + 1, len(model.events) + 1)
                 )
+                if op[2] and len(op[1]) == 1:
+                    corrected = before.get(op[1][0][0])
+                    assert events[0].corrects == (None if corrected is None else corrected[1])
+                elif not op[2]:
+                    assert all(e.corrects is None for e in events)
             elif op[0] == "undo":
                 undone = model.undo(op[1])
                 event = store.undo_last(op[1], "api")
@@ -447,3 +464,67 @@ def test_hold_leases_an_item_back_unless_someone_else_holds_it(make_session) -> 
     assert session.store.current_event(free) == 0
     event = session.label(free, 3, "bob")
     assert session.store.current_event(free) == event.event_id
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def test_another_annotators_label_is_kept_beside_the_first_and_replaces_it_only_as_a_correction(
+    tmp_path: Path,
+) -> None:
+    store = new_store(tmp_path, n=3)
+    store.add_labels([(0, 1, "ann")], source="api")
+    (bob,) = store.add_labels([(0, 2, "bob")], source="api")
+    assert store.current_labels() == {0: (1, 1)}  # still ann's
+    assert bob.corrects is None and store.annotations() == {(0, "ann"): 1, (0, "bob"): 2}
+    (own,) = store.add_labels([(0, 0, "ann")], source="api")  # ann changes her own mind
+    assert store.current_labels() == {0: (0, own.event_id)}
+    (fix,) = store.add_labels([(0, 2, "cy")], source="api", correct=True)
+    assert fix.corrects == own.event_id and store.current_labels() == {0: (2, fix.event_id)}
+    assert store.event(fix.event_id) == fix
+    store.rebuild_current_labels()
+    assert store.current_labels() == {0: (2, fix.event_id)}
+    assert [e.kind for e in store.events()] == ["label"] * 4  # every annotation kept
+
+
+def test_check_leases_refuses_an_item_leased_to_another_annotator_naming_them(
+    tmp_path: Path, clock: Clock
+) -> None:
+    store = new_store(tmp_path, n=3)
+    assert store.hold(1, "bob", 60)
+    with pytest.raises(store_module.LeaseHeldError, match="leased to annotator 'bob' for 60 s"):
+        store.add_labels([(1, 0, "ann")], source="api", check_leases=True)
+    assert store.events() == [] and store.lease_of(1) is not None
+    store.add_labels([(1, 0, "bob")], source="api", check_leases=True)  # the holder may
+    clock.now += 61
+    store.add_labels([(1, 2, "ann")], source="api", check_leases=True)  # lease over
+    assert store.current_labels() == {1: (0, 1)}
+
+
+def test_a_schema_1_session_file_opens_and_gains_the_corrects_column(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    with sqlite3.connect(path) as conn:  # a file as bayesal wrote it before version 2
+        for statement in store_module._statements(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO items VALUES (0, 'a.png', 0, 0)")
+        conn.execute(
+            "INSERT INTO events(item_id, kind, label, annotator, time, source) "
+            "VALUES (0, 'label', 1, 'ann', 5.0, 'api')"
+        )
+        conn.execute("INSERT INTO current_labels VALUES (0, 1, 1)")
+    conn.close()
+    store = SessionStore.open(path)
+    assert SCHEMA_VERSION == 2 and store.schema_version() == 2
+    (old,) = store.events()
+    assert (old.annotator, old.label, old.corrects) == ("ann", 1, None)
+    store.add_labels([(0, 2, "bob")], source="api", correct=True)
+    assert store.events()[-1].corrects == 1 and store.current_labels() == {0: (2, 2)}
+
+
+def test_sqlite_error_words_a_full_disk_and_keeps_its_code(tmp_path: Path) -> None:
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = 13  # type: ignore[attr-defined]
+    error = store_module.sqlite_error(full, tmp_path / DB_NAME)
+    assert error.sqlite_code == store_module.SQLITE_FULL
+    assert "the disk is full" in str(error) and "\n" not in str(error)

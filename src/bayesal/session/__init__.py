@@ -7,12 +7,13 @@ SQLite file), :mod:`bayesal.session.exchange` (CSV, Parquet, Label Studio) and
 
 from bayesal.session.config import SessionConfig, load_session_config
 from bayesal.session.session import ItemView, LabellingSession, RetrainBusyError, SessionStatus
-from bayesal.session.store import LabelEvent, SessionStore, StoreError
+from bayesal.session.store import LabelEvent, LeaseHeldError, SessionStore, StoreError
 
 __all__ = [
     "ItemView",
     "LabelEvent",
     "LabellingSession",
+    "LeaseHeldError",
     "RetrainBusyError",
     "SessionConfig",
     "SessionStatus",

@@ -6,11 +6,23 @@
 queue with the model's predictions and scores, and every labelled item with its label
 as an annotation, so that an export read back by ``import_labels`` loses nothing.
 
+CSV cells that a spreadsheet would run as a formula (text beginning with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return) are written with a single quote in front, as
+spreadsheet-safe CSV writers do (a cell that begins with a quote and then one of those,
+or a second quote, gets one more quote, so that ``import_labels`` reads every cell back
+exactly). The Label Studio export also writes the project's labelling config beside the
+tasks (:func:`labelling_config_path`).
+
 ``import_labels`` reads labels from a CSV (columns ``item_id`` or ``ref``, and
-``label``: a name or an index; optional ``annotator``) or from a Label Studio JSON
-export, checks every row first (unknown items or labels: nothing is imported, the error
-names the rows), then records them as label events in one transaction. A label equal to
-the item's current label is not recorded again, so importing a file twice is harmless.
+``label``: a name or an index; optional ``annotator`` and ``time``, ISO 8601) or from a
+Label Studio JSON export, checks every row first (unknown items or labels, bad times,
+two different labels for one item by one annotator: nothing is imported, the error
+names the rows), then records them as label events in one transaction. Rows repeated
+exactly count once; a file may hold at most :func:`max_import_rows` rows (20 per item
+of the session, at least 1,000). A label equal to the item's label now, or to the
+annotator's own annotation of it, is not recorded again, so importing a file twice is
+harmless. An item labelled by another annotator keeps that label (the imported one is
+kept beside it as an annotation) unless ``correct=True``.
 """
 
 from __future__ import annotations
@@ -31,7 +43,15 @@ from bayesal.session.store import check_name
 if TYPE_CHECKING:
     from bayesal.session.labelstudio import Kind
 
-__all__ = ["EXPORT_FORMATS", "ImportSummary", "export_labels", "import_labels", "labels_frame"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ImportSummary",
+    "export_labels",
+    "import_labels",
+    "labelling_config_path",
+    "labels_frame",
+    "max_import_rows",
+]
 
 EXPORT_FORMATS = ("csv", "parquet", "label-studio")
 #: The largest file ``import_labels`` reads.
@@ -40,6 +60,34 @@ MAX_IMPORT_BYTES = 512 * 2**20
 #: the path relative to ``LOCAL_FILES_DOCUMENT_ROOT``).
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
 _SHOW = 5
+#: Rows an import may hold per item of the session, and at least.
+ROWS_PER_ITEM = 20
+MIN_IMPORT_ROWS = 1000
+#: The first characters that make a spreadsheet read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def max_import_rows(num_items: int) -> int:
+    """The most rows an import into a session of ``num_items`` items may hold."""
+    return max(ROWS_PER_ITEM * int(num_items), MIN_IMPORT_ROWS)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs: a single quote in front of text that
+    begins with ``= + - @``, a tab or a carriage return, or with a quote followed by one
+    of those or a quote (so that :func:`from_spreadsheet_safe` undoes it exactly)."""
+    if value.startswith(FORMULA_STARTS) or (
+        value.startswith("'") and value[1:2] != "" and value[1:2] in (*FORMULA_STARTS, "'")
+    ):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet_safe(value: str) -> str:
+    """The cell :func:`spreadsheet_safe` was given (a cell it did not change is kept)."""
+    if value.startswith("'") and value[1:2] != "" and value[1:2] in (*FORMULA_STARTS, "'"):
+        return value[1:]
+    return value
 
 
 def _iso(seconds: float) -> str:
@@ -47,12 +95,23 @@ def _iso(seconds: float) -> str:
 
 
 def _parse_time(value: Any) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone); None for
+    an empty cell.
+
+    Raises:
+        InvalidInputError: not an ISO 8601 time.
+    """
     if value is None or (isinstance(value, float) and value != value):
         return None
-    try:
-        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+    text = str(value).strip()
+    if not text:
         return None
+    try:
+        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"time {text[:100]!r} is not an ISO 8601 time (e.g. 2024-05-01T12:00:00Z)"
+        ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.timezone.utc)
     return stamp.timestamp()
@@ -85,6 +144,13 @@ def _task_data(session: LabellingSession, item_id: int, ref: str, prefix: str) -
     return dict(session.item_fields(item_id))
 
 
+def labelling_config_path(out: str | Path) -> Path:
+    """Where a Label Studio export to ``out`` writes the project's labelling config:
+    beside it, ``tasks.json`` -> ``tasks.labelling.xml``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.labelling.xml")
+
+
 def export_labels(
     session: LabellingSession,
     out: str | Path,
@@ -92,7 +158,10 @@ def export_labels(
     *,
     image_prefix: str = LOCAL_FILES_PREFIX,
 ) -> Path:
-    """Write the session's labels (or Label Studio tasks) to ``out``, atomically.
+    """Write the session's labels (or Label Studio tasks) to ``out``, atomically. CSV
+    cells are spreadsheet-safe (see the module docstring); ``label-studio`` also writes
+    the labelling config (XML: the item and a single-choice ``Choices`` of the session's
+    labels) to :func:`labelling_config_path`.
 
     Raises:
         InvalidInputError: an unknown format.
@@ -101,6 +170,8 @@ def export_labels(
     out = Path(out)
     if format == "csv":
         frame = labels_frame(session)
+        for column in ("ref", "label", "annotator", "time", "source"):
+            frame[column] = [spreadsheet_safe(str(v)) for v in frame[column]]
         return atomic_write_text(out, frame.to_csv(index=False))
     if format == "parquet":
         try:
@@ -112,7 +183,7 @@ def export_labels(
         frame = labels_frame(session)
         return atomic_write(out, lambda fh: frame.to_parquet(fh, index=False))
     if format == "label-studio":
-        from bayesal.session.labelstudio import QueueTask, export_tasks
+        from bayesal.session.labelstudio import QueueTask, export_tasks, labelling_config
 
         kind: Kind = "image" if session.item_kind == "image" else "table"
         names = session.label_names
@@ -154,26 +225,51 @@ def export_labels(
                     annotator=str(row.annotator),
                 )
             )
-        return atomic_write_text(
-            out, json.dumps(export_tasks(tasks, names, kind=kind), indent=1, allow_nan=False)
-        )
+        text = json.dumps(export_tasks(tasks, names, kind=kind), indent=1, allow_nan=False)
+        atomic_write_text(labelling_config_path(out), labelling_config(names, kind))
+        return atomic_write_text(out, text)
     raise InvalidInputError(f"unknown export format {format!r}; use one of {EXPORT_FORMATS}")
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What ``import_labels`` did: label events recorded, rows equal to the current
-    label (not recorded again)."""
+    """What ``import_labels`` did: label events recorded; rows equal to the item's label
+    or to the annotator's own annotation (not recorded again); rows that repeat an
+    earlier row exactly (counted once); and of the recorded, those kept as annotations
+    beside another annotator's label (the item's label did not change)."""
 
     recorded: int
     unchanged: int
+    duplicates: int = 0
+    kept: int = 0
 
 
-def _csv_rows(session: LabellingSession, path: Path) -> list[tuple[int, int, str | None, Any]]:
+@dataclass(frozen=True)
+class _Row:
+    line: str  # "row 3" (CSV, counting the header as row 1) or "record 2 (task 7)"
+    item_id: int
+    label: int
+    annotator: str | None
+    time: float | None
+
+
+def _fail(path: Path, bad: list[str]) -> InvalidInputError:
+    more = f" (and {len(bad) - _SHOW} more)" if len(bad) > _SHOW else ""
+    return InvalidInputError(f"{path}: nothing imported; " + "; ".join(bad[:_SHOW]) + more)
+
+
+def _csv_rows(session: LabellingSession, path: Path) -> list[_Row]:
+    limit = max_import_rows(session.store.num_items())
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=limit + 1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path}: not a readable CSV ({exc})") from None
+    if len(frame) > limit:
+        raise InvalidInputError(
+            f"{path}: nothing imported; more than {limit} rows for a session of "
+            f"{session.store.num_items()} items (at most {ROWS_PER_ITEM} rows per item, at "
+            f"least {MIN_IMPORT_ROWS}): is it the right file? Split it, or remove repeats"
+        )
     if "label" not in frame.columns or not ({"item_id", "ref"} & set(frame.columns)):
         raise InvalidInputError(
             f"{path}: needs a 'label' column and an 'item_id' or 'ref' column; it has "
@@ -185,49 +281,80 @@ def _csv_rows(session: LabellingSession, path: Path) -> list[tuple[int, int, str
             if str(record.get("item_id", "")).strip():
                 item_id = session.check_item(str(record["item_id"]))[0]
             else:
-                found = session.store.item_by_ref(str(record.get("ref", "")))
+                ref = from_spreadsheet_safe(str(record.get("ref", "")))
+                found = session.store.item_by_ref(ref)
                 if found is None:
-                    raise InvalidInputError(f"no item with ref {record.get('ref')!r}")
+                    raise InvalidInputError(f"no item with ref {ref[:200]!r}")
                 item_id = found
-            label = session.label_index(str(record["label"]))
-            annotator = record.get("annotator")
-            annotator = check_name(annotator) if annotator else None  # a bad one names its row
-            rows.append((item_id, label, annotator, _parse_time(record.get("time"))))
+            label = session.label_index(from_spreadsheet_safe(str(record["label"])))
+            given = from_spreadsheet_safe(str(record.get("annotator") or ""))
+            who = check_name(given) if given else None  # a bad one names its row
+            when = _parse_time(record.get("time"))
+            rows.append(_Row(f"row {n + 2}", item_id, label, who, when))
         except InvalidInputError as exc:
             bad.append(f"row {n + 2}: {exc}")
     if bad:
-        more = f" (and {len(bad) - _SHOW} more)" if len(bad) > _SHOW else ""
-        raise InvalidInputError(f"{path}: nothing imported; " + "; ".join(bad[:_SHOW]) + more)
+        raise _fail(path, bad)
     return rows
 
 
-def _label_studio_rows(
-    session: LabellingSession, path: Path
-) -> list[tuple[int, int, str | None, Any]]:
+def _label_studio_rows(session: LabellingSession, path: Path) -> list[_Row]:
     from bayesal.session.labelstudio import read_export
 
     refs = {ref: item_id for item_id, ref, _ in session.store.items()}
     imported = read_export(path, session.label_names, ref_to_id=refs)
-    rows: list[tuple[int, int, str | None, Any]] = []
-    for label in imported:
-        item_id = session.check_item(label.item_id)[0]
-        rows.append(
-            (item_id, session.label_index(label.label), label.annotator, _parse_time(label.time))
+    limit = max_import_rows(session.store.num_items())
+    if len(imported) > limit:
+        raise InvalidInputError(
+            f"{path}: nothing imported; {len(imported)} annotations for a session of "
+            f"{session.store.num_items()} items (at most {ROWS_PER_ITEM} per item, at least "
+            f"{MIN_IMPORT_ROWS}): is it the right file?"
         )
+    rows: list[_Row] = []
+    bad = []
+    for n, label in enumerate(imported):
+        where = f"annotation {n + 1} (task {label.source_task})"
+        try:
+            item_id = session.check_item(label.item_id)[0]
+            annotator = check_name(label.annotator)  # refused whole, never cut
+            rows.append(
+                _Row(
+                    where,
+                    item_id,
+                    session.label_index(label.label),
+                    annotator,
+                    _parse_time(label.time),
+                )
+            )
+        except InvalidInputError as exc:
+            bad.append(f"{where}: {exc}")
+    if bad:
+        raise _fail(path, bad)
     return rows
 
 
 def import_labels(
-    session: LabellingSession, path: str | Path, *, annotator: str | None = None
+    session: LabellingSession,
+    path: str | Path,
+    *,
+    annotator: str | None = None,
+    correct: bool = False,
 ) -> ImportSummary:
     """Import labels from a CSV or a Label Studio JSON export (``.json``).
 
     ``annotator`` names the annotator of rows that name none (default: ``import``).
+    Each annotator gives one label per item: two different labels for one item by one
+    annotator are refused, naming the item and the rows; rows repeated exactly count
+    once. Rows by several annotators for one item are each kept as that annotator's
+    annotation; the item's label is the one it has (or the first row's), unless
+    ``correct=True``: then the file's label replaces another annotator's, recorded as a
+    correction.
 
     Raises:
         DataNotFoundError: no such file.
-        InvalidInputError: a file too large, unreadable, or with an unknown item or
-            label (nothing is imported then).
+        InvalidInputError: a file too large or with too many rows (see
+            :func:`max_import_rows`), unreadable, with an unknown item or label, a bad
+            time or conflicting rows (nothing is imported then).
     """
     path = Path(path)
     if not path.is_file():
@@ -239,20 +366,58 @@ def import_labels(
         rows = _label_studio_rows(session, path)
     else:
         rows = _csv_rows(session, path)
+    names = session.label_names
+    # One label per item and annotator: a repeat counts once, a different one is refused.
+    first: dict[tuple[int, str], _Row] = {}
+    unique: list[tuple[_Row, str]] = []
+    conflicts: list[str] = []
+    duplicates = 0
+    for row in rows:
+        who = row.annotator or default
+        seen = first.get((row.item_id, who))
+        if seen is None:
+            first[(row.item_id, who)] = row
+            unique.append((row, who))
+        elif seen.label == row.label:
+            duplicates += 1
+        else:
+            conflicts.append(
+                f"item {row.item_id}: {seen.line} gives {names[seen.label]!r} and {row.line} "
+                f"gives {names[row.label]!r} (annotator {who!r})"
+            )
+    if correct:  # corrections replace labels: two of them for one item would race
+        by_item: dict[int, _Row] = {}
+        for row, _ in unique:
+            seen = by_item.setdefault(row.item_id, row)
+            if seen.label != row.label:
+                conflicts.append(
+                    f"item {row.item_id}: {seen.line} gives {names[seen.label]!r} and "
+                    f"{row.line} gives {names[row.label]!r} (with --correct, one label per item)"
+                )
+    if conflicts:
+        raise InvalidInputError(
+            f"{path}: nothing imported; conflicting labels, one annotator gives one label "
+            "per item: "
+            + "; ".join(conflicts[:_SHOW])
+            + (f" (and {len(conflicts) - _SHOW} more)" if len(conflicts) > _SHOW else "")
+        )
     current = session.labels()
-    # An item whose last label in the file is its label now is settled: none of its rows
-    # is recorded again (so a file that labels an item twice imports twice harmlessly).
-    last = {item_id: label for item_id, label, _, _ in rows}
-    settled = {item_id for item_id, label in last.items() if current.get(item_id) == label}
+    own = session.store.annotations()
     events, times, unchanged = [], [], 0
-    for item_id, label, who, when in rows:
-        if item_id in settled or current.get(item_id) == label:
+    for row, who in unique:
+        if current.get(row.item_id) == row.label or own.get((row.item_id, who)) == row.label:
             unchanged += 1
             continue
-        current[item_id] = label
-        events.append((item_id, label, check_name(who) if who else default))
-        times.append(when)
+        events.append((row.item_id, row.label, who))
+        times.append(row.time)
     source = check_name(f"import:{path.name}"[:100], "source")
+    kept = 0
     if events:
-        session.store.add_labels(events, source=source, times=times, shown=False)
-    return ImportSummary(recorded=len(events), unchanged=unchanged)
+        recorded = session.store.add_labels(
+            events, source=source, times=times, shown=False, correct=correct
+        )
+        now = session.store.current_labels()
+        kept = sum(now.get(e.item_id, (None, None))[1] != e.event_id for e in recorded)
+    return ImportSummary(
+        recorded=len(events), unchanged=unchanged, duplicates=duplicates, kept=kept
+    )

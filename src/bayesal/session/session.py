@@ -50,6 +50,7 @@ from bayesal.session.config import SessionConfig, load_session_config, parse_ses
 from bayesal.session.store import (
     DB_NAME,
     LabelEvent,
+    LeaseHeldError,
     QueueEntry,
     RoundRow,
     SessionStore,
@@ -58,7 +59,13 @@ from bayesal.session.store import (
 )
 from bayesal.stopping import RoundEvidence, StopDecision, cohen_kappa, get_stopping_rule
 
-__all__ = ["ItemView", "LabellingSession", "RetrainBusyError", "SessionStatus"]
+__all__ = [
+    "ItemView",
+    "LabellingSession",
+    "LeaseHeldError",
+    "RetrainBusyError",
+    "SessionStatus",
+]
 
 CONFIG_NAME = "session.yaml"
 #: Seed stream of the session's own draws (stop set, fallback order), apart from the
@@ -419,14 +426,42 @@ class LabellingSession:
         return self.item_view(item_id, from_queue=from_queue)
 
     def label(
-        self, item_id: object, label: int | str, annotator: str = "default", *, source: str = "api"
+        self,
+        item_id: object,
+        label: int | str,
+        annotator: str = "default",
+        *,
+        source: str = "api",
+        correct: bool = False,
     ) -> LabelEvent:
-        """Record ``label`` for ``item_id``: on disk when this returns. Labelling an item
-        again records a correction (a new event; the latest counts)."""
+        """Record ``annotator``'s ``label`` for ``item_id``: on disk when this returns.
+
+        Every annotation is kept as an event. The item's label is the first annotator's:
+        the same annotator labelling it again changes it (their own correction), another
+        annotator's label is kept beside it as an annotation and does not replace it,
+        unless ``correct=True``: an explicit correction, recorded with who made it and
+        which label event it replaces (:attr:`LabelEvent.corrects`). See
+        :meth:`label_of` for the item's label after the call.
+
+        Raises:
+            InvalidInputError: no such item, or an unknown label or annotator name.
+            LeaseHeldError: the item is leased to another annotator (the message names
+                them); nothing is recorded.
+        """
         found = self.check_item(item_id)
         index = self.label_index(label)
         annotator = check_name(annotator)
-        return self.store.add_labels([(found[0], index, annotator)], source=check_name(source))[0]
+        return self.store.add_labels(
+            [(found[0], index, annotator)],
+            source=check_name(source, "source"),
+            correct=bool(correct),
+            check_leases=True,
+        )[0]
+
+    def label_of(self, item_id: object) -> tuple[str, LabelEvent] | None:
+        """The item's label name now and the event that set it (None: unlabelled)."""
+        found = self.store.label_of(self.check_item(item_id)[0])
+        return None if found is None else (self.label_names[found[0]], found[1])
 
     def undo(self, annotator: str = "default", *, source: str = "api") -> LabelEvent | None:
         """Take back ``annotator``'s latest label (the item gets its earlier label back,

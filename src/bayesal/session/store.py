@@ -7,11 +7,16 @@ Tables (schema version :data:`SCHEMA_VERSION`, migrated forward on open):
   item's data lives: a path under the data root, or a table row name) and ``row`` (its
   position in the data as read, for training).
 - ``events``: append only. Every label, undo and skip, with its annotator, time and
-  source; a correction is a new ``label`` event, an undo an ``undo`` event naming the
-  event it takes back. Nothing is ever updated or deleted.
+  source; an undo is an ``undo`` event naming the event it takes back. Nothing is ever
+  updated or deleted. Every annotator's annotation is kept as its own ``label`` event;
+  an explicit correction of another annotator's label names the event it replaces
+  (``corrects``, schema version 2).
 - ``current_labels``: each labelled item's label now, kept in step with ``events`` in the
   same transaction (a cache that :meth:`SessionStore.rebuild_current_labels` can
-  recompute from the events).
+  recompute from the events). The rule (:func:`resolve_label`): the item's first label
+  event not undone sets it; a later one replaces it only when it is by the same
+  annotator (they change their mind) or an explicit correction. Another annotator's
+  different label is kept as an annotation, never written over the first.
 - ``rounds``: each retrain (labels it saw, metrics, the stop-set predictions, where the
   learner's state was saved) and ``queue``: the ranked items of each round, with score,
   prediction and uncertainty.
@@ -46,10 +51,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "LabelEvent",
     "Lease",
+    "LeaseHeldError",
     "QueueEntry",
     "RoundRow",
     "SessionStore",
     "StoreError",
+    "resolve_label",
+    "sqlite_error",
 ]
 
 DB_NAME = "session.sqlite"
@@ -59,7 +67,57 @@ MAX_NAME = 100
 
 
 class StoreError(BayesalError):
-    """The session file is missing, from a newer bayesal, or not a session."""
+    """The session file is missing, from a newer bayesal, damaged, or not a session;
+    or SQLite failed on it (``sqlite_code``: its primary result code, see
+    :func:`sqlite_error`)."""
+
+    sqlite_code: int | None = None
+
+
+#: SQLite's primary result codes that :func:`sqlite_error` words (sqlite3.h).
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR = 5, 6, 8, 10
+SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
+
+
+def sqlite_error(exc: sqlite3.Error, path: str | Path) -> StoreError:
+    """A one-line :class:`StoreError` for an error SQLite raised on the session file at
+    ``path``: a full disk, a damaged file, a busy or read-only database; its
+    ``sqlite_code`` attribute is SQLite's primary result code (None when unknown)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else int(code) & 0xFF
+    if primary == SQLITE_FULL:
+        text = (
+            f"{path}: the disk is full ({exc}): what this asked for was not recorded (labels "
+            "given before are on disk); free some space and try again"
+        )
+    elif primary in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        text = (
+            f"{path}: the session file is damaged ({exc}); restore it from a backup "
+            "(sqlite3's `.recover` command saves what is still readable)"
+        )
+    elif primary in (SQLITE_BUSY, SQLITE_LOCKED):
+        text = f"{path}: the session is busy ({exc}): another process holds it; try again"
+    elif primary == SQLITE_READONLY:
+        text = f"{path}: cannot write the session file ({exc}): check its permissions"
+    elif primary == SQLITE_IOERR:
+        text = f"{path}: the disk could not read or write the session file ({exc})"
+    else:
+        text = f"{path}: database error ({exc})"
+    error = StoreError(text)
+    error.sqlite_code = primary
+    return error
+
+
+class LeaseHeldError(BayesalError):
+    """The item is leased to another annotator: labelling it now would take it from them."""
+
+    def __init__(self, item_id: int, holder: str, seconds_left: float) -> None:
+        super().__init__(
+            f"item {item_id} is leased to annotator {holder!r} for {seconds_left:.0f} s more: "
+            "label another item (or wait until the lease ends)"
+        )
+        self.item_id = item_id
+        self.holder = holder
 
 
 # Each entry upgrades the schema from version i to i + 1; never edit a released one.
@@ -120,8 +178,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX leases_annotator ON leases(annotator);
     """,
+    # 2: an explicit correction names the label event (of another annotator) it replaces.
+    """
+    ALTER TABLE events ADD COLUMN corrects INTEGER REFERENCES events(event_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_EVENT_COLUMNS = (
+    "event_id, item_id, kind, label, annotator, time, source, undoes, predicted, round, corrects"
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +203,20 @@ class LabelEvent:
     undoes: int | None = None
     predicted: int | None = None
     round: int | None = None
+    #: The label event this one replaced by an explicit correction (None: not one).
+    corrects: int | None = None
+
+
+def resolve_label(events: Iterable[tuple[int, int, str, int | None]]) -> tuple[int, int] | None:
+    """An item's label from its label events not undone, ``(event_id, label, annotator,
+    corrects)`` in event order: the first sets it; a later one replaces it only when by
+    the annotator of the label now, or when it is an explicit correction (``corrects``
+    set). Returns ``(label, event_id)``, or None when there is no event."""
+    current: tuple[int, int, str] | None = None
+    for event_id, label, annotator, corrects in events:
+        if current is None or annotator == current[2] or corrects is not None:
+            current = (int(label), int(event_id), str(annotator))
+    return None if current is None else (current[0], current[1])
 
 
 @dataclass(frozen=True)
@@ -223,7 +302,13 @@ class SessionStore:
         if not path.is_file():
             raise StoreError(f"{path} does not exist: not a labelling session")
         store = cls(path)
-        store._migrate(new=False)
+        try:
+            store._migrate(new=False)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:  # a damaged file, a full disk, ...
+            store.close()
+            raise sqlite_error(exc, path) from None
         return store
 
     def _connect(self) -> sqlite3.Connection:
@@ -236,7 +321,9 @@ class SessionStore:
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{self.path}: not a labelling session file ({exc})") from None
+            if getattr(exc, "sqlite_errorcode", SQLITE_NOTADB) & 0xFF == SQLITE_NOTADB:
+                raise StoreError(f"{self.path}: not a labelling session file ({exc})") from None
+            raise sqlite_error(exc, self.path) from None
         return conn
 
     @property
@@ -261,10 +348,13 @@ class SessionStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK
+            # then would raise "no transaction is active" and hide the real error.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _migrate(self, *, new: bool) -> None:
         with self.write() as conn:
@@ -353,12 +443,13 @@ class SessionStore:
         predicted: int | None = None,
         round: int | None = None,
         when: float | None = None,
+        corrects: int | None = None,
     ) -> LabelEvent:
         now = time.time() if when is None else float(when)
         cursor = conn.execute(
             "INSERT INTO events(item_id, kind, label, annotator, time, source, undoes, "
-            "predicted, round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_id, kind, label, annotator, now, source, undoes, predicted, round),
+            "predicted, round, corrects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, kind, label, annotator, now, source, undoes, predicted, round, corrects),
         )
         return LabelEvent(
             int(cursor.lastrowid or 0),
@@ -371,6 +462,7 @@ class SessionStore:
             undoes,
             predicted,
             round,
+            corrects,
         )
 
     def add_labels(
@@ -381,15 +473,36 @@ class SessionStore:
         times: Sequence[float | None] | None = None,
         release_leases: bool = True,
         shown: bool = True,
+        correct: bool = False,
+        check_leases: bool = False,
     ) -> list[LabelEvent]:
         """Record ``(item_id, label, annotator)`` label events in one transaction (on
         disk when this returns). The caller has checked the ids and labels. ``shown``:
         a person saw the item with the current round's prediction (not an import), which
-        is then stored with the event for the estimated accuracy."""
+        is then stored with the event for the estimated accuracy.
+
+        Every event is kept. It sets the item's label when the item has none, or when
+        its label now is the same annotator's; a different annotator's label is replaced
+        only with ``correct=True`` (the event then names the event it corrects), else
+        the new event stays an annotation beside it (see :func:`resolve_label`).
+
+        Raises:
+            LeaseHeldError: ``check_leases`` and an item is leased to another annotator
+                (nothing is recorded).
+        """
         out = []
         with self.write() as conn:
             current = self._current_round(conn)
+            now = time.time()
             for n, (item_id, label, annotator) in enumerate(labels):
+                if check_leases:
+                    held = conn.execute(
+                        "SELECT annotator, expires FROM leases WHERE item_id = ? AND "
+                        "expires > ? AND annotator != ?",
+                        (item_id, now, annotator),
+                    ).fetchone()
+                    if held is not None:
+                        raise LeaseHeldError(item_id, str(held[0]), float(held[1]) - now)
                 predicted = None
                 if current is not None and shown:
                     row = conn.execute(
@@ -397,6 +510,13 @@ class SessionStore:
                         (current, item_id),
                     ).fetchone()
                     predicted = None if row is None else row[0]
+                now_label = conn.execute(
+                    "SELECT c.event_id, e.annotator FROM current_labels c "
+                    "JOIN events e ON e.event_id = c.event_id WHERE c.item_id = ?",
+                    (item_id,),
+                ).fetchone()
+                sets = now_label is None or now_label[1] == annotator or correct
+                corrects = int(now_label[0]) if correct and now_label is not None else None
                 when = None if times is None else times[n]
                 event = self._insert_event(
                     conn,
@@ -408,16 +528,47 @@ class SessionStore:
                     predicted=predicted,
                     round=current,
                     when=when,
+                    corrects=corrects,
                 )
-                conn.execute(
-                    "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
-                    "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
-                    "event_id = excluded.event_id",
-                    (item_id, label, event.event_id),
-                )
+                if sets:
+                    conn.execute(
+                        "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
+                        "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
+                        "event_id = excluded.event_id",
+                        (item_id, label, event.event_id),
+                    )
                 if release_leases:
                     conn.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
                 out.append(event)
+        return out
+
+    def label_of(self, item_id: int) -> tuple[int, LabelEvent] | None:
+        """The item's label now and the event that set it (None: unlabelled)."""
+        row = self.conn.execute(
+            "SELECT event_id FROM current_labels WHERE item_id = ?", (int(item_id),)
+        ).fetchone()
+        if row is None:
+            return None
+        event = self.event(int(row[0]))
+        assert event is not None and event.label is not None
+        return event.label, event
+
+    def event(self, event_id: int) -> LabelEvent | None:
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ?", (int(event_id),)
+        ).fetchone()
+        return None if row is None else LabelEvent(*row)
+
+    def annotations(self) -> dict[tuple[int, str], int]:
+        """``(item_id, annotator) -> label`` of each annotator's latest label event not
+        undone, for every item (the item's label itself is :meth:`current_labels`)."""
+        out: dict[tuple[int, str], int] = {}
+        for item_id, annotator, label in self.conn.execute(
+            "SELECT item_id, annotator, label FROM events e WHERE kind = 'label' AND NOT "
+            "EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' AND u.undoes = e.event_id) "
+            "ORDER BY event_id"
+        ):
+            out[(int(item_id), str(annotator))] = int(label)
         return out
 
     def undo_last(self, annotator: str, source: str) -> LabelEvent | None:
@@ -441,20 +592,21 @@ class SessionStore:
             return event
 
     def _restore_current(self, conn: sqlite3.Connection, item_id: int) -> None:
-        row = conn.execute(
-            "SELECT event_id, label FROM events e WHERE item_id = ? AND kind = 'label' "
-            "AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' "
-            "AND u.undoes = e.event_id) ORDER BY event_id DESC LIMIT 1",
+        rows = conn.execute(
+            "SELECT event_id, label, annotator, corrects FROM events e WHERE item_id = ? "
+            "AND kind = 'label' AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' "
+            "AND u.undoes = e.event_id) ORDER BY event_id",
             (item_id,),
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        resolved = resolve_label(rows)
+        if resolved is None:
             conn.execute("DELETE FROM current_labels WHERE item_id = ?", (item_id,))
         else:
             conn.execute(
                 "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
                 "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
                 "event_id = excluded.event_id",
-                (item_id, int(row[1]), int(row[0])),
+                (item_id, resolved[0], resolved[1]),
             )
 
     def rebuild_current_labels(self) -> None:
@@ -475,8 +627,7 @@ class SessionStore:
 
     def events(self, after: int = 0) -> list[LabelEvent]:
         rows = self.conn.execute(
-            "SELECT event_id, item_id, kind, label, annotator, time, source, undoes, "
-            "predicted, round FROM events WHERE event_id > ? ORDER BY event_id",
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id > ? ORDER BY event_id",
             (after,),
         ).fetchall()
         return [LabelEvent(*row) for row in rows]

@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 from bayesal.errors import BayesalError
-
-
-def _annotator_tokens(path: Path) -> dict[str, str]:
-    import yaml
-
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(loaded, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
-    ):
-        raise BayesalError(f"{path}: expected a YAML/JSON mapping of token -> annotator name")
-    return loaded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,10 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-retrain", action="store_true", help="never retrain")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    from bayesal.web.app import serve
+    from bayesal.session.store import DB_NAME, sqlite_error
+    from bayesal.web.options import read_annotator_tokens, require_label_extra
 
     try:
-        tokens = None if args.annotator_tokens is None else _annotator_tokens(args.annotator_tokens)
+        require_label_extra()
+        from bayesal.web.app import serve
+
+        tokens = None
+        if args.annotator_tokens is not None:
+            tokens = read_annotator_tokens(args.annotator_tokens)
         serve(
             args.session,
             host=args.host,
@@ -56,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (BayesalError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        print(f"error: {sqlite_error(exc, args.session / DB_NAME)}", file=sys.stderr)
         return 2
     return 0
 

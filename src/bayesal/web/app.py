@@ -39,12 +39,22 @@ from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayesal.errors import BayesalError, InvalidInputError
 from bayesal.session.session import ItemView, LabellingSession, RetrainBusyError
-from bayesal.session.store import MAX_NAME, StoreError, check_name
+from bayesal.session.store import (
+    DB_NAME,
+    MAX_NAME,
+    SQLITE_BUSY,
+    SQLITE_FULL,
+    SQLITE_LOCKED,
+    LeaseHeldError,
+    StoreError,
+    check_name,
+    sqlite_error,
+)
 from bayesal.session.worker import RetrainScheduler
 from bayesal.web.pages import (
     SCRIPT,
@@ -90,11 +100,14 @@ class NextRequest(_Body):
 
 
 class LabelRequest(_Body):
-    """``POST /api/label``: ``label`` is a label name or a class index."""
+    """``POST /api/label``: ``label`` is a label name or a class index; ``correct``
+    replaces another annotator's label of the item (a recorded correction), else theirs
+    stays and this one is kept as an annotation."""
 
     item_id: ItemId
     label: LabelValue
     annotator: Name | None = None
+    correct: StrictBool = False
 
 
 class UndoRequest(_Body):
@@ -436,16 +449,28 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def bayesal_error(request: Request, exc: BayesalError) -> Response:
         if isinstance(exc, UnknownItemError):
             return _error(404, str(exc))
-        if isinstance(exc, LeasedElsewhereError | RetrainBusyError):
+        if isinstance(exc, LeasedElsewhereError | LeaseHeldError | RetrainBusyError):
             return _error(409, str(exc))
         if isinstance(exc, StoreError):
-            return _error(500, str(exc))
+            return _store_error(exc)
         return _error(422, str(exc))
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def busy(request: Request, exc: sqlite3.OperationalError) -> Response:
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def database(request: Request, exc: sqlite3.DatabaseError) -> Response:
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise exc  # a bug: the server's own 500, with its traceback in the log
         logger.warning("bayesal: database error: %s", exc)
-        return _error(503, f"the session's database is busy ({exc}); try again")
+        return _store_error(sqlite_error(exc, DB_NAME))
+
+
+def _store_error(exc: StoreError) -> Response:
+    """A failure of the session file: 503 while busy (try again), 507 on a full disk
+    (nothing of the request was recorded), else 500; one line, never a traceback."""
+    if exc.sqlite_code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return _error(503, str(exc))
+    if exc.sqlite_code == SQLITE_FULL:
+        return _error(507, str(exc))
+    return _error(500, str(exc))
 
 
 def _add_pages(app: FastAPI, state: WebState) -> None:
@@ -648,7 +673,8 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             item = state.check_item(body.item_id)
             index = session.label_index(body.label)
             state.check_lease(item, annotator)
-            event = session.label(item, index, annotator, source="api")
+            event = session.label(item, index, annotator, source="api", correct=body.correct)
+            now = session.label_of(item)
             view = session.next_item(annotator)
         state.poke()
         return {
@@ -657,6 +683,9 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             "label": state.label_names[index],
             "label_index": index,
             "annotator": annotator,
+            "corrects": event.corrects,
+            "item_label": None if now is None else now[0],
+            "item_label_by": None if now is None else now[1].annotator,
             "next": state.item_json(view),
         }
 

@@ -17,7 +17,9 @@ calls (https://labelstud.io/guide/ml_create):
   prediction score ascending (its active-learning order), then shows bayesal's ranking.
   Items outside the queue get an empty result and score 1.
 * ``POST /webhook`` with ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` records the
-  annotation's choice as a label (annotator ``labelstudio:<user>`` or their e-mail),
+  annotation's choice as a label (annotator ``labelstudio:<user>`` or their e-mail, whole:
+  one over 100 characters is refused, never cut; an item another annotator labelled
+  keeps their label and this one is kept as an annotation),
   ``START_TRAINING`` starts a retrain; ``POST /train`` (older Label Studio versions)
   starts a retrain too. Retrains run in the background worker, as for the UI.
 """
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bayesal.errors import InvalidInputError
 from bayesal.session.labelstudio import normalise_ref, read_export
-from bayesal.session.store import MAX_NAME
+from bayesal.session.store import check_name
 from bayesal.web.security import auth_of
 
 if TYPE_CHECKING:
@@ -202,9 +204,11 @@ def add_ml_backend(app: FastAPI, state: WebState) -> None:
         labels = read_export([record], names, from_name=from_name)
         recorded = []
         fixed = auth_of(request.state).annotator  # a per-annotator token labels as its own
+        # Whole names only: cutting two long e-mails to 100 characters could merge two
+        # people into one annotator.
+        annotators = [fixed or check_name(imported.annotator) for imported in labels]
         with state.write_lock:
-            for imported in labels:
-                annotator = fixed or imported.annotator[:MAX_NAME]
+            for imported, annotator in zip(labels, annotators, strict=True):
                 event = session.label(
                     state.check_item(imported.item_id),
                     imported.label,

@@ -17,6 +17,9 @@ One pure ASGI middleware, :class:`Guard`, sits in front of every route:
 * **Body size.** Request bodies are bounded (:data:`MAX_BODY`; :data:`MAX_ML_BODY` for
   the Label Studio routes): a larger ``Content-Length`` is refused at once, and a body
   sent without one is counted as it arrives.
+* **Redirects** stay on this server: the ``?token=`` redirect goes to the request's
+  path with leading slashes and backslashes collapsed to one (``//evil.example/x`` is
+  a path here, but a browser would read it as another host).
 * **Response headers.** ``Content-Security-Policy`` (scripts and styles only from the
   server itself, no inline code), ``X-Content-Type-Options: nosniff``, no framing, a
   referrer only to the server itself (``no-referrer`` would make browsers send
@@ -243,7 +246,7 @@ class Guard:
                 return
             rest = urlencode([(k, v) for k, v in pairs if k != "token"])
             response: Response = RedirectResponse(
-                path + (f"?{rest}" if rest else ""), status_code=303
+                same_origin_path(path) + (f"?{rest}" if rest else ""), status_code=303
             )
             response.set_cookie(
                 TOKEN_COOKIE,
@@ -303,6 +306,15 @@ class Guard:
                         headers,
                     )
         return None
+
+
+def same_origin_path(path: str) -> str:
+    """``path`` as a redirect target on this server only: ``//evil.example/x`` (or
+    ``/\\evil.example``), which a browser reads as another host, becomes
+    ``/evil.example/x``; anything not starting with ``/`` becomes ``/``."""
+    if not path.startswith("/"):
+        return "/"
+    return "/" + path.lstrip("/\\")
 
 
 def _same_origin(headers: Headers) -> bool:
