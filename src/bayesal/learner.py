@@ -1071,8 +1071,17 @@ class ActiveLearner:
             )
 
     def evaluate(self, inputs: Any, labels: ArrayLike | Tensor) -> dict[str, float]:
-        """Accuracy and mean negative log-likelihood of the fitted posterior's predictive
-        on a labelled test set (NaN for an empty one)."""
+        """Accuracy and mean negative log-likelihood of the posterior's predictive on a
+        labelled test set: ``{"accuracy": ..., "nll": ...}`` (NaN for an empty one).
+
+        It may train first: it evaluates the posterior of the *current* labels
+        (:meth:`fit`), so after labels changed (a :meth:`teach` since the last fit) it
+        retrains the posterior, with the current round's seeds, before predicting; with
+        unchanged labels it reuses the fitted posterior and trains nothing. The retrained
+        posterior is the one the next :meth:`query` uses (no second training). To
+        evaluate the posterior a query was scored with, call it before teaching that
+        query's labels.
+        """
         y = torch.as_tensor(as_id_array(labels, "labels"))
         if len(y) == 0:
             return {"accuracy": math.nan, "nll": math.nan}
