@@ -421,3 +421,55 @@ def test_query_refuses_a_bad_selection_from_a_joint_strategy_naming_it(
     learner = _labelled_learner(strategy=_BadJoint(what), **path)
     with pytest.raises(InvalidInputError, match=message):
         learner.query(5)
+
+
+# ------------------------------------------------------------ an edited save file is refused
+
+
+def _edited_save(tmp_path: Path, edit: object) -> Path:
+    learner = _learner()
+    learner.teach(np.arange(12), Y[:12])
+    path = tmp_path / "state.pt"
+    learner.save(path)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    edit(state)  # type: ignore[operator]
+    torch.save(state, path)
+    return path
+
+
+def _label_out_of_range(state: dict) -> None:
+    state["labels"][3] = 99
+
+
+def _negative_round(state: dict) -> None:
+    state["round"] = -2
+
+
+def _no_num_classes(state: dict) -> None:
+    del state["settings"]["num_classes"]
+
+
+def _no_settings(state: dict) -> None:
+    del state["settings"]
+
+
+def _short_labels(state: dict) -> None:
+    state["labels"] = state["labels"][:-1]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_label_out_of_range, r"1 label\(s\) outside the 10 classes \[0, 10\) \(e.g. 99\)"),
+        (_negative_round, "round is -2, not a whole number >= 0"),
+        (_no_num_classes, "its settings lack num_classes"),
+        (_no_settings, "the saved learner lacks settings"),
+        (_short_labels, r"labels has shape \[299\], not \[300\]"),
+    ],
+)
+def test_load_refuses_an_edited_save_file_naming_the_problem(
+    tmp_path: Path, edit: object, message: str
+) -> None:
+    path = _edited_save(tmp_path, edit)
+    with pytest.raises(InvalidInputError, match=message):
+        ActiveLearner.load(path, model=make_model)

@@ -1233,7 +1233,7 @@ class ActiveLearner:
             raise InvalidInputError(f"{path} is not a saved ActiveLearner ({exc})") from None
         if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
             raise InvalidInputError(f"{path} is not a saved ActiveLearner (format {_STATE_FORMAT})")
-        settings = state["settings"]
+        settings = _check_saved_state(state, path)
         given = {
             "train_transform": train_transform,
             "cold_start_embed": cold_start_embed,
@@ -1345,6 +1345,97 @@ class ActiveLearner:
             f"strategy={self.strategy.name!r}, posterior={self.method.name!r}, "
             f"round={self.round}, device={str(self.device)!r})"
         )
+
+
+#: Keys of a saved learner's state and of its settings that :meth:`ActiveLearner.load`
+#: reads without a default (settings added later have defaults there).
+_STATE_KEYS = ("settings", "callables", "ids", "labelled", "labels", "round", "fitted",
+               "pool", "pool_len", "pool_fingerprint")  # fmt: skip
+_SETTING_KEYS = ("strategy", "posterior", "model", "num_classes", "training", "cold_start",
+                 "seed", "pool_subset", "num_target_samples", "chunk_size", "device",
+                 "target_inputs")  # fmt: skip
+_CALLABLES = ("train_transform", "cold_start_embed", "embed")
+
+
+def _whole(value: object, low: int) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        return False
+    return bool(value >= low)
+
+
+def _check_saved_state(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The settings of a saved learner's ``state``, after checking what ``load`` reads:
+    every key present, the round and counts whole and in range, ids / labelled mask /
+    labels one per pool item, and every label value a class in ``[0, num_classes)``.
+
+    Raises:
+        InvalidInputError: naming the file and the first problem (an edited or damaged
+            save file is refused here, not with an IndexError at the next training).
+    """
+
+    def bad(problem: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"{path}: {problem} (an edited or damaged save file; save the learner again)"
+        )
+
+    missing = [key for key in _STATE_KEYS if key not in state]
+    if missing:
+        raise bad(f"the saved learner lacks {', '.join(missing)}")
+    settings = state["settings"]
+    if not isinstance(settings, dict):
+        raise bad(f"its settings are a {type(settings).__name__}, not a mapping")
+    missing = [key for key in _SETTING_KEYS if key not in settings]
+    if missing:
+        raise bad(f"its settings lack {', '.join(missing)}")
+    strategy, posterior = settings["strategy"], settings["posterior"]
+    if not isinstance(strategy, list | tuple) or len(strategy) != 2:
+        raise bad(f"settings.strategy is {strategy!r}, not (name, params)")
+    if not isinstance(posterior, list | tuple) or len(posterior) != 3:
+        raise bad(f"settings.posterior is {posterior!r}, not (name, params, num_samples)")
+    callables = state["callables"]
+    if not isinstance(callables, list | tuple) or not set(callables) <= set(_CALLABLES):
+        raise bad(f"callables is {callables!r}, not a list among {list(_CALLABLES)}")
+    if not _whole(state["round"], 0):
+        raise bad(f"round is {state['round']!r}, not a whole number >= 0")
+    num_classes = settings["num_classes"]
+    if not _whole(num_classes, 2):
+        raise bad(f"settings.num_classes is {num_classes!r}, not a whole number >= 2")
+    if not _whole(settings["seed"], 0):
+        raise bad(f"settings.seed is {settings['seed']!r}, not a whole number >= 0")
+    pool_len = state["pool_len"]
+    if not _whole(pool_len, 1):
+        raise bad(f"pool_len is {pool_len!r}, not a whole number >= 1")
+    arrays = {}
+    for key in ("ids", "labelled", "labels"):
+        try:
+            arrays[key] = np.asarray(state[key])
+        except (TypeError, ValueError) as exc:
+            raise bad(f"{key} is not an array ({exc})") from None
+        if arrays[key].shape != (pool_len,):
+            raise bad(f"{key} has shape {list(arrays[key].shape)}, not [{pool_len}] (pool_len)")
+    if arrays["labelled"].dtype != np.bool_:
+        raise bad(f"labelled has dtype {arrays['labelled'].dtype}, not bool")
+    labels = arrays["labels"]
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise bad(f"labels have dtype {labels.dtype}, not integers")
+    known = labels[arrays["labelled"] & (labels != MISSING)]
+    out = known[(known < 0) | (known >= num_classes)]
+    if len(out):
+        raise bad(
+            f"{len(out)} label(s) outside the {num_classes} classes [0, {num_classes}) "
+            f"(e.g. {int(out[0])})"
+        )
+    if (labels[~arrays["labelled"]] != MISSING).any():
+        raise bad(f"unlabelled items carry label values (should be {MISSING})")
+    fitted = state["fitted"]
+    if fitted is not None:
+        if not isinstance(fitted, dict) or not {"models", "extra", "round"} <= set(fitted):
+            raise bad("fitted is not a mapping of models, extra and round")
+        if not isinstance(fitted["models"], list) or not isinstance(fitted["extra"], dict):
+            raise bad("fitted.models is not a list or fitted.extra not a mapping")
+        if not _whole(fitted["round"], 0):
+            raise bad(f"fitted.round is {fitted['round']!r}, not a whole number >= 0")
+    return settings
 
 
 def _chunk_scores(strategy: Any, log_probs_n_K_C: Tensor, generator: torch.Generator) -> Tensor:
