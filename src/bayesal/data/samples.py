@@ -3,7 +3,8 @@
 ``python -m bayesal.data.samples OUT [--count N] [--labelled-per-class K]`` writes
 ``N`` 8x8 grayscale digit images (PNG) at the top of the folder ``OUT`` (unlabelled)
 and ``K`` per class in class folders ``OUT/zero`` .. ``OUT/nine`` (already labelled):
-the layout of :func:`bayesal.data.images.read_image_folder`.
+the layout of :func:`bayesal.data.images.read_image_folder`. A count out of range, or an
+``OUT`` that cannot be written, is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bayesal._atomic import atomic_write
-from bayesal.errors import InvalidInputError
+from bayesal.errors import BayesalError, InvalidInputError
 
 __all__ = ["DIGIT_NAMES", "write_digit_images"]
 
@@ -68,7 +69,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=500, help="unlabelled images (<= 797)")
     parser.add_argument("--labelled-per-class", type=int, default=0)
     args = parser.parse_args(argv)
-    write_digit_images(args.out, args.count, args.labelled_per_class)
+    try:
+        write_digit_images(args.out, args.count, args.labelled_per_class)
+    except BayesalError as exc:  # a bad count: one line, exit status 2, no traceback
+        flag = "--labelled-per-class" if "labelled_per_class" in str(exc) else "--count"
+        parser.exit(2, f"{parser.prog}: error: {flag}: {exc}\n")
+    except OSError as exc:  # OUT under a file, no permission, a full disk
+        if exc.errno is None:
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        parser.exit(2, f"{parser.prog}: error: {where}{exc.strerror or exc}\n")
     print(f"wrote {args.count} unlabelled digit images to {args.out}")
 
 
