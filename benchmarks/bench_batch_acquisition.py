@@ -36,7 +36,8 @@ this data, so later picks are near-ties for every library.
 Run (heavy, minutes: wrap in the shared lock):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_batch_acquisition.py
 Options: --n --k --c --batch-size --num-samples --seed --threads --repeats --small-n
---tiny-n --mid-n --skip-full-peers (skip the ~3-minute full-size batchbald_redux run).
+--tiny-n --mid-n --skip-full-peers (skip the ~3-minute full-size batchbald_redux run),
+--json OUT (write the measured figures as JSON: the raw output a README quotes).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import os
 os.environ.setdefault("TQDM_DISABLE", "1")  # batchbald_redux prints tqdm bars otherwise
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -60,6 +62,9 @@ from torch import Tensor  # noqa: E402
 
 from bayesal.acquisition.batchbald import _Particles, batchbald  # noqa: E402
 from bayesal.acquisition.scores import bald, entropy  # noqa: E402
+
+#: Every figure the run prints, for ``--json``.
+RECORD: dict[str, object] = {}
 
 
 def log(message: str = "") -> None:
@@ -199,6 +204,27 @@ def section_scores(lp64: Tensor) -> None:
     log(
         f"entropy max |bayesal - scikit-activeml| = {(ours_entropy - sk_entropy_t).abs().max():.2e}"
     )
+    RECORD["scores"] = {
+        "n": N,
+        "k": K,
+        "c": C,
+        "bald_max_abs_diff_batchbald_redux": float((ours_bald - redux_bald).abs().max()),
+        "bald_max_abs_diff_skactiveml": float((ours_bald - sk_bald_t).abs().max()),
+        "entropy_max_abs_diff_batchbald_redux": float((ours_entropy - redux_h).abs().max()),
+        "entropy_max_abs_diff_skactiveml": float((ours_entropy - sk_entropy_t).abs().max()),
+        "bald_argmax": [
+            int(ours_bald.argmax()),
+            int(redux_bald.argmax()),
+            int(sk_bald_t.argmax()),
+        ],
+        "seconds": {
+            "bayesal_bald": t_ours_bald,
+            "bayesal_entropy": t_ours_entropy,
+            "batchbald_redux": t_redux,
+            "skactiveml_bald": t_sk_bald,
+            "skactiveml_entropy": t_sk_entropy,
+        },
+    }
     log(
         f"BALD argmax: bayesal {int(ours_bald.argmax())}, batchbald_redux "
         f"{int(redux_bald.argmax())}, scikit-activeml {int(sk_bald_t.argmax())}"
@@ -232,6 +258,16 @@ def section_exact(N: int, K: int, C: int, batch: int, num_samples: int, seed: in
         f"same picks in all three: {same}; max |score diff| vs batchbald_redux {diff_redux:.2e}, "
         f"vs scikit-activeml {diff_sk:.2e}"
     )
+    RECORD["exact"] = {
+        "k": K,
+        "c": C,
+        "batch": batch,
+        "picks": {"bayesal": ours, "batchbald_redux": redux, "skactiveml": sk},
+        "same_picks": same,
+        "max_abs_score_diff_batchbald_redux": diff_redux,
+        "max_abs_score_diff_skactiveml": diff_sk,
+        "seconds": {"bayesal": t_ours, "batchbald_redux": t_redux, "skactiveml": t_sk},
+    }
     log(
         f"ratios: batchbald_redux/bayesal {t_redux / t_ours:.1f}x, "
         f"scikit-activeml/bayesal {t_sk / t_ours:.1f}x"
@@ -252,10 +288,13 @@ def section_sampled_full(args: argparse.Namespace, lp: Tensor) -> dict[str, floa
         f"{args.num_samples} configurations, float32 input) =="
     )
     times: dict[str, float] = {}
+    full: dict[str, object] = {"n": N, "k": K, "c": C, "seconds": times, "picks": {}}
+    RECORD["full"] = full
     (picks, scores), times["bayesal"] = best_of(
         lambda: run_bayesal(lp, args.batch_size, args.num_samples, args.seed), args.repeats
     )
     log(describe(f"bayesal (best of {args.repeats})", picks, scores, times["bayesal"], lp))
+    full["picks"]["bayesal"] = picks  # type: ignore[index]
     (picks, scores), times["bayesal exhaustive"] = timed(
         lambda: run_bayesal(lp, args.batch_size, args.num_samples, args.seed, prune=False)
     )
@@ -267,6 +306,8 @@ def section_sampled_full(args: argparse.Namespace, lp: Tensor) -> dict[str, floa
         lambda: run_redux(lp, args.batch_size, args.num_samples, args.seed, torch.float32)
     )
     log(describe("batchbald_redux (float32)", picks, scores, times["batchbald_redux"], lp))
+    full["picks"]["batchbald_redux"] = picks  # type: ignore[index]
+    full["ratio_batchbald_redux"] = times["batchbald_redux"] / times["bayesal"]
     log(
         f"ratio batchbald_redux / bayesal = {times['batchbald_redux'] / times['bayesal']:.1f}x "
         f"(target >= 10x); vs bayesal prune=False "
@@ -323,6 +364,16 @@ def section_same_size(args: argparse.Namespace, lp: Tensor, full_times: dict[str
     largest = sizes[-1]
     proportional = times["scikit-activeml", largest] * N_full / largest
     extrapolated = min(linear, proportional)
+    RECORD["same_size"] = {
+        "sizes": sizes,
+        "seconds": {f"{name} N={n}": t for (name, n), t in times.items()},
+        "skactiveml_extrapolated_full_seconds": extrapolated,
+        "skactiveml_fit": {"intercept_s": float(intercept), "slope_s_per_item": float(slope)},
+    }
+    if "bayesal" in full_times:
+        RECORD["same_size"]["ratio_skactiveml_extrapolated"] = (  # type: ignore[index]
+            extrapolated / full_times["bayesal"]
+        )
     log(
         f"\nscikit-activeml at N={N_full}: not run (needs several [N, {args.num_samples}, C] "
         f"float64 arrays of {N_full * args.num_samples * lp.shape[2] * 8 / 1e9:.0f} GB each)."
@@ -359,6 +410,7 @@ def main() -> None:
         help="largest size for scikit-activeml (~3.2 GB per [N, 10k, 10] array; 0: skip)",
     )
     parser.add_argument("--skip-full-peers", action="store_true")
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     log(
@@ -375,6 +427,20 @@ def main() -> None:
     section_same_size(args, lp, full_times)
     log(f"\nload average at the end (1, 5, 15 min): {os.getloadavg()}")
     log(f"K={args.k}: joint MI of any batch is at most log K = {math.log(args.k):.4f} nats")
+    if args.json:
+        RECORD.update(
+            benchmark="bench_batch_acquisition",
+            args=vars(args),
+            torch=torch.__version__,
+            numpy=np.__version__,
+            batchbald_redux=version("batchbald_redux"),
+            skactiveml=version("scikit-activeml"),
+            cpus=os.cpu_count(),
+            load_average_end=os.getloadavg(),
+        )
+        with open(args.json, "w") as f:
+            json.dump(RECORD, f, indent=1, default=str)
+        log(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

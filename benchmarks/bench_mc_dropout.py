@@ -16,12 +16,14 @@ with mask k applied by hand).
 Run (heavy: wrap in the shared lock):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_mc_dropout.py
 Options: --n, --k, --threads, --naive-k (time fewer naive passes and extrapolate
-linearly), --naive-batch, --trunk-study (time the convolutional trunk under variants).
+linearly), --naive-batch, --trunk-study (time the convolutional trunk under variants),
+--json OUT (write the measured figures as JSON: the raw output a README quotes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -118,7 +120,7 @@ def naive_scores(model: nn.Module, pool: Tensor, passes: int, batch: int) -> lis
     return times
 
 
-def trunk_study(model: GalCNN, n: int, rate: float, trunk_flops: float) -> None:
+def trunk_study(model: GalCNN, n: int, rate: float, trunk_flops: float) -> list[dict[str, object]]:
     """Time the convolutional trunk (layers before the first dropout) under variants."""
     trunk = nn.Sequential(*list(model)[:5]).eval()
     x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(1))
@@ -148,6 +150,7 @@ def trunk_study(model: GalCNN, n: int, rate: float, trunk_flops: float) -> None:
     variants.append(("chunk   128, conv inputs, inference_mode", run(128, "conv inputs"), "im"))
     variants.append(("chunk   128, conv inputs, mkldnn off", run(128, "conv inputs"), "nomk"))
     variants.append(("chunk  2000, none, mkldnn off", run(min(n, 2000), "none"), "nomk"))
+    rows: list[dict[str, object]] = []
     for name, fn, ctx in variants:
         if ctx == "im":
             with torch.inference_mode():
@@ -159,6 +162,15 @@ def trunk_study(model: GalCNN, n: int, rate: float, trunk_flops: float) -> None:
             with torch.no_grad():
                 seconds = best_time(fn, 3)
         log(f"  {name}: {seconds:.3f} s = {trunk_flops * n / seconds / 1e9:6.1f} GFLOP/s")
+        rows.append(
+            {
+                "variant": " ".join(name.split()),
+                "inputs": n,
+                "seconds": seconds,
+                "gflops": trunk_flops * n / seconds / 1e9,
+            }
+        )
+    return rows
 
 
 def executed_head_factor(model: GalCNN, num_samples: int) -> list[float]:
@@ -196,6 +208,7 @@ def main() -> None:
     parser.add_argument("--naive-batch", type=int, default=256, help="naive batch size")
     parser.add_argument("--repeats", type=int, default=3, help="bayesal timings (best of)")
     parser.add_argument("--trunk-study", action="store_true", help="time trunk variants")
+    parser.add_argument("--json", type=str, default=None, help="write the figures to this file")
     args = parser.parse_args()
     naive_k = args.k if args.naive_k is None else min(args.naive_k, args.k)
 
@@ -239,8 +252,9 @@ def main() -> None:
     if error > 1e-4:
         raise SystemExit("bayesal disagrees with the brute-force consistent computation")
 
+    trunk_rows = []
     if args.trunk_study:
-        trunk_study(model, min(args.n, 2000), rate, trunk_flops)
+        trunk_rows = trunk_study(model, min(args.n, 2000), rate, trunk_flops)
 
     log(f"bayesal MCDropoutPosterior.log_probs, best of {args.repeats} ...")
     timings = []
@@ -292,6 +306,38 @@ def main() -> None:
         f"{bayesal_s / (executed_flops / rate):.2f}x"
     )
     log(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        record = {
+            "benchmark": "bench_mc_dropout",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "n": args.n,
+            "k": args.k,
+            "naive_batch": args.naive_batch,
+            "naive_passes_measured": naive_k,
+            "naive_extrapolated": naive_k < args.k,
+            "naive_pass_seconds": pass_times,
+            "naive_seconds": naive_s,
+            "naive_floor_seconds": naive_floor_s,
+            "bayesal_seconds_runs": timings,
+            "bayesal_seconds": bayesal_s,
+            "trunk_seconds": trunk_s,
+            "sgemm_gflops": rate / 1e9,
+            "sgemm_gflops_after": rate_after / 1e9,
+            "estimate_gflop": estimate_flops / 1e9,
+            "estimate_seconds": estimate_s,
+            "executed_gflop": executed_flops / 1e9,
+            "check_max_abs_diff": error,
+            "speedup": naive_s / bayesal_s,
+            "speedup_floor": naive_floor_s / bayesal_s,
+            "bayesal_over_estimate": bayesal_s / estimate_s,
+            "load_average_end": os.getloadavg()[0],
+            "trunk_study": trunk_rows,
+        }
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
+        log(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import platform
 import tempfile
 import time
@@ -77,7 +78,7 @@ def compare_runs(runs: dict[str, tuple[pd.DataFrame, float]]) -> None:
               f"picks shared: {sum(shared)} of {picked}")  # fmt: skip
 
 
-def compare_scoring(n: int, k: int = 100) -> None:
+def compare_scoring(n: int, k: int = 100) -> dict[str, float]:
     data = load_dataset("mnist")
     x = data.train_x[:n]
     model = build_model("gal_cnn", seed=0)
@@ -96,9 +97,19 @@ def compare_scoring(n: int, k: int = 100) -> None:
     print(f"\nscoring {n:,} images, K = {k}: float32 {t32:.2f} s, bfloat16 {t16:.2f} s "
           f"({t32 / t16:.2f}x); max |BALD difference| {(s32 - s16).abs().max():.4f} nats "
           f"(float32 scores up to {s32.max():.3f}); top-{top} overlap {overlap}/{top}")  # fmt: skip
+    return {
+        "n": n,
+        "k": k,
+        "float32_seconds": t32,
+        "bfloat16_seconds": t16,
+        "speedup": t32 / t16,
+        "max_abs_bald_diff": float((s32 - s16).abs().max()),
+        "max_bald_float32": float(s32.max()),
+        "top100_overlap": overlap,
+    }
 
 
-def compare_training(repeats: int = 3) -> None:
+def compare_training(repeats: int = 3) -> dict[str, float]:
     """Training speed, interleaved (float32, bfloat16, float32, ...), best of ``repeats``:
     the Gal CNN on 200 labels, 400 steps of batch 32 (the protocol's settings)."""
     data = load_dataset("mnist")
@@ -113,6 +124,12 @@ def compare_training(repeats: int = 3) -> None:
     print(f"\ntraining (200 labels, 400 steps of 32, best of {repeats}): float32 "
           f"{best['float32']:.2f} s, bfloat16 {best['bfloat16']:.2f} s "
           f"({best['float32'] / best['bfloat16']:.2f}x)")  # fmt: skip
+    return {
+        "repeats": repeats,
+        "float32_seconds": best["float32"],
+        "bfloat16_seconds": best["bfloat16"],
+        "speedup": best["float32"] / best["bfloat16"],
+    }
 
 
 def main() -> None:
@@ -121,11 +138,22 @@ def main() -> None:
     parser.add_argument("--score-n", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-runs", action="store_true", help="only the timings")
+    parser.add_argument("--json", type=Path, default=None, help="write the timings here")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
-    compare_scoring(args.score_n)
-    compare_training()
+    scoring = compare_scoring(args.score_n)
+    training = compare_training()
+    if args.json is not None:
+        record = {
+            "benchmark": "bench_precision",
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "scoring": scoring,
+            "training": training,
+        }
+        args.json.write_text(json.dumps(record, indent=1))
+        print(f"timings written to {args.json}")
     if args.no_runs:
         return
     if args.out is not None:

@@ -44,7 +44,8 @@ Run (heavy: wrap it in the shared lock; about 8 minutes at full size on 2 cores)
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_scale.py
 Options: --items --features --hidden --k --chunk --threads --configs a,b --skip-baal
 --baal-items M (time baal on M items, scale to --items) --bound-items --repeats
---prefilter-items (0: skip) --data-dir (default: a temporary folder) --seed.
+--prefilter-items (0: skip) --data-dir (default: a temporary folder) --seed,
+--json OUT (write every configuration's figures as JSON: the raw output a README quotes).
 """
 
 from __future__ import annotations
@@ -480,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--prefilter-items", type=int, default=20_000)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -522,9 +524,22 @@ def main(argv: list[str] | None = None) -> None:
             results[config] = out = run_fresh(args, config, data)
             print(f"  {config}: {json.dumps(out)}", flush=True)
         _print_table(args, results)
+        rows: list[dict[str, Any]] = []
         if args.prefilter_items:
             rows = prefilter_study(args, data)
             _print_prefilter(args, rows)
+        if args.json:
+            record = {
+                "benchmark": "bench_scale",
+                "args": {k: v for k, v in vars(args).items() if k not in ("worker", "data")},
+                "torch": torch.__version__,
+                "cpus": os.cpu_count(),
+                "configurations": results,
+                "prefilter": rows,
+                "load_average_end": os.getloadavg(),
+            }
+            Path(args.json).write_text(json.dumps(record, indent=1))
+            print(f"figures written to {args.json}")
     finally:
         if owned:
             shutil.rmtree(folder, ignore_errors=True)
