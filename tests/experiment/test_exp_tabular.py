@@ -42,7 +42,11 @@ def test_a_network_posterior_without_model_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"model: is required.*random \(mc_dropout\)"):
         config_from_dict(raw)
     # One arm with a network posterior is enough to need a model.
-    raw = {**FOREST, "strategies": ["random", {"name": "bald", "posterior": {"name": "ensemble"}}]}
+    raw = {
+        **FOREST,
+        "compares_posteriors": True,
+        "strategies": ["random", {"name": "bald", "posterior": {"name": "ensemble"}}],
+    }
     with pytest.raises(ConfigError, match=r"arm\(s\) bald \(ensemble\)"):
         config_from_dict(raw)
 
@@ -52,6 +56,7 @@ def test_mixed_arms_forest_and_mlp() -> None:
         **FOREST,
         "model": {"name": "mlp", "params": {"in_features": 13, "num_classes": 3, "hidden": 8}},
         "posterior": {"name": "mc_dropout", "num_samples": 4},
+        "compares_posteriors": True,
         "strategies": [
             "random",
             {
