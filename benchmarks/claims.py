@@ -30,8 +30,9 @@ Adding a claim (a new study needs no code): append to :data:`CLAIMS`, e.g.::
     )
 
 Sources: :func:`paired` (one strategy against a reference, on AULC or labels to a
-threshold), :func:`every_vs` (all strategies against a reference), :func:`trial_seconds`
-(a trial's recorded time), :func:`accuracy_at` (test accuracy at a label count),
+threshold), :func:`summary` (a row of ``summary.md`` and every seed's labels),
+:func:`every_vs` (all strategies against a reference), :func:`trial_seconds` (a trial's
+recorded time), :func:`accuracy_at` (test accuracy at a label count),
 :func:`mean_curve` (where the seed-averaged curve crosses a threshold and whether it stays
 above), :func:`per_seed_below` (a strategy needs fewer labels than a reference on every
 seed), :func:`bench` (a benchmark's raw JSON, optionally with derived values).
@@ -58,6 +59,7 @@ import pandas as pd
 
 from bayesal.report.paired import MORE, WITHIN, paired_table
 from bayesal.report.results_io import load_results
+from bayesal.report.tables import per_seed_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("benchmarks/results")
@@ -301,6 +303,47 @@ def per_seed_below(
     return source
 
 
+@functools.cache
+def _summary(root: Path, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = _results(root, study)
+    thresholds = _thresholds(root, study)
+    return summary_table(df, thresholds), per_seed_table(df, thresholds)
+
+
+def summary(study: str, strategy: str) -> Source:
+    """A strategy's row of ``summary.md``, recomputed (percentages in points):
+    ``final_mean`` / ``final_std`` (final accuracy), ``aulc_mean`` / ``aulc_std``, and per
+    threshold t (90, 95, ...): ``l<t>_median``, ``l<t>_q25``, ``l<t>_q75`` (labels to
+    reach it; NaN: not reached), ``l<t>_reached`` (seeds) and ``seeds_<t>`` (every seed's
+    labels, in seed order, comma-separated; "n.r." where not reached); ``n`` (seeds)."""
+
+    def source(root: Path) -> Values:
+        table, per_seed = _summary(root, study)
+        row = table[table["strategy"] == strategy]
+        if row.empty:
+            raise KeyError(f"{study}: no strategy {strategy}")
+        r = row.iloc[0]
+        values: dict[str, Any] = {
+            "n": int(r["n_seeds"]),
+            "final_mean": 100 * float(r["final_accuracy_mean"]),
+            "final_std": 100 * float(r["final_accuracy_std"]),
+            "aulc_mean": 100 * float(r["aulc_mean"]),
+            "aulc_std": 100 * float(r["aulc_std"]),
+        }
+        seeds = per_seed[per_seed["strategy"] == strategy].sort_values("seed")
+        for t in _thresholds(root, study):
+            key, short = f"labels_to_{round(100 * t)}", f"l{round(100 * t)}"
+            for stat in ("median", "q25", "q75", "reached"):
+                values[f"{short}_{stat}"] = r[f"{key}_{stat}"]
+            values[f"seeds_{round(100 * t)}"] = ", ".join(
+                "n.r." if math.isnan(v) else f"{v:.0f}" for v in seeds[key]
+            )
+        return values
+
+    source.__doc__ = f"summary({study!r}, {strategy!r})"
+    return source
+
+
 def bench(path: str, derive: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None) -> Source:
     """A benchmark's committed raw output (JSON at ``path``, relative to the repository):
     its keys as fields (nested keys with ``{a[b][c]}``), plus what ``derive`` computes
@@ -357,6 +400,16 @@ WINE_README = "benchmarks/results/wine_tabular/README.md"
 #: "BALD {VERDICT} random": beats | is within seed noise of | falls below.
 VERDICT = "{verdict:beats|is within seed noise of|falls below}"
 
+
+#: The published columns of the Gal et al. table (Gal et al. 2017, the seed study): quoted.
+GAL_ROWS = [
+    ("margin", "– | 320"),
+    ("variation_ratios", "315 | –"),
+    ("mean_std", "– | –"),
+    ("bald", "355 | 400"),
+    ("entropy", "375 | 460"),
+    ("random", "855 | 670"),
+]
 
 #: Benchmark figures (raw JSON beside each README); filled in below.
 BENCH_CLAIMS: list[Claim] = []
@@ -626,6 +679,41 @@ CLAIMS: list[Claim] = [
         "{dip_from}-{dip_to} labels and stays above from {settled}",
         mean_curve("wine_tabular/forest", "bald", 0.98),
     ),
+    # --- the Gal et al. protocol's table (README, its study README, docs, the tutorial)
+    *[
+        Claim(
+            path,
+            f"| `{strategy}` | {{seeds_95}} | **{{l95_median:.0f}}** [{{l95_q25:.0f}}, "
+            f"{{l95_q75:.0f}}] | {published} | {{l90_median:.0f}} | {{final_mean:.1f}} ± "
+            "{final_std:.1f} |",
+            summary(GAL, strategy),
+        )
+        for path in (
+            "README.md",
+            f"benchmarks/results/{GAL}/README.md",
+            "docs/mnist.md",
+            "docs/tutorials/gal2017.md",
+        )
+        for strategy, published in GAL_ROWS
+    ],
+    # --- mnist_quick (README and docs/mnist.md)
+    *[
+        Claim(
+            path,
+            "| `bald` | {final_mean:.1f} ± {final_std:.1f} | {aulc_mean:.1f} ± {aulc_std:.1f} | "
+            "{l90_median:.0f} [{l90_q25:.0f}, {l90_q75:.0f}] ({l90_reached}/{n}) |",
+            summary("mnist_quick", "bald"),
+        )
+        for path in ("README.md", "docs/mnist.md")
+    ],
+    *[
+        Claim(
+            path,
+            "| `random` | {final_mean:.1f} ± {final_std:.1f} | {aulc_mean:.1f} ± {aulc_std:.1f} | ",
+            summary("mnist_quick", "random"),
+        )
+        for path in ("README.md", "docs/mnist.md")
+    ],
     *BENCH_CLAIMS,
 ]
 
