@@ -32,7 +32,8 @@ Adding a claim (a new study needs no code): append to :data:`CLAIMS`, e.g.::
 Sources: :func:`paired` (one strategy against a reference, on AULC or labels to a
 threshold), :func:`summary` (a row of ``summary.md`` and every seed's labels),
 :func:`every_vs` (all strategies against a reference), :func:`trial_seconds` (a trial's
-recorded time), :func:`accuracy_at` (test accuracy at a label count),
+recorded time), :func:`accuracy_at` (test accuracy at a label count), :func:`medians` (accuracy
+and NLL medians at every label count),
 :func:`mean_curve` (where the seed-averaged curve crosses a threshold and whether it stays
 above), :func:`per_seed_below` (a strategy needs fewer labels than a reference on every
 seed), :func:`bench` (a benchmark's raw JSON, optionally with derived values).
@@ -300,6 +301,26 @@ def per_seed_below(
         return {"every": yes_no(wins == len(pairs)), "wins": wins, "n": len(pairs)}
 
     source.__doc__ = f"per_seed_below({study!r}, {list(strategies)!r}, {reference!r}, {threshold})"
+    return source
+
+
+def medians(study: str, strategy: str) -> Source:
+    """Medians over seeds at every label count: ``acc[n]`` (test accuracy, %) and
+    ``nll[n]`` (test NLL), e.g. ``{acc[100]:.1f}``."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        rows = df[df["strategy"] == strategy].groupby("n_labels")
+        if not len(rows):
+            raise KeyError(f"{study}: no strategy {strategy}")
+        acc = (rows["test_accuracy"].median() * 100).to_dict()
+        nll = rows["test_nll"].median().to_dict()
+        return {
+            "acc": {int(k): v for k, v in acc.items()},
+            "nll": {int(k): v for k, v in nll.items()},
+        }
+
+    source.__doc__ = f"medians({study!r}, {strategy!r})"
     return source
 
 
@@ -713,6 +734,23 @@ CLAIMS: list[Claim] = [
             summary("mnist_quick", "random"),
         )
         for path in ("README.md", "docs/mnist.md")
+    ],
+    # --- the posterior comparison's table: medians at 100 and 220 labels
+    *[
+        Claim(
+            POST_README,
+            f"| {name} | " + "{acc[100]:.1f} | {acc[220]:.1f} | {nll[100]:.3f} | {nll[220]:.3f} |",
+            medians(POSTERIORS, strategy),
+        )
+        for name, strategy in [
+            ("random", "random"),
+            ("BALD, MC dropout", "bald_mc_dropout"),
+            ("BALD, ensemble of 5", "bald_ensemble"),
+            ("BALD, last-layer Laplace", "bald_laplace"),
+            ("margin, MC dropout", "margin_mc_dropout"),
+            ("margin, ensemble of 5", "margin_ensemble"),
+            ("margin, last-layer Laplace", "margin_laplace"),
+        ]
     ],
     *BENCH_CLAIMS,
 ]
