@@ -11,6 +11,7 @@ intact.
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import threading
@@ -79,20 +80,33 @@ class Labeller(threading.Thread):
             raise httpx.TransportError("unexpected status")
 
 
+def _wait_for_acknowledgement(labeller: Labeller, after: int, timeout: float = 120.0) -> None:
+    """Wait until ``labeller`` holds more than ``after`` acknowledged events (a deadline,
+    not a timing claim: a restarted server must take labels again)."""
+    deadline = time.monotonic() + timeout
+    while len(labeller.acknowledged) <= after and not labeller.errors:
+        assert time.monotonic() < deadline, f"nothing acknowledged within {timeout} s"
+        time.sleep(0.01)
+
+
 def test_kill_9_loses_no_acknowledged_label(session_factory, server_for):
     session_dir, truth = session_factory(n=300, retrain_every=10, queue_size=20)
     rng = random.Random(1234)
     server = server_for(session_dir)
     labeller = Labeller(server.url, truth, seed=5)
     labeller.start()
-    counts = []
+    counts = []  # events acknowledged before each kill
     try:
         for _ in range(KILLS):
+            # Each server (the first, and each restart) acknowledges labels before it
+            # is killed, at a seeded random moment after that.
+            _wait_for_acknowledgement(labeller, counts[-1] if counts else 0)
             time.sleep(rng.uniform(0.2, 2.0))
             before = len(labeller.acknowledged)
             server.stop(signal.SIGKILL)
             counts.append(before)
             server.start()
+        _wait_for_acknowledgement(labeller, counts[-1])
         time.sleep(1.0)
     finally:
         labeller.stop.set()
@@ -101,13 +115,16 @@ def test_kill_9_loses_no_acknowledged_label(session_factory, server_for):
 
     print(
         f"crash test: {len(labeller.acknowledged)} acknowledged events, {KILLS} kills, "
-        f"{labeller.failures} requests cut off"
+        f"{labeller.failures} requests cut off, acknowledged before each kill: {counts}"
     )
     assert not labeller.errors, labeller.errors[:3]
     assert len(counts) == KILLS and labeller.failures > 0
     acknowledged = labeller.acknowledged
-    # Labels were acknowledged between every pair of kills.
-    assert len(acknowledged) > counts[-1] > counts[0] > 0
+    # Labels were acknowledged before the first kill, between every pair of kills, and
+    # after the last one.
+    assert counts[0] > 0
+    assert all(earlier < later for earlier, later in itertools.pairwise(counts)), counts
+    assert len(acknowledged) > counts[-1]
 
     session = LabellingSession.open(session_dir)
     try:
