@@ -13,6 +13,8 @@ import pytest
 from bayesal.errors import InvalidInputError
 from bayesal.report import write_report
 from bayesal.report.paired import (
+    OTHER_POSTERIOR,
+    arm_posteriors,
     labels_saved_interval,
     labels_saved_markdown,
     labels_saved_table,
@@ -313,3 +315,32 @@ def test_a_single_strategy_has_nothing_to_compare(tmp_path: Path, fx: SimpleName
     assert "No comparison: the results hold a single strategy." in (run / "paired.md").read_text()
     assert pd.read_csv(run / "labels_saved.csv").empty
     assert verdict_lines(run) == []
+
+
+def test_an_arm_under_another_posterior_is_not_compared_with_random() -> None:
+    curves = _shifted([0.02, 0.025, 0.03, 0.035, 0.04])
+    posteriors = {"random": "mc_dropout", "good": "ensemble"}
+    summary, _ = paired_table(curves_table(curves), thresholds=(0.8,), posteriors=posteriors)
+    against_random = summary[
+        (summary["reference_role"] == "random") & (summary["strategy"] == "good")
+    ]
+    assert set(against_random["verdict"]) == {OTHER_POSTERIOR}
+    assert against_random["n_seeds"].tolist() == [0, 0]
+    # Under the same posterior the same curves are compared as before.
+    posteriors["good"] = "mc_dropout"
+    summary, _ = paired_table(curves_table(curves), thresholds=(0.8,), posteriors=posteriors)
+    assert _row(summary, "good", "aulc")["verdict"] == "more than seed noise (better)"
+
+
+def test_the_report_reads_each_arms_posterior_from_the_resolved_config() -> None:
+    config = {
+        "posterior": {"name": "mc_dropout"},
+        "strategies": [
+            {"label": "random"},
+            {"label": "bald"},
+            {"label": "bald_ens", "posterior": {"name": "ensemble"}},
+        ],
+    }
+    posteriors = arm_posteriors(config)
+    assert posteriors["random"] == posteriors["bald"] != posteriors["bald_ens"]
+    assert arm_posteriors(None) == {}

@@ -20,6 +20,7 @@ from bayesal.report.paired import (
     PAIRED_CSV,
     PAIRED_MD,
     PAIRED_PER_SEED_CSV,
+    arm_posteriors,
     write_paired_files,
 )
 from bayesal.report.published import (
@@ -137,8 +138,8 @@ def _write_report_locked(
     written = write_summary_files(directory, df, thresholds)
     figures = directory / FIGURES_DIR
     written.append(plot_learning_curves(df, figures / "learning_curves.png", thresholds=thresholds))
-    written += write_paired_files(directory, df, thresholds)
     config = read_resolved_config(directory)
+    written += write_paired_files(directory, df, thresholds, arm_posteriors(config) or None)
     if published or (published is None and comparison_wanted(config)):
         written += write_comparison(directory, df, config)
     try:

@@ -36,6 +36,11 @@ two-sided sign test, and a verdict:
   exact sign test on the seeds whose sign is known, "more than seed noise" when p < 0.05
   (it needs at least 6 seeds that all agree; with fewer the verdict says so).
 
+An arm is compared with ``random`` only when both run under the same posterior (read
+from ``config.resolved.yaml``); an arm under another posterior gets the verdict "not
+compared: random runs under another posterior" and no labels-saved row, since its
+difference would mix the strategy's effect with the posterior's.
+
 The verdict is about seed noise only: the variation between seeds of this study's
 protocol (initial set, training randomness, acquisitions). It says nothing of other
 datasets, budgets, models or hyper-parameters, and a pair of runs on the same seed is
@@ -44,10 +49,12 @@ not independent of the test set both are evaluated on.
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -445,8 +452,30 @@ def best_strategy(seeds: pd.DataFrame) -> str | None:
     return str(means.idxmax())
 
 
+#: The verdict of an arm that random cannot be compared with: another posterior.
+OTHER_POSTERIOR = "not compared: random runs under another posterior"
+
+
+def arm_posteriors(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{arm label: its posterior}`` (the canonical JSON of the arm's ``posterior``
+    section, else the experiment's) from a resolved config; ``{}`` when unknown."""
+    if not isinstance(config, Mapping):
+        return {}
+    top = config.get("posterior")
+    out = {}
+    for arm in config.get("strategies") or []:
+        if isinstance(arm, Mapping) and isinstance(arm.get("label"), str):
+            own = arm.get("posterior")
+            out[arm["label"]] = json.dumps(own if own is not None else top, sort_keys=True)
+    return out
+
+
 def _paired(
-    df: pd.DataFrame, seeds: pd.DataFrame, thresholds: Sequence[float], references: Sequence[str]
+    df: pd.DataFrame,
+    seeds: pd.DataFrame,
+    thresholds: Sequence[float],
+    references: Sequence[str],
+    posteriors: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     strategies = list(dict.fromkeys(df["strategy"]))
     metrics = ["aulc"] + [threshold_key(float(t)) for t in thresholds]
@@ -464,8 +493,28 @@ def _paired(
                 continue  # (random against the best: the best against random, mirrored)
             compared.add(frozenset((label, reference)))
             pairs = _pairs(seeds, label, reference)
+            # Against random only under the same posterior: else the difference would
+            # mix the strategy's effect with the posterior's.
+            confounded = (
+                ref_name == RANDOM_LABEL
+                and posteriors is not None
+                and posteriors.get(label) != posteriors.get(reference)
+            )
             for metric in metrics:
-                diffs = list(_metric_pairs(pairs, metric))
+                diffs = [] if confounded else list(_metric_pairs(pairs, metric))
+                if confounded:
+                    rows.append(
+                        {
+                            "strategy": label,
+                            "reference": reference,
+                            "reference_role": ref_name,
+                            "metric": metric,
+                            **_compare([]),
+                            "test": "none",
+                            "verdict": OTHER_POSTERIOR,
+                        }
+                    )
+                    continue
                 rows.append(
                     {
                         "strategy": label,
@@ -526,6 +575,7 @@ def paired_table(
     df: pd.DataFrame,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     references: Sequence[str] = (RANDOM_LABEL, BEST),
+    posteriors: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every strategy against each reference, paired by seed: ``(summary, per_seed)``.
 
@@ -541,14 +591,16 @@ def paired_table(
     ``ci_high`` (95% paired t interval; NaN with censored seeds), ``wins``, ``losses``,
     ``ties``, ``unknown`` (seeds whose sign is unknown: both censored), ``sign_test_p``,
     ``test`` and ``verdict``. ``per_seed``: ``seed``, ``diff_low``, ``diff_high`` per
-    comparison. The rules are in this module's docstring.
+    comparison. The rules are in this module's docstring. ``posteriors`` (``{label:
+    posterior}``, :func:`arm_posteriors`): an arm whose posterior is not random's is not
+    compared with random (verdict :data:`OTHER_POSTERIOR`, no statistics).
 
     Raises:
         InvalidInputError: malformed table or invalid thresholds.
     """
     thresholds = _check_thresholds(thresholds)
     df = validate_results(df)
-    return _paired(df, _per_seed(df, thresholds), thresholds, references)
+    return _paired(df, _per_seed(df, thresholds), thresholds, references, posteriors)
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -659,6 +711,12 @@ def paired_markdown(
         ]
         for _, r in rows.iterrows():
             metric = r["metric"]
+            if r["verdict"] == OTHER_POSTERIOR:
+                lines.append(
+                    f"| `{r['strategy']}` | {_metric_name(metric)} | – | – | – | – "
+                    f"| {r['verdict']} |"
+                )
+                continue
             seeds = by_seed.get_group((r["strategy"], r["reference"], metric))
             diffs = ", ".join(
                 _fmt_diff(metric, lo) if metric == "aulc" else _fmt_bound(lo, hi)
@@ -714,6 +772,7 @@ def write_paired_files(
     results_dir: str | os.PathLike[str],
     df: pd.DataFrame,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    posteriors: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``labels_saved.csv``/``.md`` (only with a ``random`` arm), ``paired.csv``,
     ``paired.md`` and ``paired_per_seed.csv`` of ``df`` into ``results_dir``
@@ -727,7 +786,16 @@ def write_paired_files(
     written: list[Path] = []
     has_random = RANDOM_LABEL in set(df["strategy"])
     if has_random:
-        saved = _savings(df, seeds, thresholds, RANDOM_LABEL)
+        comparable = df
+        if posteriors is not None:  # labels saved against random under the same posterior
+            same = [k for k, v in posteriors.items() if v == posteriors.get(RANDOM_LABEL)]
+            comparable = df[df["strategy"].isin(same)]
+        saved = _savings(
+            comparable,
+            seeds[seeds["strategy"].isin(comparable["strategy"])],
+            thresholds,
+            RANDOM_LABEL,
+        )
         md = labels_saved_markdown(
             saved, title=f"Labels saved against `{RANDOM_LABEL}`: `{directory.name}`"
         )
@@ -738,7 +806,7 @@ def write_paired_files(
     else:
         for name in (LABELS_SAVED_CSV, LABELS_SAVED_MD):
             (directory / name).unlink(missing_ok=True)
-    summary, per_seed = _paired(df, seeds, thresholds, (RANDOM_LABEL, BEST))
+    summary, per_seed = _paired(df, seeds, thresholds, (RANDOM_LABEL, BEST), posteriors)
     md = paired_markdown(
         summary, per_seed, title=f"Paired comparison over seeds: `{directory.name}`"
     )
@@ -782,7 +850,9 @@ def verdict_lines(results_dir: str | os.PathLike[str]) -> list[str]:
     for label, group in rows.groupby("strategy", sort=False):
         parts = []
         for _, r in group.iterrows():
-            if r["metric"] == "aulc":
+            if r["metric"] == "aulc" and r["verdict"] == OTHER_POSTERIOR:
+                parts.append(str(r["verdict"]))
+            elif r["metric"] == "aulc":
                 mean = _fmt_diff("aulc", r["mean_diff"])
                 parts.append(
                     f"AULC {mean} points, {int(r['wins'])}/{int(r['losses'])} wins/losses: "
@@ -811,6 +881,7 @@ __all__ = [
     "labels_saved_table",
     "paired_markdown",
     "paired_t_interval",
+    "arm_posteriors",
     "paired_table",
     "saved_fraction_interval",
     "sign_test_p",
