@@ -13,7 +13,14 @@ Every handout and every acknowledged (200) action is recorded. The run lasts
   acknowledged;
 * every event is accounted for: the log holds exactly the acknowledged actions, per
   annotator and kind;
-* retrains ran meanwhile (several rounds), and the log agrees with ``current_labels``.
+* retrains ran meanwhile: at least three rounds, and labels were logged while they ran
+  (an event's time between a round's start and finish, both from the session's
+  records) in at least half the retrains that started and finished while the annotators
+  labelled; the log agrees with ``current_labels``.
+
+Request latency is not measured here (a shared machine makes a timing assertion
+flaky): ``benchmarks/bench_session_latency.py`` measures it, results in
+``benchmarks/results/session_latency/``.
 """
 
 from __future__ import annotations
@@ -45,17 +52,14 @@ class Annotator(threading.Thread):
         self.until = until
         self.handouts: list[tuple[int, float]] = []  # item, when the response came
         self.acks: list[tuple[str, int | None, int, int | None]] = []  # kind, event id, item, label
-        self.latencies: list[float] = []
         self.errors: list[str] = []
 
     def _post(self, client: httpx.Client, path: str, body: dict) -> dict | None:
-        started = time.perf_counter()
         try:
             response = client.post(path, json={**body, "annotator": self.name_})
         except httpx.HTTPError as exc:
             self.errors.append(f"{path}: {type(exc).__name__}: {exc}")
             return None
-        self.latencies.append(time.perf_counter() - started)
         if response.status_code != 200:
             self.errors.append(f"{path}: {response.status_code} {response.text[:300]}")
             return None
@@ -186,8 +190,20 @@ def test_four_annotators_with_background_retrains(large_session_factory, server_
         )
         assert skips == acked_skips
 
-        # 4. Retrains ran while people labelled, and the state is consistent.
+        # 4. Retrains ran while people labelled: labels were logged during them.
         assert len(rounds) >= 3
+        label_times = sorted(e.time for e in logged if e.kind == "label")
+        first_handout = min(when for a in annotators for _, when in a.handouts)
+        retrains = [
+            r
+            for r in rounds
+            if r.round > 0 and first_handout <= r.started and r.finished <= label_times[-1]
+        ]
+        overlapped = [r for r in retrains if any(r.started < t < r.finished for t in label_times)]
+        assert retrains and 2 * len(overlapped) >= len(retrains), (
+            f"labels logged during {len(overlapped)} of {len(retrains)} retrains"
+        )
+        # ... and the state is consistent.
         current = session.store.current_labels()
         session.store.rebuild_current_labels()
         assert session.store.current_labels() == current
@@ -195,10 +211,9 @@ def test_four_annotators_with_background_retrains(large_session_factory, server_
     finally:
         session.close()
 
-    latencies = sorted(t for a in annotators for t in a.latencies)
-    p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(
         f"concurrency: {SECONDS:.0f} s, {len(logged)} events, {status['num_labelled']} labelled, "
-        f"{len(rounds) - 1} retrains, retraining in {retraining_seen}/{polls} polls, "
-        f"request p95 {1000 * p95:.1f} ms"
+        f"{len(rounds) - 1} retrains, labels logged during {len(overlapped)} of the "
+        f"{len(retrains)} retrains inside the labelling, retraining in {retraining_seen}/{polls} "
+        "polls"
     )
