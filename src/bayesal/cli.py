@@ -91,9 +91,11 @@ def _load_config_with_notes(config: Path, overrides: dict[str, Any]) -> Experime
 
 
 @contextmanager
-def _warnings_as_lines(category: type[Warning]) -> Iterator[None]:
-    """Print warnings of ``category`` as one ``bayesal: warning: ...`` line on stderr, as
-    they happen; others as usual."""
+def _warnings_as_lines(
+    category: type[Warning], notes: tuple[type[Warning], ...] = ()
+) -> Iterator[None]:
+    """Print warnings of ``category`` as one ``bayesal: warning: ...`` line on stderr (and
+    those of ``notes`` as ``bayesal: note: ...``), as they happen; others as usual."""
     show = warnings.showwarning
     as_lines = category
 
@@ -105,7 +107,9 @@ def _warnings_as_lines(category: type[Warning]) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        if issubclass(category, as_lines):
+        if notes and issubclass(category, notes):
+            click.echo(f"bayesal: note: {message}", err=True)
+        elif issubclass(category, as_lines):
             click.echo(f"bayesal: warning: {message}", err=True)
         else:
             show(message, category, filename, lineno, file, line)
@@ -236,9 +240,9 @@ def run(
         workers = 1 if alone else (os.cpu_count() or 1)
     if workers is not None and workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
-    from bayesal.experiment.runner import TrialRejectedWarning
+    from bayesal.experiment.runner import NoTestSetWarning, TrialRejectedWarning
 
-    with _warnings_as_lines(TrialRejectedWarning):
+    with _warnings_as_lines(TrialRejectedWarning, notes=(NoTestSetWarning,)):
         results = run_experiment(
             cfg,
             out_dir,

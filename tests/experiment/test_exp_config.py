@@ -34,6 +34,7 @@ BASE: dict[str, Any] = {
         "random",
         {"name": "bald", "label": "bald_ens", "posterior": {"name": "ensemble", "members": 3}},
     ],
+    "compares_posteriors": True,
     "seeds": 2,
 }
 
@@ -69,7 +70,10 @@ def test_resolved_yaml_round_trips() -> None:
     "changes, expected",
     [
         ({"training": {"lr": 0}}, "training.lr: Input should be greater than 0"),
-        ({"training": {"optimiser": "adam"}}, "training.optimiser: Extra inputs are not permitted"),
+        (
+            {"training": {"optimiser": "adam"}},
+            "training.optimiser: unknown key (did you mean 'optimizer'?)",
+        ),
         ({"rounds": -1}, "rounds: Input should be greater than or equal to 0"),
         ({"seeds": [0, 0]}, "seeds: seeds must be distinct"),
         (
@@ -108,7 +112,7 @@ def test_resolved_yaml_round_trips() -> None:
         ({"posterior": {"name": "ensemble", "num_samples": 3}}, "posterior: an ensemble uses"),
         ({"pool_subset": 3, "acquisition_size": 5}, "pool_subset (3) must be >= acquisition_size"),
         ({"snapshots": {"rounds": [1], "seeds": [7]}}, "snapshots.seeds [7] are not among seeds"),
-        ({"learning_rate": 1}, "learning_rate: Extra inputs are not permitted"),
+        ({"learning_rate": 1}, "learning_rate: unknown key"),
     ],
 )
 def test_errors_name_the_field_and_the_file(changes: dict[str, Any], expected: str) -> None:
@@ -399,3 +403,13 @@ def test_a_python_tag_in_a_config_file_is_a_config_error(tmp_path: Path) -> None
     path.write_text(yaml.safe_dump(BASE) + "description: !!python/name:os.system ''\n")
     with pytest.raises(ConfigError, match="no !!python tags"):
         load_config(path)
+
+
+def test_an_arm_with_its_own_posterior_needs_compares_posteriors() -> None:
+    raw = {key: value for key, value in BASE.items() if key != "compares_posteriors"}
+    with pytest.raises(ConfigError, match="bald_ens override the posterior"):
+        config_from_dict(raw)
+    assert (
+        "compares_posteriors" not in config_from_dict({**raw, "strategies": ["random"]}).to_yaml()
+    )
+    assert "compares_posteriors: true" in config_from_dict(BASE).to_yaml()

@@ -18,6 +18,7 @@ from bayesal.cli import main
 from bayesal.data.dataset import Dataset
 from bayesal.errors import ConfigError, InvalidInputError
 from bayesal.experiment import check_budget, config_from_dict, run_experiment
+from bayesal.experiment.plugin_errors import PluginError
 from bayesal.experiment.runner import TrialRejectedWarning
 from bayesal.models.registry import MODELS
 from bayesal.models.two_moons import TwoMoonsMLP
@@ -122,7 +123,8 @@ def test_a_run_whose_first_trial_fails_leaves_a_reusable_directory(
     if existing:
         out.mkdir()
     broken = config_from_dict({**TINY, "model": {"name": "flaky_mlp", "params": {"fail": True}}})
-    with pytest.raises(RuntimeError, match="bug in the user's model"):
+    # Plugin code that raises: one PluginError naming it (bayesal run prints one line).
+    with pytest.raises(PluginError, match=r"\.forward \(.*\) raised RuntimeError: bug in the"):
         run_experiment(broken, out, workers=1, progress=False)
     assert out.exists() == existing  # created by the run and empty: removed
     if existing:

@@ -52,7 +52,7 @@ def test_a_config_without_scoring_dumps_and_digests_as_before() -> None:
         ({"prefilter": "all"}, "scoring.prefilter: prefilter must be"),
         ({"executor": "dask"}, "scoring.executor: Input should be 'local' or 'ray'"),
         ({"shards": 0}, "scoring.shards"),
-        ({"memory": 1}, "scoring.memory: Extra inputs are not permitted"),
+        ({"memory": 1}, "scoring.memory: unknown key; the keys here are executor"),
     ],
 )
 def test_bad_scoring_sections_name_the_field(section: dict[str, Any], message: str) -> None:

@@ -128,7 +128,7 @@ NAN_THRESHOLD = {"name": "uncertainty_threshold", "params": {"threshold": float(
         ({"rules": TWICE}, "labels must be unique"),
         ({"rules": [{"name": "budget", "params": {"max_labels": 3}, "label": "a b"}]}, "'a b'"),
         ({"stop_set_size": 0}, r"stopping.stop_set_size"),
-        ({"stop_set_size": 10, "rule": []}, "Extra inputs are not permitted"),
+        ({"stop_set_size": 10, "rule": []}, r"rule: unknown key \(did you mean 'rules'\?\)"),
         ({"rules": [NAN_THRESHOLD]}, "not a finite number"),
     ],
 )

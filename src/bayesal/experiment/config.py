@@ -34,11 +34,14 @@ that pictures round 10) keeps the snapshot rounds that fit and drops the others 
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
+import inspect
 import math
 import numbers
 import os
 import re
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -68,6 +71,7 @@ from bayesal.errors import (
     DataNotFoundError,
     InvalidInputError,
 )
+from bayesal.experiment.data_checks import dataset_file_problems
 from bayesal.models import build_model
 from bayesal.models.registry import check_model
 from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
@@ -215,6 +219,8 @@ class ModelConfig(_Strict):
     def _buildable(self) -> ModelConfig:
         try:
             check_model(self.name, dict(self.params))
+            if self.data_params():
+                return self  # built once the data has filled them in (fill_data_params)
             build_model(self.name, seed=0, **self.params)
         except BayesalError as exc:
             raise ValueError(str(exc)) from None
@@ -224,6 +230,30 @@ class ModelConfig(_Strict):
                 f"{type(exc).__name__}: {exc}"
             ) from None
         return self
+
+    def data_params(self) -> list[str]:
+        """The parameters of :data:`DATA_PARAMS` that the factory requires (no default)
+        and ``params`` does not give: filled in from the data before the run."""
+        try:
+            signature = inspect.signature(check_model(self.name, {}))
+        except (TypeError, ValueError, BayesalError):
+            return []
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name in DATA_PARAMS
+            and p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in self.params
+        ]
+
+
+#: Model parameters the data determines: filled in (from the dataset, or the encoder's
+#: features) when the model's factory requires them and the config does not give them,
+#: as a labelling session does. ``in_features``: the number of input features (the
+#: product of an input's shape); ``in_channels`` and ``image_size``: of square images
+#: ``[C, H, H]``.
+DATA_PARAMS: tuple[str, ...] = ("num_classes", "in_features", "in_channels", "image_size")
 
 
 class PosteriorConfig(_Strict):
@@ -586,6 +616,9 @@ class ExperimentConfig(_Strict):
     scoring: ScoringConfig | None = None
     encoder: EncoderConfig | None = None
     report: ReportConfig | None = None
+    # Arms may override the posterior only in a study that says it compares posteriors:
+    # otherwise every arm, random included, runs under one posterior.
+    compares_posteriors: bool = False
 
     @model_serializer(mode="wrap")
     def _without_absent_stopping(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -602,6 +635,8 @@ class ExperimentConfig(_Strict):
             data.pop("report", None)
         if isinstance(data, dict) and self.model is None:  # a model-free (forest) study
             data.pop("model", None)
+        if isinstance(data, dict) and not self.compares_posteriors:
+            data.pop("compares_posteriors", None)
         return data
 
     @model_validator(mode="before")
@@ -673,6 +708,19 @@ class ExperimentConfig(_Strict):
         return seeds
 
     @model_validator(mode="after")
+    def _one_posterior_unless_compared(self) -> ExperimentConfig:
+        overriding = [s.label for s in self.strategies if s.posterior is not None]
+        if overriding and not self.compares_posteriors:
+            raise ValueError(
+                f"arm(s) {', '.join(map(str, overriding))} override the posterior: every arm, "
+                "random included, runs under the experiment's posterior, so that arms differ "
+                "only in the strategy. To compare posteriors, set compares_posteriors: true "
+                "(and give each posterior its own random arm: the report compares an arm "
+                "with random only under the same posterior)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _model_when_needed(self) -> ExperimentConfig:
         if self.model is not None:
             return self
@@ -731,6 +779,40 @@ class ExperimentConfig(_Strict):
         """Every ``(label, seed)`` trial, in config order."""
         return [(spec.label, seed) for spec in self.strategies for seed in self.seeds]  # type: ignore[misc]
 
+    def with_data_params(self, values: Mapping[str, Any]) -> ExperimentConfig:
+        """This config with the model parameters its factory requires and the config
+        leaves out (:meth:`ModelConfig.data_params`: ``in_features``, ``num_classes``,
+        ...) set from ``values`` (what the data determines); the model is then built
+        once. Itself when nothing is left out.
+
+        Raises:
+            ConfigError: ``values`` lacks one of them, or the model cannot be built
+                with them (the message names the values filled in).
+        """
+        if self.model is None or not (missing := self.model.data_params()):
+            return self
+        lacking = [name for name in missing if name not in values]
+        if lacking:
+            raise ConfigError(
+                f"model {self.model.name!r} needs {', '.join(lacking)}, which the data does "
+                "not determine here (inputs that are not square images?); give "
+                f"{', '.join(lacking)} in model.params"
+            )
+        filled = {name: values[name] for name in missing}
+        params = {**self.model.params, **filled}
+        shown = ", ".join(f"{k}={v}" for k, v in filled.items())
+        try:
+            build_model(self.model.name, seed=0, **params)
+        except BayesalError as exc:
+            raise ConfigError(f"model (with {shown} from the data): {exc}") from None
+        except Exception as exc:  # a plugin factory may raise anything: one line
+            raise ConfigError(
+                f"model {self.model.name!r} cannot be built with params {params} ({shown} "
+                f"from the data): {type(exc).__name__}: {exc}"
+            ) from None
+        model = self.model.model_copy(update={"params": params})
+        return self.model_copy(update={"model": model})
+
     def to_yaml(self) -> str:
         """The fully resolved config (defaults filled in) as YAML."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -743,10 +825,45 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The pydantic models an annotation holds (through ``X | None``, ``list[X]``, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the config section at ``loc`` (a path into ExperimentConfig;
+    list indices skipped), or [] when it is not a section."""
+    models: list[type[BaseModel]] = [ExperimentConfig]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        found = [m.model_fields[part].annotation for m in models if part in m.model_fields]
+        models = [model for annotation in found for model in _models_in(annotation)]
+        if not models:
+            return []
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _extra_key_message(loc: tuple[int | str, ...]) -> str:
+    """``Extra inputs are not permitted``, said with the close match and the known keys."""
+    key, fields = str(loc[-1]), _fields_at(loc[:-1])
+    if not fields:
+        return "unknown key"
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}; the keys here are {', '.join(fields)}"
+
+
 def _format_errors(error: ValidationError, source: str) -> str:
     parts = []
     for err in error.errors():
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            message = _extra_key_message(tuple(err["loc"]))
         where = _format_location(tuple(err["loc"]))
         parts.append(f"{where}: {message}" if where else message)
     return f"invalid config {source}: " + "; ".join(parts)
@@ -795,7 +912,14 @@ def config_from_dict(
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        # Every mistake at once: the dataset's missing files and columns too, which the
+        # run would otherwise find only after this error is fixed.
+        dataset = data.get("dataset")
+        problems = []
+        if isinstance(dataset, Mapping):
+            problems = dataset_file_problems(dataset.get("name"), dataset.get("params") or {})
+        message = _format_errors(exc, source)
+        raise ConfigError("; ".join([message, *problems])) from None
 
 
 def load_config(

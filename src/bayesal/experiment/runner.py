@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from bayesal._yaml import load_yaml
 from bayesal.errors import BayesalError, ConfigError, DataNotFoundError, InvalidInputError
 from bayesal.experiment.config import ExperimentConfig
+from bayesal.experiment.data_checks import dataset_file_problems
 from bayesal.experiment.local_executor import run_parallel, threads_per_trial, torch_threads
 from bayesal.experiment.plugin_errors import plugin_errors
 from bayesal.experiment.registrations import Registrations, shippable_registrations
@@ -76,6 +77,7 @@ from bayesal.experiment.trial import (
     check_model_on_data,
     compute_trial,
     encoder_identity,
+    fill_data_params,
     load_trial_dataset,
     run_trial,
     save_trial,
@@ -89,6 +91,7 @@ from bayesal.results_schema import trial_file_name
 __all__ = [
     "EXECUTORS",
     "TEST_SUBSET_SEED",
+    "NoTestSetWarning",
     "ResultsDirInUseError",
     "SnapshotRecorder",
     "TrialRejectedWarning",
@@ -111,6 +114,11 @@ ENCODER_FILE = "encoder.json"
 
 #: Executors of :func:`run_experiment`.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+
+class NoTestSetWarning(UserWarning):
+    """The dataset has no test set: the run will measure no accuracy (said before it
+    starts; ``bayesal run`` prints it as one ``bayesal: note:`` line)."""
 
 
 class TrialRejectedWarning(UserWarning):
@@ -269,6 +277,52 @@ def _valid_trials(
     return valid
 
 
+def _with_data_params(
+    config: ExperimentConfig, out: Path, *, collect_only: bool
+) -> ExperimentConfig:
+    """``config`` with the model parameters the data determines filled in
+    (:func:`~bayesal.experiment.trial.fill_data_params`), before the resume guard
+    compares it with the directory's resolved config. ``collect_only`` takes them from
+    that resolved config when it has them (nothing is loaded), else from the data."""
+    if config.model is None or not (missing := config.model.data_params()):
+        return config
+    if collect_only:
+        old, _ = _read_resolved(out)
+        model = (old or {}).get("model")
+        if isinstance(model, dict) and model.get("name") == config.model.name:
+            params = model.get("params")
+            if isinstance(params, dict) and set(missing) <= set(params):
+                return config.with_data_params({k: params[k] for k in missing})
+    problems = dataset_file_problems(config.dataset.name, config.dataset.params)
+    if problems:
+        error = DataNotFoundError if any("does not exist" in p for p in problems) else ConfigError
+        raise error(f"dataset {config.dataset.name!r}: " + "; ".join(problems))
+    try:
+        dataset = _load_checked(config)
+    except DataNotFoundError as exc:
+        raise DataNotFoundError(
+            f"{exc} (model.params {', '.join(missing)} are filled in from the data: give "
+            "them in the config to run without it here)"
+        ) from None
+    return fill_data_params(config, dataset)
+
+
+def _load_checked(config: ExperimentConfig) -> Any:
+    """:func:`load_trial_dataset`, a loader's plugin error or wrong-typed parameter as
+    one line."""
+    try:
+        with plugin_errors(config, f"loading dataset {config.dataset.name!r}"):
+            return load_trial_dataset(config)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, BayesalError):
+            raise
+        # A parameter of the right name but the wrong type (YAML reads 1e-1 as text).
+        raise InvalidInputError(
+            f"dataset {config.dataset.name!r} with params {config.dataset.params}: "
+            f"{type(exc).__name__}: {exc} (a value of the wrong type?)"
+        ) from None
+
+
 def check_experiment(config: ExperimentConfig, *, data_required: bool = True) -> None:
     """Check what the validated ``config`` alone could not, before anything is written:
     loads the dataset (once per process, cached for the trials run here) and checks the
@@ -281,23 +335,30 @@ def check_experiment(config: ExperimentConfig, *, data_required: bool = True) ->
         InvalidInputError: a budget the dataset cannot meet (the message names the
             fields to change). DataNotFoundError: the dataset is not available.
     """
+    # Every missing file and column of a file dataset at once (the loader stops at its
+    # first); with data on a Ray cluster only, the loader's warning below says it.
+    problems = dataset_file_problems(config.dataset.name, config.dataset.params)
+    if problems and data_required:
+        error = DataNotFoundError if any("does not exist" in p for p in problems) else ConfigError
+        raise error(f"dataset {config.dataset.name!r}: " + "; ".join(problems))
     try:
-        with plugin_errors(config, f"loading dataset {config.dataset.name!r}"):
-            dataset = load_trial_dataset(config)
+        dataset = _load_checked(config)
     except DataNotFoundError as exc:
         if data_required:
             raise
         warnings.warn(f"the labelling budget is not checked before the run: {exc}", stacklevel=2)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, BayesalError):
-            raise
-        # A parameter of the right name but the wrong type (YAML reads 1e-1 as text).
-        raise InvalidInputError(
-            f"dataset {config.dataset.name!r} with params {config.dataset.params}: "
-            f"{type(exc).__name__}: {exc} (a value of the wrong type?)"
-        ) from None
     else:
+        if len(dataset.test_y) == 0:
+            warnings.warn(
+                f"dataset {config.dataset.name!r} has no test set, so this run measures no "
+                "accuracy (results.csv gets label counts and acquired ids only, and no "
+                "summary): give the dataset test_fraction (e.g. 0.2, a random hold-out of "
+                "the labelled rows) or test_path for accuracy tables",
+                NoTestSetWarning,
+                stacklevel=2,
+            )
         check_budget(config, dataset)
+        config = fill_data_params(config, dataset)  # a no-op when run_experiment did it
         with plugin_errors(config, "checking the model on the data"):
             check_model_on_data(config, dataset)
 
@@ -400,6 +461,8 @@ def run_experiment(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} exists and is not a directory")
+    data_required = not (executor == "ray" and ray_address is not None)
+    config = _with_data_params(config, out, collect_only=collect_only)
     old = _check_resumable(config, out)
     if collect_only:
         if not out.is_dir():
@@ -407,7 +470,7 @@ def run_experiment(
         with lock_results_dir(out):
             return _collect(config, out)
 
-    check_experiment(config, data_required=not (executor == "ray" and ray_address is not None))
+    check_experiment(config, data_required=data_required)
     # A first look (read only) decides whether trials run in this process; those run
     # elsewhere need this process's run-time registrations, checked to pickle now.
     grid = _directory_grid(config, old)

@@ -146,6 +146,25 @@ def load_trial_dataset(config: ExperimentConfig) -> Dataset:
     return _cached_encoded(spec, config.test_subset, _encoder_json(config))[0]
 
 
+def data_param_values(dataset: Dataset) -> dict[str, int]:
+    """What ``dataset`` determines of a model's parameters
+    (:data:`~bayesal.experiment.config.DATA_PARAMS`): ``num_classes``, ``in_features``
+    (the product of an input's shape: an encoder's feature width for encoded data), and
+    for square images ``[C, H, H]`` ``in_channels`` and ``image_size``."""
+    shape = tuple(int(d) for d in dataset.input_shape)
+    values = {"num_classes": int(dataset.num_classes), "in_features": int(np.prod(shape))}
+    if len(shape) == 3 and shape[1] == shape[2]:
+        values["in_channels"], values["image_size"] = shape[0], shape[1]
+    return values
+
+
+def fill_data_params(config: ExperimentConfig, dataset: Dataset) -> ExperimentConfig:
+    """``config`` with the model parameters that its factory requires and the config
+    leaves out filled in from ``dataset`` (:func:`data_param_values`), as a labelling
+    session does; ``config`` itself when none is left out."""
+    return config.with_data_params(data_param_values(dataset))
+
+
 def encoder_identity(resolved: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """What a resolved config's features depend on (its ``encoder`` section without
     ``cache_dir``), or None when it has no encoder."""
@@ -346,6 +365,7 @@ def _compute_trial(
     spec = config.strategy(label)
     method = config.posterior_for(spec).build()
     dataset = load_trial_dataset(config)
+    config = fill_data_params(config, dataset)  # the runner's own filling: a no-op then
     recorder: SnapshotRecorder | None = None
     if snapshot_wanted(config, seed) and config.snapshots is not None:
         if dataset.input_shape == (2,):
