@@ -752,6 +752,39 @@ CLAIMS: list[Claim] = [
             ("margin, last-layer Laplace", "margin_laplace"),
         ]
     ],
+    # --- Repeated MNIST (README and the study's README)
+    *[
+        Claim(
+            "README.md",
+            f"| `{strategy}` | {reached} | " + "{final_mean:.1f} ± {final_std:.1f} |",
+            summary("repeated_mnist", strategy),
+        )
+        for strategy, reached in [
+            ("batchbald", "{l90_median:.0f} (120)"),
+            ("power_bald", "{l90_median:.0f}"),
+            ("power_epig", "{l90_median:.0f}"),
+            ("random", "{l90_median:.0f} (195)"),
+            ("bald", "not reached (280)"),
+            ("epig", "not reached"),
+        ]
+    ],
+    *[
+        Claim(
+            "benchmarks/results/repeated_mnist/README.md",
+            f"| `{strategy}` | "
+            + ("{l90_median:.0f} [{l90_q25:.0f}, {l90_q75:.0f}]" if reached else "n.r.")
+            + " ({l90_reached}/{n}) |",
+            summary("repeated_mnist", strategy),
+        )
+        for strategy, reached in [
+            ("batchbald", True),
+            ("power_bald", True),
+            ("power_epig", True),
+            ("random", True),
+            ("bald", False),
+            ("epig", False),
+        ]
+    ],
     *BENCH_CLAIMS,
 ]
 
