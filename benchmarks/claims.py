@@ -785,6 +785,27 @@ CLAIMS: list[Claim] = [
             ("epig", False),
         ]
     ],
+    # --- wine: AULC, final accuracy and labels to 95% / 98% per arm
+    *[
+        Claim(
+            WINE_README,
+            f"| {posterior} | {name} | " + "{aulc_mean:.1f} ± {aulc_std:.1f} |",
+            summary(f"wine_tabular/{folder}", strategy),
+        )
+        for posterior, folder in (("forest", "forest"), ("MLP", "mlp"))
+        for name, strategy in (("random", "random"), ("margin", "margin"), ("BALD", "bald"))
+    ],
+    *[
+        Claim(
+            WINE_README,
+            f"| {posterior} | {name} | "
+            + "{l95_median:g} [{l95_q25:g}, {l95_q75:g}] | {l98_median:g} [{l98_q25:g}, "
+            "{l98_q75:g}] |",
+            summary(f"wine_tabular/{folder}", strategy),
+        )
+        for posterior, folder in (("forest", "forest"), ("MLP", "mlp"))
+        for name, strategy in (("random", "random"), ("margin", "margin"), ("BALD", "bald"))
+    ],
     *BENCH_CLAIMS,
 ]
 
