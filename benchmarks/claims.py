@@ -58,8 +58,8 @@ from typing import Any
 
 import pandas as pd
 
-from bayesal.report.paired import MORE, WITHIN, paired_table
-from bayesal.report.results_io import load_results
+from bayesal.report.paired import MORE, OTHER_POSTERIOR, WITHIN, arm_posteriors, paired_table
+from bayesal.report.results_io import load_results, read_resolved_config
 from bayesal.report.tables import per_seed_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,14 +93,17 @@ class Choice:
 
 
 def verdict_choice(verdict: str) -> Choice:
-    """0 better, 1 within seed noise, 2 worse (paired.py's verdict strings)."""
+    """0 better, 1 within seed noise, 2 worse, 3 not compared (random under another
+    posterior) (paired.py's verdict strings)."""
     if verdict.startswith(f"{MORE} (better)"):
         return Choice(0, "better")
     if verdict.startswith(f"{MORE} (worse)"):
         return Choice(2, "worse")
     if verdict.startswith(WITHIN):
         return Choice(1, "within seed noise")
-    return Choice(3, verdict)
+    if verdict == OTHER_POSTERIOR:
+        return Choice(3, "not compared")
+    return Choice(4, verdict)
 
 
 def yes_no(value: bool) -> Choice:
@@ -134,8 +137,14 @@ def _thresholds(root: Path, study: str) -> tuple[float, ...]:
 
 @functools.cache
 def _paired(root: Path, study: str, reference: str) -> pd.DataFrame:
+    # The arms' posteriors, as the report reads them: an arm under another posterior than
+    # random's is not compared with random (verdict "not compared").
+    posteriors = arm_posteriors(read_resolved_config(root / RESULTS / study))
     summary, _ = paired_table(
-        _results(root, study), _thresholds(root, study), references=(reference,)
+        _results(root, study),
+        _thresholds(root, study),
+        references=(reference,),
+        posteriors=posteriors or None,
     )
     return summary
 
@@ -519,11 +528,18 @@ CLAIMS: list[Claim] = [
             paired(POSTERIORS, strategy),
         )
         for name, strategy in [
-            ("BALD with the ensemble", "bald_ensemble"),
             ("BALD with MC dropout", "bald_mc_dropout"),
-            ("BALD with Laplace", "bald_laplace"),
             ("margin with MC dropout", "margin_mc_dropout"),
         ]
+    ],
+    *[
+        Claim(
+            POST_README,
+            "so the ensemble and Laplace arms are {verdict:compared|compared|compared|not "
+            "compared} with it",
+            paired(POSTERIORS, strategy),
+        )
+        for strategy in ("bald_ensemble", "bald_laplace", "margin_ensemble", "margin_laplace")
     ],
     Claim(
         POST_README,
