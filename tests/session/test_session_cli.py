@@ -245,3 +245,17 @@ def test_label_on_a_full_disk_is_one_error_line_and_loses_no_earlier_label(
     reopened = LabellingSession.open(directory)
     assert [e.event_id for e in reopened.store.events()] == acknowledged
     assert all(e.annotator != "zed" for e in reopened.store.events())
+
+
+def test_serve_without_the_label_extra_says_pip_install_in_one_line(
+    tmp_path: Path, digits_folder, monkeypatch
+) -> None:
+    import sys
+
+    directory = new_session(tmp_path, digits_folder)
+    for name in [m for m in sys.modules if m == "bayesal.web" or m.startswith("bayesal.web.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # `import fastapi` fails as if missing
+    one_error_line(
+        cli("serve", directory), "module 'fastapi' is not installed): pip install 'bayesal[label]'"
+    )
