@@ -14,6 +14,7 @@ from bayesal.data.images import load_image_folder, read_image_folder
 from bayesal.data.pool import Pool, balanced_initial_ids
 from bayesal.data.registry import available_datasets, load_dataset
 from bayesal.data.two_moons import load_two_moons
+from bayesal.data.digits import load_digits
 from bayesal.data.wine import load_wine
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "load_npy",
     "load_parquet",
     "load_two_moons",
+    "load_digits",
     "load_wine",
     "read_arrays",
     "read_image_folder",

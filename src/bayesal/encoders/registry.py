@@ -3,8 +3,8 @@
 A registered encoder factory (or an import path ``package.module:factory``) returns
 either
 
-- an :class:`~bayesal.encoders.trainers.EncoderTrainer` (the built-ins
-  ``simclr_mnist``, ``autoencoder_mnist``): the encoder is trained without labels on
+- an :class:`~bayesal.encoders.trainers.EncoderTrainer` (the built-ins ``simclr``
+  and ``autoencoder``, also registered as ``simclr_mnist`` and ``autoencoder_mnist``): the encoder is trained without labels on
   the pool's inputs, once per (pool content, encoder and parameters, seed), and cached;
 - or an ``nn.Module`` mapping inputs ``[N, ...]`` to features ``[N, D]`` (a pretrained
   backbone): used as given, no training step (its features are cached by its weights'
@@ -34,6 +34,10 @@ from bayesal.registry import Registry
 ENCODERS: Registry[Any] = Registry("encoder")
 ENCODERS.register("simclr_mnist", SimCLRTrainer)
 ENCODERS.register("autoencoder_mnist", AutoencoderTrainer)
+# The same recipes under general names: nothing in them is specific to MNIST (any image
+# size and channel count; measured on digits' 8x8 images too, docs/semi_supervised.md).
+ENCODERS.register("simclr", SimCLRTrainer)
+ENCODERS.register("autoencoder", AutoencoderTrainer)
 ENCODERS.mark_builtin()
 
 
