@@ -1,6 +1,7 @@
 """Datasets, the pool of labelled / unlabelled ids, and the dataset registry."""
 
 from bayesal.data.dataset import Dataset
+from bayesal.data.digits import load_digits
 from bayesal.data.files import (
     MISSING,
     ArrayData,
@@ -14,7 +15,6 @@ from bayesal.data.images import load_image_folder, read_image_folder
 from bayesal.data.pool import Pool, balanced_initial_ids
 from bayesal.data.registry import available_datasets, load_dataset
 from bayesal.data.two_moons import load_two_moons
-from bayesal.data.digits import load_digits
 from bayesal.data.wine import load_wine
 
 __all__ = [

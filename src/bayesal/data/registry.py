@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesal.data.dataset import Dataset
+from bayesal.data.digits import load_digits
 from bayesal.data.files import load_csv, load_npy, load_parquet
 from bayesal.data.images import load_image_folder
 from bayesal.data.two_moons import load_two_moons
-from bayesal.data.digits import load_digits
 from bayesal.data.wine import load_wine
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.registry import Registry, check_parameters

@@ -4,8 +4,9 @@ A registered encoder factory (or an import path ``package.module:factory``) retu
 either
 
 - an :class:`~bayesal.encoders.trainers.EncoderTrainer` (the built-ins ``simclr``
-  and ``autoencoder``, also registered as ``simclr_mnist`` and ``autoencoder_mnist``): the encoder is trained without labels on
-  the pool's inputs, once per (pool content, encoder and parameters, seed), and cached;
+  and ``autoencoder``, also registered as ``simclr_mnist`` and ``autoencoder_mnist``):
+  the encoder is trained without labels on the pool's inputs, once per (pool content,
+  encoder and parameters, seed), and cached;
 - or an ``nn.Module`` mapping inputs ``[N, ...]`` to features ``[N, D]`` (a pretrained
   backbone): used as given, no training step (its features are cached by its weights'
   digest).
