@@ -420,6 +420,7 @@ def main() -> None:
         f"{torch.get_num_threads()}; {platform.processor() or platform.machine()}"
     )
     log(f"load average at the start (1, 5, 15 min): {os.getloadavg()}")
+    RECORD["load_average_start"] = os.getloadavg()
     lp = make_log_probs(args.n, args.k, args.c, args.seed, torch.float32)
     section_scores(lp.to(torch.float64))
     section_exact(args.n, 20, 3, 4, args.num_samples, args.seed)

@@ -213,6 +213,7 @@ def main() -> None:
     naive_k = args.k if args.naive_k is None else min(args.naive_k, args.k)
 
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     log(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}; N={args.n}, K={args.k}; "
@@ -332,6 +333,7 @@ def main() -> None:
             "speedup": naive_s / bayesal_s,
             "speedup_floor": naive_floor_s / bayesal_s,
             "bayesal_over_estimate": bayesal_s / estimate_s,
+            "load_average_start": load_start,
             "load_average_end": os.getloadavg()[0],
             "trunk_study": trunk_rows,
         }

@@ -513,6 +513,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.features}-{args.hidden}-{args.hidden}-{CLASSES}, dropout 0.25, K = {args.k}, "
         f"C = {CLASSES}: [N, K, C] would be {args.items * args.k * CLASSES * 4 / 2**30:.1f} GB"
     )
+    load_start = os.getloadavg()
     owned = args.data_dir is None
     folder = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-scale-", dir="/tmp"))
     try:
@@ -536,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
                 "cpus": os.cpu_count(),
                 "configurations": results,
                 "prefilter": rows,
+                "load_average_start": load_start,
                 "load_average_end": os.getloadavg(),
             }
             Path(args.json).write_text(json.dumps(record, indent=1))
