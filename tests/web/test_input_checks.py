@@ -306,3 +306,19 @@ def test_token_file_reader_keeps_a_good_mapping(tmp_path: Path):
     tokens = tmp_path / "tokens.json"
     tokens.write_text(f'{{"{ALICE}": "alice", "{BOB}": "bob"}}')
     assert read_annotator_tokens(tokens) == {ALICE: "alice", BOB: "bob"}
+
+
+def test_python_m_bayesal_web_without_the_label_extra_says_pip_install(digits_session):
+    session_dir, _ = digits_session
+    code = (
+        "import sys; sys.modules['fastapi'] = None; "
+        "from bayesal.web.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(session_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: the labelling server needs the 'label' extra (module 'fastapi' is not "
+        "installed): pip install 'bayesal[label]'"
+    ]
