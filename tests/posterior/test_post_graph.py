@@ -78,7 +78,9 @@ def test_member_probabilities_are_spread_bootstrap_counts() -> None:
     counts directly, normalised over classes (the per-label solves are combined right)."""
     x, y = _blobs(n_per=10)
     rows = np.array([0, 3, 10, 14, 20, 25])
-    _, fitted = _fit(x, y, rows, members=4, k=5, alpha=0.9, min_prob=1e-9)
+    _, fitted = _fit(
+        x, y, rows, members=4, k=5, alpha=0.9, min_prob=1e-9, class_mass_normalization=False
+    )
     probs = fitted.extra["label_spreading"]["probs"].double().numpy()  # [B, M, C]
     w = affinity_matrix(*knn_search(x, x, 5, exclude_self=True))
     counts = np.random.default_rng(SEEDS.init(0)).multinomial(
@@ -186,3 +188,16 @@ def test_saved_learner_restores_the_spread_labels(tmp_path) -> None:  # type: ig
     learner.save(tmp_path / "l.pt")
     loaded = ActiveLearner.load(tmp_path / "l.pt")
     assert torch.allclose(loaded.predict_log_probs(x.numpy()), before)
+
+
+def test_class_mass_normalisation_keeps_a_many_labelled_class_from_taking_over() -> None:
+    """With alpha near 1 spread mass approaches the graph's stationary distribution, so
+    the class with most labels wins everywhere unless each class's mass is normalised."""
+    x, y = _blobs(n_per=40)
+    rows = np.concatenate([np.arange(0, 30), [40, 80]])  # 30 labels of class 0, 1 of each other
+    accuracy = {}
+    for cmn in (False, True):
+        _, fitted = _fit(x, y, rows, k=20, alpha=0.999, members=1, class_mass_normalization=cmn)
+        probs = fitted.extra["label_spreading"]["probs"][:, 0].numpy()
+        accuracy[cmn] = (probs.argmax(1) == y).mean()
+    assert accuracy[True] > 0.95 > accuracy[False]

@@ -193,16 +193,20 @@ def spread_labels(
     rs = (r * r).sum(0)
     stop = (tol * np.sqrt((b * b).sum(0))) ** 2
     for _ in range(max_iter):
-        if np.all(rs <= stop):
+        # A converged column stops moving: its tiny residuals would only add round-off.
+        active = rs > stop
+        if not active.any():
             break
         ap = p - alpha * (s @ p)
         pap = (p * ap).sum(0)
-        step = np.where(pap > 0, rs / np.where(pap > 0, pap, 1.0), 0.0)
+        ok = active & (pap > 0)
+        step = np.where(ok, rs / np.where(ok, pap, 1.0), 0.0)
         x += step * p
         r -= step * ap
         rs_new = (r * r).sum(0)
-        p = r + np.where(rs > 0, rs_new / np.where(rs > 0, rs, 1.0), 0.0) * p
-        rs = rs_new
+        beta = np.where(ok, rs_new / np.where(ok, rs, 1.0), 0.0)
+        p = np.where(ok, r + beta * p, p)
+        rs = np.where(ok, rs_new, rs)
     return x
 
 
@@ -372,7 +376,7 @@ class LabelSpreadingMethod(PosteriorMethod):
     Args:
         members: K, bootstrap samples per round (default 20).
         k: neighbours per node in the graph and for an input (default 10).
-        alpha: how far labels spread, in (0, 1) (default 0.99).
+        alpha: how far labels spread, in (0, 1) (default 0.9; see docs/semi_supervised.md).
         resample: ``bootstrap`` (multinomial counts, default) or ``bayesian``
             (Dirichlet(1) weights).
         max_nodes: the most pool items in the graph (default 20,000).
@@ -380,6 +384,9 @@ class LabelSpreadingMethod(PosteriorMethod):
             ``max_nodes`` (default 0; fixed, so every round uses one graph).
         min_prob: the probability floor (default ``1e-6``).
         tol: relative residual at which the conjugate-gradient solves stop (default 1e-6).
+        class_mass_normalization: scale each class's spread mass to sum to one over the
+            graph before normalising each node over classes (default true; a uniform
+            class prior, Zhu, Ghahramani and Lafferty 2003's class mass normalisation).
     """
 
     name = "label_spreading"
@@ -390,13 +397,19 @@ class LabelSpreadingMethod(PosteriorMethod):
         self,
         members: int = 20,
         k: int = 10,
-        alpha: float = 0.99,
+        alpha: float = 0.9,
         resample: str = "bootstrap",
         max_nodes: int = 20_000,
         graph_seed: int = 0,
         min_prob: float = 1e-6,
         tol: float = 1e-6,
+        class_mass_normalization: bool = True,
     ) -> None:
+        if not isinstance(class_mass_normalization, bool):
+            raise InvalidInputError(
+                f"class_mass_normalization must be true or false, got {class_mass_normalization!r}"
+            )
+        self.class_mass_normalization = class_mass_normalization
         self.members = _check_int("members", members, 1)
         self.k = _check_int("k", k, 1)
         self.alpha = _check_number("alpha", alpha, 0.0, 1.0)
@@ -521,6 +534,11 @@ class LabelSpreadingMethod(PosteriorMethod):
         per_label = weights_M_L.T[:, :, None] * onehot_L_C[:, None, :]  # [L, M, C]
         mass_B_M_C = (g_B_L @ per_label.reshape(n, -1)).reshape(b, self.members, c)
         mass_B_M_C = np.maximum(mass_B_M_C, 0.0)  # CG rounding: masses are non-negative
+        if self.class_mass_normalization:
+            # Every class's spread mass sums to one over the graph, so a class with more
+            # labels does not take over the graph by its mass alone.
+            class_total = mass_B_M_C.sum(0, keepdims=True)
+            mass_B_M_C = mass_B_M_C / np.where(class_total > 0, class_total, 1.0)
         total = mass_B_M_C.sum(-1, keepdims=True)
         probs = np.where(total > 0, mass_B_M_C / np.where(total > 0, total, 1.0), 1.0 / c)
         np.maximum(probs, self.min_prob, out=probs)
