@@ -103,7 +103,11 @@ def purity_radius(
     k = min(_check_positive_int(num_clusters, "num_clusters"), len(points))
     if k < 2:
         return math.inf
-    labels_M = kmeans(points, k, generator=generator, chunk_budget=chunk_budget).assignments_M
+    # 20 Lloyd iterations: the radius is a quantile over all points, and the clustering
+    # only decides which neighbours count as "another cluster" (kmeans' cap is 100).
+    labels_M = kmeans(
+        points, k, generator=generator, max_iter=20, chunk_budget=chunk_budget
+    ).assignments_M
     d_other_M = torch.empty(len(points), dtype=torch.float64)
     for start, d2 in _pairwise_blocks(points, points, chunk_budget):
         same = labels_M[start : start + len(d2), None] == labels_M[None, :]
