@@ -142,6 +142,23 @@ def pointwise_strategies() -> list[str]:
     return [name for name in acq.available_strategies() if acq.is_pointwise(acq.get_strategy(name))]
 
 
+def _write_json(args: argparse.Namespace, rows: list[dict], worst: float, complete: bool) -> None:
+    import torch
+
+    record = {
+        "benchmark": "bench_memory",
+        "torch": torch.__version__,
+        "n": args.n,
+        "k": args.k,
+        "c": args.c,
+        "threads": args.threads,
+        "complete": complete,
+        "rows": rows,
+        "worst_ratio": worst,
+    }
+    Path(args.json).write_text(json.dumps(record, indent=1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -198,6 +215,8 @@ def main() -> int:
         per_element = row["extra_bytes"] / (args.n * args.k * args.c)
         worst = max(worst, ratio)
         rows.append({**row, "ratio": ratio})
+        if args.json:  # after every row: a run cut short keeps what it measured
+            _write_json(args, rows, worst, complete=False)
         flag = "" if row["peak_reset"] else " (peak not reset)"
         label = f"`{name}`" if name == CHECK else f"`{name}`.score"
         print(
@@ -210,17 +229,7 @@ def main() -> int:
     print()
     print(f"worst ratio {worst:.3f} (limit {args.limit})")
     if args.json:
-        record = {
-            "benchmark": "bench_memory",
-            "torch": torch.__version__,
-            "n": args.n,
-            "k": args.k,
-            "c": args.c,
-            "threads": args.threads,
-            "rows": rows,
-            "worst_ratio": worst,
-        }
-        Path(args.json).write_text(json.dumps(record, indent=1))
+        _write_json(args, rows, worst, complete=True)
         print(f"figures written to {args.json}")
     if failures:
         print(f"over the limit or failed: {', '.join(failures)}")
