@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 import torch
@@ -81,19 +82,16 @@ def _fail_dependency_skip(report: pytest.TestReport | pytest.CollectReport) -> N
     )
 
 
-@pytest.hookimpl(wrapper=True)
+# Old-style wrappers (hookwrapper=True): they work with every pytest the dev extra allows.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    _fail_dependency_skip(report)
-    return report
+) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_dependency_skip(outcome.get_result())
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(
-    collector: pytest.Collector,
-) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-    report = yield
-    _fail_dependency_skip(report)
-    return report
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_dependency_skip(outcome.get_result())
