@@ -204,3 +204,26 @@ def test_mean_curve_reports_a_dip_below_the_threshold_after_the_first_crossing(
     )
     assert format(values["stays"], "stays|falls back") == "falls back"
     assert values["dip_min"] == pytest.approx(96.0)
+
+
+def test_the_old_ensemble_readme_saying_every_strategy_beats_random_fails_on_the_real_results(
+    tmp_path: Path,
+) -> None:
+    """The statement issue 21 found, against the committed mnist_encoder_ensemble results:
+    BALD against random is within seed noise there, so "every strategy beats random" and
+    "BALD +2.0, 5/0" must fail."""
+    study = "benchmarks/results/mnist_encoder_ensemble"
+    (tmp_path / study).mkdir(parents=True)
+    for name in ("results.csv", "config.resolved.yaml", "results.manifest.json", "paired.csv"):
+        (tmp_path / study / name).write_bytes((ROOT / study / name).read_bytes())
+    readme = tmp_path / study / "README.md"
+    readme.write_text(
+        "With the ensemble every strategy beats random on AULC over the 5 seeds (paired: "
+        "margin +4.7, PowerBALD +3.3, TypiClust +3.0, EPIG +2.4 points, 5/0 each; BALD "
+        "+2.0, 5/0).\n"
+    )
+    ours = [c for c in claims.CLAIMS if c.file == f"{study}/README.md"]
+    failures = claims.check(tmp_path, ours, files=[readme])
+    assert any("4 of the 5 strategies beat random" in f for f in failures)
+    assert any("BALD is within seed noise of random: +2.0 [-0.2, +4.3], 4/1" in f for f in failures)
+    assert any("'every strategy beats' is stated outside" in f for f in failures)
