@@ -33,7 +33,7 @@ Sources: :func:`paired` (one strategy against a reference, on AULC or labels to 
 threshold), :func:`summary` (a row of ``summary.md`` and every seed's labels),
 :func:`every_vs` (all strategies against a reference), :func:`trial_seconds` (a trial's
 recorded time), :func:`accuracy_at` (test accuracy at a label count), :func:`medians` (accuracy
-and NLL medians at every label count),
+and NLL medians at every label count), :func:`joined` (several sources in one row),
 :func:`mean_curve` (where the seed-averaged curve crosses a threshold and whether it stays
 above), :func:`per_seed_below` (a strategy needs fewer labels than a reference on every
 seed), :func:`bench` (a benchmark's raw JSON, optionally with derived values),
@@ -335,6 +335,17 @@ def medians(study: str, strategy: str) -> Source:
     return source
 
 
+def joined(**sources: Source) -> Source:
+    """Several sources under names: ``joined(a=medians(...), b=medians(...))`` gives
+    ``{a[acc][100]}`` and ``{b[acc][100]}`` (a row that sets two studies side by side)."""
+
+    def source(root: Path) -> Values:
+        return {name: src(root) for name, src in sources.items()}
+
+    source.__doc__ = "joined(" + ", ".join(f"{k}={v.__doc__}" for k, v in sources.items()) + ")"
+    return source
+
+
 @functools.cache
 def _summary(root: Path, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = _results(root, study)
@@ -507,6 +518,16 @@ GAL_ROWS = [
     ("bald", "355 | 400"),
     ("entropy", "375 | 460"),
     ("random", "855 | 670"),
+]
+
+#: The frozen-encoder studies' arms: (name in the tables, label in results.csv).
+ENCODER_ARMS = [
+    ("random", "random"),
+    ("margin", "margin"),
+    ("BALD", "bald"),
+    ("PowerBALD", "power_bald"),
+    ("EPIG", "epig"),
+    ("TypiClust", "typiclust"),
 ]
 
 #: Benchmark figures (raw JSON beside each README); filled in below.
@@ -988,6 +1009,31 @@ CLAIMS: list[Claim] = [
         )
         for posterior, folder in (("forest", "forest"), ("MLP", "mlp"))
         for name, strategy in (("random", "random"), ("margin", "margin"), ("BALD", "bald"))
+    ],
+    # --- the frozen encoder: MC-dropout head -> ensemble, and the MC-dropout study's table
+    *[
+        Claim(
+            ENS_README,
+            f"| {name} | "
+            + "{a[acc][100]:.1f} -> {b[acc][100]:.1f} | {a[acc][220]:.1f} -> {b[acc][220]:.1f} | "
+            "{s[l90_median]:.0f} |",
+            joined(
+                a=medians(ENCODER, strategy),
+                b=medians(ENSEMBLE, strategy),
+                s=summary(ENSEMBLE, strategy),
+            ),
+        )
+        for name, strategy in ENCODER_ARMS
+    ],
+    *[
+        Claim(
+            "docs/encoders.md",
+            f"| {name} | "
+            + "{m[acc][60]:.1f} | {m[acc][100]:.1f} | {m[acc][120]:.1f} | {s[final_mean]:.1f} ± "
+            "{s[final_std]:.1f} |",
+            joined(m=medians(ENCODER, strategy), s=summary(ENCODER, strategy)),
+        )
+        for name, strategy in ENCODER_ARMS
     ],
     *BENCH_CLAIMS,
 ]
