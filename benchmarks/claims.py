@@ -506,6 +506,12 @@ ENCODER = "mnist_encoder"
 ENS_README = f"benchmarks/results/{ENSEMBLE}/README.md"
 POST_README = f"benchmarks/results/{POSTERIORS}/README.md"
 WINE_README = "benchmarks/results/wine_tabular/README.md"
+SEMI = "mnist_semi"
+SEMI_README = f"benchmarks/results/{SEMI}/README.md"
+#: A paired verdict as paired.md writes it.
+VERDICT_NOISE = (
+    "{verdict:more than seed noise (better)|within seed noise|more than seed noise (worse)}"
+)
 #: "BALD {VERDICT} random": beats | is within seed noise of | falls below.
 VERDICT = "{verdict:beats|is within seed noise of|falls below}"
 
@@ -624,6 +630,40 @@ BENCH_CLAIMS: list[Claim] = [
         "({scoring[top100_overlap]} of the top 100 shared)",
         bench(PRECISION_JSON),
     ),
+    # --- issue 20: the semi-supervised MNIST study
+    *[
+        Claim(
+            SEMI_README,
+            name
+            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
+            + VERDICT_NOISE,
+            paired(SEMI, label),
+        )
+        for name, label in [
+            ("TypiClust", "typiclust"),
+            ("margin", "margin"),
+            ("ProbCover", "probcover"),
+            ("the budget-aware strategy", "budget_aware"),
+            ("BALD", "bald"),
+        ]
+    ],
+    *[
+        Claim(
+            SEMI_README,
+            f"| {name} | "
+            + " | ".join(f"{{acc[{n}]:.1f}}" for n in (20, 30, 40, 50, 60, 100))
+            + " |",
+            medians(SEMI, label),
+        )
+        for name, label in [
+            ("random", "random"),
+            ("margin", "margin"),
+            ("BALD", "bald"),
+            ("TypiClust", "typiclust"),
+            ("ProbCover", "probcover"),
+            ("budget-aware", "budget_aware"),
+        ]
+    ],
 ]
 
 
