@@ -21,6 +21,7 @@ from bayesal.report.paired import (
     paired_markdown,
     paired_t_interval,
     paired_table,
+    random_arms,
     saved_fraction_interval,
     sign_test_p,
     student_t_cdf,
@@ -344,3 +345,30 @@ def test_the_report_reads_each_arms_posterior_from_the_resolved_config() -> None
     posteriors = arm_posteriors(config)
     assert posteriors["random"] == posteriors["bald"] != posteriors["bald_ens"]
     assert arm_posteriors(None) == {}
+
+
+def test_a_posterior_comparison_compares_each_arm_with_the_random_arm_of_its_posterior() -> None:
+    curves = _shifted([0.02, 0.025, 0.03, 0.035, 0.04])
+    curves["random_ens"] = dict(curves["random"])
+    curves["good_ens"] = dict(curves["good"])
+    config = {
+        "posterior": {"name": "mc_dropout"},
+        "strategies": [
+            {"name": "random", "label": "random"},
+            {"name": "bald", "label": "good"},
+            {"name": "random", "label": "random_ens", "posterior": {"name": "ensemble"}},
+            {"name": "bald", "label": "good_ens", "posterior": {"name": "ensemble"}},
+        ],
+    }
+    summary, _ = paired_table(
+        curves_table(curves),
+        thresholds=(0.8,),
+        posteriors=arm_posteriors(config),
+        random_for=random_arms(config),
+    )
+    against = summary[(summary["reference_role"] == "random") & (summary["metric"] == "aulc")]
+    assert dict(zip(against["strategy"], against["reference"], strict=True)) == {
+        "good": "random",
+        "good_ens": "random_ens",
+    }
+    assert set(against["verdict"]) == {"more than seed noise (better)"}

@@ -21,6 +21,7 @@ from bayesal.report.paired import (
     PAIRED_MD,
     PAIRED_PER_SEED_CSV,
     arm_posteriors,
+    random_arms,
     write_paired_files,
 )
 from bayesal.report.published import (
@@ -139,7 +140,9 @@ def _write_report_locked(
     figures = directory / FIGURES_DIR
     written.append(plot_learning_curves(df, figures / "learning_curves.png", thresholds=thresholds))
     config = read_resolved_config(directory)
-    written += write_paired_files(directory, df, thresholds, arm_posteriors(config) or None)
+    written += write_paired_files(
+        directory, df, thresholds, arm_posteriors(config) or None, random_arms(config)
+    )
     if published or (published is None and comparison_wanted(config)):
         written += write_comparison(directory, df, config)
     try:

@@ -470,12 +470,32 @@ def arm_posteriors(config: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def random_arms(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{posterior: label of its random arm}`` from a resolved config: the arms whose
+    strategy is ``random`` (the one labelled ``random`` first), keyed like
+    :func:`arm_posteriors`."""
+    posteriors = arm_posteriors(config)
+    arms = [
+        arm
+        for arm in (config or {}).get("strategies") or []
+        if isinstance(arm, Mapping) and arm.get("name") == RANDOM_LABEL
+    ]
+    arms.sort(key=lambda arm: arm.get("label") != RANDOM_LABEL)
+    out: dict[str, str] = {}
+    for arm in arms:
+        label = arm.get("label")
+        if isinstance(label, str) and label in posteriors:
+            out.setdefault(posteriors[label], label)
+    return out
+
+
 def _paired(
     df: pd.DataFrame,
     seeds: pd.DataFrame,
     thresholds: Sequence[float],
     references: Sequence[str],
     posteriors: Mapping[str, str] | None = None,
+    random_for: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     strategies = list(dict.fromkeys(df["strategy"]))
     metrics = ["aulc"] + [threshold_key(float(t)) for t in thresholds]
@@ -489,16 +509,23 @@ def _paired(
             continue  # absent, or already compared against (random is the best)
         done.add(reference)
         for label in strategies:
-            if label == reference or frozenset((label, reference)) in compared:
+            own = reference
+            if ref_name == RANDOM_LABEL and posteriors is not None and random_for:
+                # The random arm under this arm's own posterior (a posterior comparison
+                # gives each posterior one); none: not compared.
+                own = random_for.get(posteriors.get(label, ""), reference)
+                if label in random_for.values():
+                    continue  # a random arm itself
+            if label == own or frozenset((label, own)) in compared:
                 continue  # (random against the best: the best against random, mirrored)
-            compared.add(frozenset((label, reference)))
-            pairs = _pairs(seeds, label, reference)
+            compared.add(frozenset((label, own)))
+            pairs = _pairs(seeds, label, own)
             # Against random only under the same posterior: else the difference would
             # mix the strategy's effect with the posterior's.
             confounded = (
                 ref_name == RANDOM_LABEL
                 and posteriors is not None
-                and posteriors.get(label) != posteriors.get(reference)
+                and posteriors.get(label) != posteriors.get(own)
             )
             for metric in metrics:
                 diffs = [] if confounded else list(_metric_pairs(pairs, metric))
@@ -506,7 +533,7 @@ def _paired(
                     rows.append(
                         {
                             "strategy": label,
-                            "reference": reference,
+                            "reference": own,
                             "reference_role": ref_name,
                             "metric": metric,
                             **_compare([]),
@@ -518,7 +545,7 @@ def _paired(
                 rows.append(
                     {
                         "strategy": label,
-                        "reference": reference,
+                        "reference": own,
                         "reference_role": ref_name,
                         "metric": metric,
                         **_compare(diffs),
@@ -527,7 +554,7 @@ def _paired(
                 per_seed_rows += [
                     {
                         "strategy": label,
-                        "reference": reference,
+                        "reference": own,
                         "reference_role": ref_name,
                         "metric": metric,
                         "seed": seed,
@@ -576,6 +603,7 @@ def paired_table(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     references: Sequence[str] = (RANDOM_LABEL, BEST),
     posteriors: Mapping[str, str] | None = None,
+    random_for: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every strategy against each reference, paired by seed: ``(summary, per_seed)``.
 
@@ -593,14 +621,16 @@ def paired_table(
     ``test`` and ``verdict``. ``per_seed``: ``seed``, ``diff_low``, ``diff_high`` per
     comparison. The rules are in this module's docstring. ``posteriors`` (``{label:
     posterior}``, :func:`arm_posteriors`): an arm whose posterior is not random's is not
-    compared with random (verdict :data:`OTHER_POSTERIOR`, no statistics).
+    compared with random (verdict :data:`OTHER_POSTERIOR`, no statistics), unless
+    ``random_for`` (``{posterior: random arm label}``, :func:`random_arms`) names a random
+    arm under its posterior: then it is compared with that one.
 
     Raises:
         InvalidInputError: malformed table or invalid thresholds.
     """
     thresholds = _check_thresholds(thresholds)
     df = validate_results(df)
-    return _paired(df, _per_seed(df, thresholds), thresholds, references, posteriors)
+    return _paired(df, _per_seed(df, thresholds), thresholds, references, posteriors, random_for)
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -699,7 +729,7 @@ def paired_markdown(
     for (role, reference), rows in summary.groupby(["reference_role", "reference"], sort=False):
         heading = (
             f"Against `{reference}`"
-            if role == reference
+            if role in (reference, RANDOM_LABEL)
             else f"Against the best strategy by mean AULC (`{reference}`)"
         )
         lines += [
@@ -773,6 +803,7 @@ def write_paired_files(
     df: pd.DataFrame,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     posteriors: Mapping[str, str] | None = None,
+    random_for: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``labels_saved.csv``/``.md`` (only with a ``random`` arm), ``paired.csv``,
     ``paired.md`` and ``paired_per_seed.csv`` of ``df`` into ``results_dir``
@@ -806,7 +837,7 @@ def write_paired_files(
     else:
         for name in (LABELS_SAVED_CSV, LABELS_SAVED_MD):
             (directory / name).unlink(missing_ok=True)
-    summary, per_seed = _paired(df, seeds, thresholds, (RANDOM_LABEL, BEST), posteriors)
+    summary, per_seed = _paired(df, seeds, thresholds, (RANDOM_LABEL, BEST), posteriors, random_for)
     md = paired_markdown(
         summary, per_seed, title=f"Paired comparison over seeds: `{directory.name}`"
     )
@@ -863,7 +894,9 @@ def verdict_lines(results_dir: str | os.PathLike[str]) -> list[str]:
                 saved_text = _fmt_bound(s["saved_median_low"], s["saved_median_high"])
                 saved_text += " labels" if saved_text != "unknown" else " (not reached)"
                 parts.append(f"to {threshold_stem(float(s['threshold']))}%: {saved_text}")
-        lines.append(f"  {label}: " + "; ".join(parts))
+        own = str(group["reference"].iloc[0])
+        named = label if own == reference else f"{label} (against {own})"
+        lines.append(f"  {named}: " + "; ".join(parts))
     return lines
 
 
@@ -882,6 +915,7 @@ __all__ = [
     "paired_markdown",
     "paired_t_interval",
     "arm_posteriors",
+    "random_arms",
     "paired_table",
     "saved_fraction_interval",
     "sign_test_p",
