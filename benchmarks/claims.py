@@ -507,6 +507,8 @@ ENS_README = f"benchmarks/results/{ENSEMBLE}/README.md"
 POST_README = f"benchmarks/results/{POSTERIORS}/README.md"
 WINE_README = "benchmarks/results/wine_tabular/README.md"
 SEMI = "mnist_semi"
+WINE_SEMI = "wine_semi"
+WINE_SEMI_README = f"benchmarks/results/{WINE_SEMI}/README.md"
 SEMI_README = f"benchmarks/results/{SEMI}/README.md"
 #: A paired verdict as paired.md writes it.
 VERDICT_NOISE = (
@@ -630,6 +632,37 @@ BENCH_CLAIMS: list[Claim] = [
         "({scoring[top100_overlap]} of the top 100 shared)",
         bench(PRECISION_JSON),
     ),
+    # --- issue 20: wine, a forest against label spreading
+    *[
+        Claim(
+            WINE_SEMI_README,
+            text
+            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
+            + VERDICT_NOISE,
+            paired(WINE_SEMI, label, reference),
+        )
+        for text, label, reference in [
+            ("under label spreading, margin", "margin", "random"),
+            ("BALD", "bald", "random"),
+            ("Under the forest, margin", "margin_forest", "random_forest"),
+            ("BALD", "bald_forest", "random_forest"),
+        ]
+    ],
+    *[
+        Claim(
+            WINE_SEMI_README,
+            f"| {name} | " + " | ".join(f"{{acc[{n}]:.1f}}" for n in (6, 8, 12, 20, 36)) + " |",
+            medians(WINE_SEMI, label),
+        )
+        for name, label in [
+            ("random, label spreading", "random"),
+            ("margin, label spreading", "margin"),
+            ("BALD, label spreading", "bald"),
+            ("random, forest", "random_forest"),
+            ("margin, forest", "margin_forest"),
+            ("BALD, forest", "bald_forest"),
+        ]
+    ],
     # --- issue 20: the semi-supervised MNIST study
     *[
         Claim(
