@@ -508,6 +508,8 @@ POST_README = f"benchmarks/results/{POSTERIORS}/README.md"
 WINE_README = "benchmarks/results/wine_tabular/README.md"
 SEMI = "mnist_semi"
 WINE_SEMI = "wine_semi"
+DIGITS_SEMI = "digits_semi"
+DIGITS_SEMI_README = f"benchmarks/results/{DIGITS_SEMI}/README.md"
 WINE_SEMI_README = f"benchmarks/results/{WINE_SEMI}/README.md"
 SEMI_README = f"benchmarks/results/{SEMI}/README.md"
 #: A paired verdict as paired.md writes it.
@@ -632,6 +634,40 @@ BENCH_CLAIMS: list[Claim] = [
         "({scoring[top100_overlap]} of the top 100 shared)",
         bench(PRECISION_JSON),
     ),
+    # --- issue 20: digits
+    *[
+        Claim(
+            DIGITS_SEMI_README,
+            name
+            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
+            + VERDICT_NOISE,
+            paired(DIGITS_SEMI, label),
+        )
+        for name, label in [
+            ("TypiClust", "typiclust"),
+            ("margin", "margin"),
+            ("ProbCover", "probcover"),
+            ("the budget-aware\nstrategy", "budget_aware"),
+            ("BALD", "bald"),
+        ]
+    ],
+    *[
+        Claim(
+            DIGITS_SEMI_README,
+            f"| {name} | "
+            + " | ".join(f"{{acc[{n}]:.1f}}" for n in (10, 20, 30, 50, 70, 100))
+            + " |",
+            medians(DIGITS_SEMI, label),
+        )
+        for name, label in [
+            ("random", "random"),
+            ("margin", "margin"),
+            ("BALD", "bald"),
+            ("TypiClust", "typiclust"),
+            ("ProbCover", "probcover"),
+            ("budget-aware", "budget_aware"),
+        ]
+    ],
     # --- issue 20: wine, a forest against label spreading
     *[
         Claim(
