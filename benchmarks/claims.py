@@ -634,6 +634,31 @@ BENCH_CLAIMS: list[Claim] = [
         "({scoring[top100_overlap]} of the top 100 shared)",
         bench(PRECISION_JSON),
     ),
+    # --- issue 20: the README's summary of the semi-supervised MNIST study
+    Claim(
+        "README.md",
+        "random reaches {acc[50]:.1f}% at 50 labels and {acc[100]:.1f}% at 100",
+        medians(SEMI, "random"),
+    ),
+    Claim(
+        "README.md",
+        "TypiClust {acc[50]:.1f}% and {acc[100]:.1f}%",
+        medians(SEMI, "typiclust"),
+    ),
+    Claim("README.md", "BALD\n{acc[50]:.1f}% and {acc[100]:.1f}%", medians(SEMI, "bald")),
+    Claim(
+        "README.md",
+        "TypiClust is ahead of random on AULC by "
+        "{verdict:more than seed noise|seed noise or less|less than nothing} "
+        "(+{mean:.1f}\npoints, {wins}/{losses})",
+        paired(SEMI, "typiclust"),
+    ),
+    Claim(
+        "README.md",
+        "BALD {verdict:beats|is within seed noise of|falls below} it ({mean:+.1f} points, "
+        "{wins}/{losses})",
+        paired(SEMI, "bald"),
+    ),
     # --- issue 20: digits
     *[
         Claim(
