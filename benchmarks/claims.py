@@ -60,7 +60,14 @@ from typing import Any
 
 import pandas as pd
 
-from bayesal.report.paired import MORE, OTHER_POSTERIOR, WITHIN, arm_posteriors, paired_table
+from bayesal.report.paired import (
+    MORE,
+    OTHER_POSTERIOR,
+    WITHIN,
+    arm_posteriors,
+    paired_table,
+    random_arms,
+)
 from bayesal.report.results_io import load_results, read_resolved_config
 from bayesal.report.tables import per_seed_table, summary_table
 
@@ -141,12 +148,13 @@ def _thresholds(root: Path, study: str) -> tuple[float, ...]:
 def _paired(root: Path, study: str, reference: str) -> pd.DataFrame:
     # The arms' posteriors, as the report reads them: an arm under another posterior than
     # random's is not compared with random (verdict "not compared").
-    posteriors = arm_posteriors(read_resolved_config(root / RESULTS / study))
+    config = read_resolved_config(root / RESULTS / study)
     summary, _ = paired_table(
         _results(root, study),
         _thresholds(root, study),
         references=(reference,),
-        posteriors=posteriors or None,
+        posteriors=arm_posteriors(config) or None,
+        random_for=random_arms(config),
     )
     return summary
 

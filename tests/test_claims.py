@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesal.report.paired import arm_posteriors, paired_table
+from bayesal.report.paired import arm_posteriors, paired_table, random_arms
 from bayesal.report.results_io import load_results, read_resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +50,13 @@ def test_committed_paired_verdicts_equal_the_recomputation_from_results_csv(stud
         for m in committed["metric"].unique()
         if m.startswith("labels_to_")
     )
-    posteriors = arm_posteriors(read_resolved_config(directory)) or None
-    recomputed, _ = paired_table(load_results(directory), thresholds, posteriors=posteriors)
+    config = read_resolved_config(directory)
+    recomputed, _ = paired_table(
+        load_results(directory),
+        thresholds,
+        posteriors=arm_posteriors(config) or None,
+        random_for=random_arms(config),
+    )
     keys = ["strategy", "reference", "metric"]
     merged = committed.merge(recomputed, on=keys, suffixes=("_committed", "_recomputed"))
     assert len(merged) == len(committed) == len(recomputed)
