@@ -517,6 +517,27 @@ WINE_README = "benchmarks/results/wine_tabular/README.md"
 SEMI = "mnist_semi"
 WINE_SEMI = "wine_semi"
 DIGITS_SEMI = "digits_semi"
+SPREADING_JSON = "benchmarks/results/semi_supervised/spreading.json"
+
+
+def _spreading_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """Mean accuracy (%) as ``acc[data][alpha][labels]``; the imbalanced-labels run with
+    and without class mass normalisation; coverage (%) at 20 and 100 labels."""
+    acc: dict[str, dict[str, dict[int, float]]] = {}
+    for row in data["alpha"]:
+        by_alpha = acc.setdefault(row["data"], {}).setdefault(str(row["alpha"]), {})
+        by_alpha[int(row["labels"])] = 100.0 * sum(row["accuracy"]) / len(row["accuracy"])
+    cmn = {r["class_mass_normalization"]: 100.0 * r["accuracy"] for r in data["imbalanced"]}
+    cov = {r["labels"]: 100.0 * r["coverage"] for r in data["coverage"]}
+    return {
+        "acc": acc,
+        "cmn_off": cmn[False],
+        "cmn_on": cmn[True],
+        "cov20": cov[20],
+        "cov100": cov[100],
+    }
+
+
 DIGITS_SEMI_README = f"benchmarks/results/{DIGITS_SEMI}/README.md"
 WINE_SEMI_README = f"benchmarks/results/{WINE_SEMI}/README.md"
 SEMI_README = f"benchmarks/results/{SEMI}/README.md"
@@ -667,6 +688,63 @@ BENCH_CLAIMS: list[Claim] = [
         "{wins}/{losses})",
         paired(SEMI, "bald"),
     ),
+    # --- issue 20: docs/semi_supervised.md
+    Claim(
+        "docs/semi_supervised.md",
+        "TypiClust is ahead of random on AULC by "
+        "{verdict:more than seed noise|seed noise or less|less than nothing} "
+        "(+{mean:.1f} points, {wins}/{losses})",
+        paired(SEMI, "typiclust"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "BALD {verdict:beats|is within seed noise of|falls below} it ({mean:+.1f} points, "
+        "{wins}/{losses})",
+        paired(SEMI, "bald"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "margin " + VERDICT + " random under label spreading ({mean:+.1f} points, {wins}/{losses})",
+        paired(WINE_SEMI, "margin"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "and under the forest ({mean:+.1f} points, {wins}/{losses})",
+        paired(WINE_SEMI, "margin_forest", "random_forest"),
+    ),
+    # --- issue 20: docs/semi_supervised.md's measurements (spreading.json)
+    *[
+        Claim("docs/semi_supervised.md", text, bench(SPREADING_JSON, _spreading_derived))
+        for text in [
+            "| MNIST | 0.9 | 20: {acc[mnist][0.9][20]:.1f} | 50: {acc[mnist][0.9][50]:.1f} "
+            "| 100: {acc[mnist][0.9][100]:.1f} | |",
+            "| MNIST | 0.99 | 20: {acc[mnist][0.99][20]:.1f} | 50: {acc[mnist][0.99][50]:.1f} "
+            "| 100: {acc[mnist][0.99][100]:.1f} | |",
+            "| digits | 0.9 | 10: {acc[digits][0.9][10]:.1f} | 20: {acc[digits][0.9][20]:.1f} "
+            "| 50: {acc[digits][0.9][50]:.1f} | 100: {acc[digits][0.9][100]:.1f} |",
+            "| digits | 0.99 | 10: {acc[digits][0.99][10]:.1f} | 20: "
+            "{acc[digits][0.99][20]:.1f} | 50: {acc[digits][0.99][50]:.1f} | 100: "
+            "{acc[digits][0.99][100]:.1f} |",
+            "| wine | 0.9 | 6: {acc[wine][0.9][6]:.1f} | 12: {acc[wine][0.9][12]:.1f} "
+            "| 36: {acc[wine][0.9][36]:.1f} | |",
+            "| wine | 0.99 | 6: {acc[wine][0.99][6]:.1f} | 12: {acc[wine][0.99][12]:.1f} "
+            "| 36: {acc[wine][0.99][36]:.1f} | |",
+            "on MNIST, {acc[mnist][0.99][50]:.1f}% at 50 labels and "
+            "{acc[mnist][0.99][100]:.1f}% at 100.",
+            "spreading with random labels reaches {acc[mnist][0.99][50]:.1f}% at 50 labels "
+            "and {acc[mnist][0.99][100]:.1f}% at 100",
+            "gave {cmn_off:.1f}% test accuracy without it and {cmn_on:.1f}% with it",
+            "cover {cov100:.1f}% of a 2,000-image MNIST subset ({cov20:.1f}% for 20 labels)",
+        ]
+    ],
+    *[
+        Claim(SEMI_README, text, bench(SPREADING_JSON, _spreading_derived))
+        for text in [
+            "reaches {acc[mnist][0.99][50]:.1f}% at 50 labels and "
+            "{acc[mnist][0.99][100]:.1f}% at 100 (3 draws;",
+            "cover {cov100:.1f}% of a 2,000-image pool subset ({cov20:.1f}% for 20 labels;",
+        ]
+    ],
     # --- issue 20: digits
     *[
         Claim(
