@@ -538,8 +538,6 @@ def _spreading_derived(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-DIGITS_SEMI_README = f"benchmarks/results/{DIGITS_SEMI}/README.md"
-WINE_SEMI_README = f"benchmarks/results/{WINE_SEMI}/README.md"
 SEMI_README = f"benchmarks/results/{SEMI}/README.md"
 #: A paired verdict as paired.md writes it.
 VERDICT_NOISE = (
@@ -547,6 +545,34 @@ VERDICT_NOISE = (
 )
 #: "BALD {VERDICT} random": beats | is within seed noise of | falls below.
 VERDICT = "{verdict:beats|is within seed noise of|falls below}"
+
+
+def study_claims(
+    study: str,
+    verdicts: Sequence[tuple[str, str, str]],
+    rows: Sequence[tuple[str, str]],
+    columns: Sequence[int],
+) -> list[Claim]:
+    """A study README's paired sentences ``"<name> +1.4 points [+0.2, +2.6], 5/0, more
+    than seed noise (better)"`` (``verdicts``: name, arm, reference arm) and its median
+    accuracy table rows ``"| <name> | 81.8 | ... |"`` at the label counts ``columns``."""
+    readme = f"benchmarks/results/{study}/README.md"
+    row_template = " | ".join(f"{{acc[{n}]:.1f}}" for n in columns)
+    return [
+        *[
+            Claim(
+                readme,
+                name + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], "
+                "{wins}/{losses}, " + VERDICT_NOISE,
+                paired(study, label, reference),
+            )
+            for name, label, reference in verdicts
+        ],
+        *[
+            Claim(readme, f"| {name} | {row_template} |", medians(study, label))
+            for name, label in rows
+        ],
+    ]
 
 
 #: The published columns of the Gal et al. table (Gal et al. 2017, the seed study): quoted.
@@ -745,105 +771,63 @@ BENCH_CLAIMS: list[Claim] = [
             "cover {cov100:.1f}% of a 2,000-image pool subset ({cov20:.1f}% for 20 labels;",
         ]
     ],
-    # --- issue 20: digits
-    *[
-        Claim(
-            DIGITS_SEMI_README,
-            name
-            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
-            + VERDICT_NOISE,
-            paired(DIGITS_SEMI, label),
-        )
-        for name, label in [
-            ("TypiClust", "typiclust"),
-            ("margin", "margin"),
-            ("ProbCover", "probcover"),
-            ("the budget-aware\nstrategy", "budget_aware"),
-            ("BALD", "bald"),
-        ]
-    ],
-    *[
-        Claim(
-            DIGITS_SEMI_README,
-            f"| {name} | "
-            + " | ".join(f"{{acc[{n}]:.1f}}" for n in (10, 20, 30, 50, 70, 100))
-            + " |",
-            medians(DIGITS_SEMI, label),
-        )
-        for name, label in [
+    # --- issue 20: the studies' READMEs (paired verdicts and median tables)
+    *study_claims(
+        DIGITS_SEMI,
+        [
+            ("TypiClust", "typiclust", "random"),
+            ("margin", "margin", "random"),
+            ("ProbCover", "probcover", "random"),
+            ("the budget-aware\nstrategy", "budget_aware", "random"),
+            ("BALD", "bald", "random"),
+        ],
+        [
             ("random", "random"),
             ("margin", "margin"),
             ("BALD", "bald"),
             ("TypiClust", "typiclust"),
             ("ProbCover", "probcover"),
             ("budget-aware", "budget_aware"),
-        ]
-    ],
-    # --- issue 20: wine, a forest against label spreading
-    *[
-        Claim(
-            WINE_SEMI_README,
-            text
-            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
-            + VERDICT_NOISE,
-            paired(WINE_SEMI, label, reference),
-        )
-        for text, label, reference in [
+        ],
+        (10, 20, 30, 50, 70, 100),
+    ),
+    *study_claims(
+        WINE_SEMI,
+        [
             ("under label spreading, margin", "margin", "random"),
             ("BALD", "bald", "random"),
             ("Under the forest, margin", "margin_forest", "random_forest"),
             ("BALD", "bald_forest", "random_forest"),
-        ]
-    ],
-    *[
-        Claim(
-            WINE_SEMI_README,
-            f"| {name} | " + " | ".join(f"{{acc[{n}]:.1f}}" for n in (6, 8, 12, 20, 36)) + " |",
-            medians(WINE_SEMI, label),
-        )
-        for name, label in [
+        ],
+        [
             ("random, label spreading", "random"),
             ("margin, label spreading", "margin"),
             ("BALD, label spreading", "bald"),
             ("random, forest", "random_forest"),
             ("margin, forest", "margin_forest"),
             ("BALD, forest", "bald_forest"),
-        ]
-    ],
-    # --- issue 20: the semi-supervised MNIST study
-    *[
-        Claim(
-            SEMI_README,
-            name
-            + " {mean:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}], {wins}/{losses}, "
-            + VERDICT_NOISE,
-            paired(SEMI, label),
-        )
-        for name, label in [
-            ("TypiClust", "typiclust"),
-            ("margin", "margin"),
-            ("ProbCover", "probcover"),
-            ("the budget-aware strategy", "budget_aware"),
-            ("BALD", "bald"),
-        ]
-    ],
-    *[
-        Claim(
-            SEMI_README,
-            f"| {name} | "
-            + " | ".join(f"{{acc[{n}]:.1f}}" for n in (20, 30, 40, 50, 60, 100))
-            + " |",
-            medians(SEMI, label),
-        )
-        for name, label in [
+        ],
+        (6, 8, 12, 20, 36),
+    ),
+    *study_claims(
+        SEMI,
+        [
+            ("TypiClust", "typiclust", "random"),
+            ("margin", "margin", "random"),
+            ("ProbCover", "probcover", "random"),
+            ("the budget-aware strategy", "budget_aware", "random"),
+            ("BALD", "bald", "random"),
+        ],
+        [
             ("random", "random"),
             ("margin", "margin"),
             ("BALD", "bald"),
             ("TypiClust", "typiclust"),
             ("ProbCover", "probcover"),
             ("budget-aware", "budget_aware"),
-        ]
-    ],
+        ],
+        (20, 30, 40, 50, 60, 100),
+    ),
 ]
 
 
