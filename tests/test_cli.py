@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -457,6 +458,21 @@ register_strategy("broken", make_broken, overwrite=True)
 register_model("failing_model", failing_model, overwrite=True)
 register_model("unbuildable_model", unbuildable_model, overwrite=True)
 """
+
+
+@pytest.fixture(autouse=True)
+def _forget_plugin_registrations() -> Iterator[None]:
+    """The plugins of these tests register strategies and models in this process: remove
+    them afterwards, so that later tests (a Ray run ships every registration to its
+    workers) do not meet names whose module they cannot import."""
+    from bayesal.acquisition.registry import STRATEGIES
+    from bayesal.models.registry import MODELS
+
+    before = {registry: set(registry.names()) for registry in (STRATEGIES, MODELS)}
+    yield
+    for registry, names in before.items():
+        for name in set(registry.names()) - names:
+            registry.unregister(name)
 
 
 def _plugin_run(

@@ -252,7 +252,13 @@ def test_serve_without_the_label_extra_says_pip_install_in_one_line(
 ) -> None:
     import sys
 
+    import bayesal
+    import bayesal.web
+
     directory = new_session(tmp_path, digits_folder)
+    # Restored after the test: the package attribute as well as sys.modules (a failed
+    # re-import would otherwise leave bayesal.web pointing at a half-imported module).
+    monkeypatch.setattr(bayesal, "web", bayesal.web)
     for name in [m for m in sys.modules if m == "bayesal.web" or m.startswith("bayesal.web.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "fastapi", None)  # `import fastapi` fails as if missing
