@@ -31,6 +31,13 @@ from bayesal.acquisition.batchbald import (
     exact_joint_entropy,
     sampled_joint_entropy,
 )
+from bayesal.acquisition.coverage import (
+    BudgetAwareStrategy,
+    ProbCoverStrategy,
+    coverage,
+    probcover,
+    purity_radius,
+)
 from bayesal.acquisition.embedding import (
     BADGEStrategy,
     CoresetStrategy,
@@ -107,6 +114,8 @@ __all__ = [
     "TopKSelector",
     "TopKStrategy",
     "TypiClustStrategy",
+    "BudgetAwareStrategy",
+    "ProbCoverStrategy",
     "as_score",
     "available_strategies",
     "badge",
@@ -137,6 +146,9 @@ __all__ = [
     "top_k",
     "typicality",
     "typiclust",
+    "coverage",
+    "probcover",
+    "purity_radius",
     "unregister_strategy",
     "variation_ratios",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from bayesal.data._split import stratified_split
 from bayesal.data.dataset import Dataset
-from bayesal.errors import InvalidInputError
 
 
 def load_digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
@@ -18,20 +18,10 @@ def load_digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     with the defaults 1,257 training images (the pool) and 540 test images.
     Deterministic in ``seed``.
     """
-    if not 0 < test_fraction < 1:
-        raise InvalidInputError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
     from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
 
     x, y = sklearn_digits(return_X_y=True)
-    try:
-        x_tr, x_te, y_tr, y_te = train_test_split(
-            x, y, test_size=test_fraction, stratify=y, random_state=seed, shuffle=True
-        )
-    except ValueError as exc:
-        raise InvalidInputError(f"test_fraction={test_fraction}: {exc}") from None
+    x_tr, x_te, y_tr, y_te = stratified_split(x, y, test_fraction, seed)
 
     def images(a: object) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bayesal.data._split import stratified_split
 from bayesal.data.dataset import Dataset
-from bayesal.errors import InvalidInputError
 
 
 def load_wine(test_fraction: float = 0.3, seed: int = 0, standardize: bool = True) -> Dataset:
@@ -24,20 +24,10 @@ def load_wine(test_fraction: float = 0.3, seed: int = 0, standardize: bool = Tru
     raw features range from about 0.1 to 1,680, which an MLP cannot take as they are; the
     test set never informs the scaling). Tree ensembles do not need it and do not mind.
     """
-    if not 0 < test_fraction < 1:
-        raise InvalidInputError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
     from sklearn.datasets import load_wine as sklearn_wine  # sklearn takes ~2 s to import
-    from sklearn.model_selection import train_test_split
 
     x, y = sklearn_wine(return_X_y=True)
-    try:
-        x_tr, x_te, y_tr, y_te = train_test_split(
-            x, y, test_size=test_fraction, stratify=y, random_state=seed, shuffle=True
-        )
-    except ValueError as exc:  # a split too small for every class on one side
-        raise InvalidInputError(f"test_fraction={test_fraction}: {exc}") from None
+    x_tr, x_te, y_tr, y_te = stratified_split(x, y, test_fraction, seed)
     if standardize:
         mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
         std = np.where(std > 0, std, 1.0)
