@@ -275,9 +275,22 @@ def section_exact(N: int, K: int, C: int, batch: int, num_samples: int, seed: in
 
 
 def describe(name: str, picks: list[int], scores: list[float], seconds: float, lp: Tensor) -> str:
+    common = common_joint_mi(lp, picks)
+    batches = RECORD.setdefault("batches", [])
+    assert isinstance(batches, list)
+    batches.append(
+        {
+            "name": name,
+            "n": lp.shape[0],
+            "seconds": seconds,
+            "picks": picks,
+            "own_joint_mi": scores[-1],
+            "common_joint_mi": common,
+        }
+    )
     return (
         f"{name:<28} {seconds:8.2f}s  final joint MI (own estimate) {scores[-1]:.4f}, "
-        f"(common estimate) {common_joint_mi(lp, picks)}\n{'':<30}picks {picks}"
+        f"(common estimate) {common}\n{'':<30}picks {picks}"
     )
 
 
@@ -422,13 +435,11 @@ def main() -> None:
     log(f"load average at the start (1, 5, 15 min): {os.getloadavg()}")
     RECORD["load_average_start"] = os.getloadavg()
     lp = make_log_probs(args.n, args.k, args.c, args.seed, torch.float32)
-    section_scores(lp.to(torch.float64))
-    section_exact(args.n, 20, 3, 4, args.num_samples, args.seed)
-    full_times = section_sampled_full(args, lp)
-    section_same_size(args, lp, full_times)
-    log(f"\nload average at the end (1, 5, 15 min): {os.getloadavg()}")
-    log(f"K={args.k}: joint MI of any batch is at most log K = {math.log(args.k):.4f} nats")
-    if args.json:
+
+    def write(complete: bool) -> None:
+        """The figures so far (after every section: a run cut short keeps them)."""
+        if not args.json:
+            return
         RECORD.update(
             benchmark="bench_batch_acquisition",
             args=vars(args),
@@ -438,9 +449,22 @@ def main() -> None:
             skactiveml=version("scikit-activeml"),
             cpus=os.cpu_count(),
             load_average_end=os.getloadavg(),
+            complete=complete,
         )
         with open(args.json, "w") as f:
             json.dump(RECORD, f, indent=1, default=str)
+
+    section_scores(lp.to(torch.float64))
+    write(False)
+    section_exact(args.n, 20, 3, 4, args.num_samples, args.seed)
+    write(False)
+    full_times = section_sampled_full(args, lp)
+    write(False)
+    section_same_size(args, lp, full_times)
+    log(f"\nload average at the end (1, 5, 15 min): {os.getloadavg()}")
+    log(f"K={args.k}: joint MI of any batch is at most log K = {math.log(args.k):.4f} nats")
+    write(True)
+    if args.json:
         log(f"figures written to {args.json}")
 
 

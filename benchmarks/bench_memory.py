@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -155,6 +156,7 @@ def _write_json(args: argparse.Namespace, rows: list[dict], worst: float, comple
         "complete": complete,
         "rows": rows,
         "worst_ratio": worst,
+        "load_average": os.getloadavg(),
     }
     Path(args.json).write_text(json.dumps(record, indent=1))
 

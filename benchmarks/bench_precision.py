@@ -16,7 +16,9 @@ Three measurements:
 
 Run (a few minutes; wrap it in the shared lock):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_precision.py
-Options: --seeds, --score-n, --out (keep the two results directories).
+Options: --seeds, --score-n, --out (keep the two results directories), --no-runs (only
+the timings), --json OUT (the timings and, unless --no-runs, the runs' curves, differences,
+shared picks and wall times: the raw output a README quotes).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -53,13 +57,19 @@ def run_both(seeds: int, out: Path) -> dict[str, tuple[pd.DataFrame, float]]:
     return runs
 
 
-def compare_runs(runs: dict[str, tuple[pd.DataFrame, float]]) -> None:
+def compare_runs(runs: dict[str, tuple[pd.DataFrame, float]]) -> dict[str, Any]:
     full, full_s = runs["float32"]
     low, low_s = runs["bfloat16"]
     keys = ["strategy", "seed", "round"]
     both = full.merge(low, on=keys, suffixes=("_32", "_16"))
     print(f"runner wall time: float32 {full_s:.1f} s, bfloat16 {low_s:.1f} s "
           f"({full_s / low_s:.2f}x)")  # fmt: skip
+    record: dict[str, Any] = {
+        "config": "configs/mnist_quick.yaml",
+        "seeds": sorted(int(s) for s in both["seed"].unique()),
+        "wall_seconds": {"float32": full_s, "bfloat16": low_s},
+        "strategies": {},
+    }
     for strategy, group in both.groupby("strategy"):
         curve = group.groupby("round")[["n_labels_32", "test_accuracy_32", "test_accuracy_16"]]
         mean = curve.mean()
@@ -76,6 +86,18 @@ def compare_runs(runs: dict[str, tuple[pd.DataFrame, float]]) -> None:
                   f"{row.test_accuracy_32:.4f} / {row.test_accuracy_16:.4f}")  # fmt: skip
         print(f"  largest |difference| of one seed's round: {diff.max():.4f}; "
               f"picks shared: {sum(shared)} of {picked}")  # fmt: skip
+        record["strategies"][str(strategy)] = {
+            "labels": [int(v) for v in mean["n_labels_32"]],
+            "float32_mean_accuracy": [float(v) for v in mean["test_accuracy_32"]],
+            "bfloat16_mean_accuracy": [float(v) for v in mean["test_accuracy_16"]],
+            "max_abs_round_diff": float(diff.max()),
+            "max_abs_mean_diff": float(
+                (mean["test_accuracy_16"] - mean["test_accuracy_32"]).abs().max()
+            ),
+            "picks_shared": int(sum(shared)),
+            "picks": int(picked),
+        }
+    return record
 
 
 def compare_scoring(n: int, k: int = 100) -> dict[str, float]:
@@ -142,25 +164,34 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
+    load_start = os.getloadavg()
     scoring = compare_scoring(args.score_n)
     training = compare_training()
-    if args.json is not None:
-        record = {
-            "benchmark": "bench_precision",
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "scoring": scoring,
-            "training": training,
-        }
-        args.json.write_text(json.dumps(record, indent=1))
-        print(f"timings written to {args.json}")
+    record: dict[str, Any] = {
+        "benchmark": "bench_precision",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "scoring": scoring,
+        "training": training,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+    }
+
+    def write() -> None:
+        if args.json is not None:
+            args.json.write_text(json.dumps(record, indent=1))
+            print(f"figures written to {args.json}")
+
+    write()  # the timings now; rewritten with the runs when they finish
     if args.no_runs:
         return
     if args.out is not None:
-        compare_runs(run_both(args.seeds, args.out))
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        compare_runs(run_both(args.seeds, Path(tmp)))
+        record["runs"] = compare_runs(run_both(args.seeds, args.out))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            record["runs"] = compare_runs(run_both(args.seeds, Path(tmp)))
+    record["load_average_end"] = os.getloadavg()
+    write()
 
 
 if __name__ == "__main__":

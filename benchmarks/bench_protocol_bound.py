@@ -29,12 +29,14 @@ time over each.
 Run (about a minute; wrap it in the shared lock):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_protocol_bound.py
 Options: --wall (the trial's seconds, default 943), --train-wall, --eval-wall,
---score-wall (its parts, default 717 / 148 / 77), --threads, --repeats.
+--score-wall (its parts, default 717 / 148 / 77), --threads, --repeats, --json OUT
+(write the figures as JSON: the raw output a README quotes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -76,8 +78,10 @@ def main() -> None:
     parser.add_argument("--score-wall", type=float, default=77.0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, load average {os.getloadavg()}"
@@ -176,6 +180,36 @@ def main() -> None:
         f"| **{args.wall / total_layers:.2f}x** |"
     )
     print(f"load average at the end: {os.getloadavg()}")
+    if args.json:
+        record = {
+            "benchmark": "bench_protocol_bound",
+            "args": vars(args),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "forward_mflop": forward / 1e6,
+            "trunk_mflop": trunk / 1e6,
+            "train_mflop_per_example": train_per_example / 1e6,
+            "train_examples": examples,
+            "work_tflop": {k: v / 1e12 for k, v in work.items()},
+            "sgemm_gflops": sgemm / 1e9,
+            "trunk_gflops": trunk_rate / 1e9,
+            "train_gflops": train_rate / 1e9,
+            "walls": {**walls, "trial": args.wall},
+            "bound_sgemm_seconds": {**at_sgemm, "trial": total_sgemm},
+            "bound_layers_seconds": {**at_layers, "trial": total_layers},
+            "ratio_sgemm": {
+                **{k: walls[k] / at_sgemm[k] for k in walls},
+                "trial": args.wall / total_sgemm,
+            },
+            "ratio_layers": {
+                **{k: walls[k] / at_layers[k] for k in walls},
+                "trial": args.wall / total_layers,
+            },
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+        }
+        Path(args.json).write_text(json.dumps(record, indent=1))
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

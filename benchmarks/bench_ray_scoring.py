@@ -21,12 +21,14 @@ cost of the machinery. On a cluster, ``score`` divides by the number of workers.
 Run (heavy: wrap it in the shared lock; several minutes at full size on 2 cores):
     flock /tmp/bayesal-heavy.lock .venv/bin/python benchmarks/bench_ray_scoring.py
 Options: --items --features --hidden --k --chunk --threads --strategies bald,batchbald
---second-query --seed --data-dir.
+--second-query --seed --data-dir, --json OUT (write the figures as JSON: the raw output a
+README quotes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -80,12 +82,14 @@ def main(argv: list[str] | None = None) -> None:
         help="also time a second Ray query on the same fitted posterior (nothing shipped)",
     )
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args(argv)
 
     import ray
     import torch
 
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
     print(
         f"bench_ray_scoring: {platform.processor() or platform.machine()}, torch "
         f"{torch.__version__}, ray {ray.__version__}, load average {os.getloadavg()}"
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {strategy}: local query {local_runs[strategy][1]:.1f} s", flush=True)
         t0 = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, _temp_dir=ray_dir)
-        print(f"ray.init(num_cpus=2): {time.perf_counter() - t0:.1f} s")
+        ray_init_s = time.perf_counter() - t0
+        print(f"ray.init(num_cpus=2): {ray_init_s:.1f} s")
         rows = []
         for strategy in strategies:
             local_ids, local_s, local = local_runs[strategy]
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                 again_s = time.perf_counter() - start
                 assert again.tolist() == ray_ids.tolist()
                 second = on_ray.last_scoring
-            rows.append((strategy, local_s, ray_s, report, again_s, second))
+            rows.append((strategy, local_s, ray_s, report, again_s, second, ray_ids.tolist()))
             print(f"  {strategy}: same picks {ray_ids.tolist()}", flush=True)
         print()
         print(
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             "| in-shard read / forward / score (CPU-s, summed) | 2nd Ray query: ship / total |"
         )
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
-        for strategy, local_s, ray_s, rep, again_s, second in rows:
+        for strategy, local_s, ray_s, rep, again_s, second, _ in rows:
             sec = rep.seconds
             repeat = "" if second is None else f"{second.seconds['ship']:.3f} / {again_s:.1f}"
             print(
@@ -154,6 +159,33 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {repeat} |"
             )
         print("picks identical to the local run: yes (asserted)")
+        if args.json:
+            record = {
+                "benchmark": "bench_ray_scoring",
+                "args": vars(args),
+                "torch": torch.__version__,
+                "ray": ray.__version__,
+                "cpus": os.cpu_count(),
+                "ray_init_seconds": ray_init_s,
+                "strategies": {
+                    strategy: {
+                        "mode": rep.mode,
+                        "num_shards": rep.num_shards,
+                        "local_seconds": local_s,
+                        "ray_seconds": ray_s,
+                        "split": dict(rep.seconds),
+                        "picks": picks,
+                        "same_picks": True,  # asserted above
+                        "second_query_seconds": again_s,
+                        "second_split": None if second is None else dict(second.seconds),
+                    }
+                    for strategy, local_s, ray_s, rep, again_s, second, picks in rows
+                },
+                "load_average_start": load_start,
+                "load_average_end": os.getloadavg(),
+            }
+            Path(args.json).write_text(json.dumps(record, indent=1))
+            print(f"figures written to {args.json}")
     finally:
         ray.shutdown()
         shutil.rmtree(ray_dir, ignore_errors=True)

@@ -45,7 +45,8 @@ Run (heavy: wrap it in the shared lock; about 8 minutes at full size on 2 cores)
 Options: --items --features --hidden --k --chunk --threads --configs a,b --skip-baal
 --baal-items M (time baal on M items, scale to --items) --bound-items --repeats
 --prefilter-items (0: skip) --data-dir (default: a temporary folder) --seed,
---json OUT (write every configuration's figures as JSON: the raw output a README quotes).
+--json OUT (write every configuration's figures as JSON: the raw output a README quotes;
+rewritten after every configuration, so that a run cut short keeps what it measured).
 """
 
 from __future__ import annotations
@@ -521,15 +522,13 @@ def main(argv: list[str] | None = None) -> None:
         data = write_pool(folder, args.items, args.features, args.seed)
         print(f"pool written in {time.perf_counter() - t0:.1f} s to {folder}")
         results: dict[str, dict[str, Any]] = {}
-        for config in configs:
-            results[config] = out = run_fresh(args, config, data)
-            print(f"  {config}: {json.dumps(out)}", flush=True)
-        _print_table(args, results)
         rows: list[dict[str, Any]] = []
-        if args.prefilter_items:
-            rows = prefilter_study(args, data)
-            _print_prefilter(args, rows)
-        if args.json:
+
+        def write(complete: bool) -> None:
+            """The figures so far (after every configuration: a run cut short keeps
+            what it measured)."""
+            if not args.json:
+                return
             record = {
                 "benchmark": "bench_scale",
                 "args": {k: v for k, v in vars(args).items() if k not in ("worker", "data")},
@@ -537,10 +536,22 @@ def main(argv: list[str] | None = None) -> None:
                 "cpus": os.cpu_count(),
                 "configurations": results,
                 "prefilter": rows,
+                "complete": complete,
                 "load_average_start": load_start,
                 "load_average_end": os.getloadavg(),
             }
             Path(args.json).write_text(json.dumps(record, indent=1))
+
+        for config in configs:
+            results[config] = out = run_fresh(args, config, data)
+            print(f"  {config}: {json.dumps(out)}", flush=True)
+            write(False)
+        _print_table(args, results)
+        if args.prefilter_items:
+            rows = prefilter_study(args, data)
+            _print_prefilter(args, rows)
+        write(True)
+        if args.json:
             print(f"figures written to {args.json}")
     finally:
         if owned:
