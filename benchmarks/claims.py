@@ -386,6 +386,9 @@ def summary(study: str, strategy: str) -> Source:
             key, short = f"labels_to_{round(100 * t)}", f"l{round(100 * t)}"
             for stat in ("median", "q25", "q75", "reached"):
                 values[f"{short}_{stat}"] = r[f"{key}_{stat}"]
+            for stat in ("median", "q25", "q75"):  # as summary.md writes them
+                v = float(r[f"{key}_{stat}"])
+                values[f"{short}_{stat}_text"] = "n.r." if math.isnan(v) else f"{v:.0f}"
             values[f"seeds_{round(100 * t)}"] = ", ".join(
                 "n.r." if math.isnan(v) else f"{v:.0f}" for v in seeds[key]
             )
@@ -838,6 +841,45 @@ BENCH_CLAIMS: list[Claim] = [
             "UMAP took {fit_seconds:.1f} s to fit on the pool and {transform_seconds:.1f} s",
         ]
     ],
+    # --- issue 20: the README's summary of the UMAP study
+    Claim(
+        "README.md",
+        "margin reaches 95%\nat {l95_median_text} labels (median over seeds)",
+        summary("mnist_semi_umap", "margin"),
+    ),
+    Claim(
+        "README.md",
+        "the budget-aware strategy at {l95_median_text}",
+        summary("mnist_semi_umap", "budget_aware"),
+    ),
+    Claim("README.md", "and random at {l95_median_text}", summary("mnist_semi_umap", "random")),
+    Claim(
+        "README.md",
+        "every strategy is {verdict:not|within seed noise of random on AULC|not} "
+        "(margin {mean:+.1f} points,",
+        paired("mnist_semi_umap", "margin"),
+    ),
+    Claim(
+        "README.md",
+        "budget-aware {mean:+.1f}). Commands and tables:",
+        paired("mnist_semi_umap", "budget_aware"),
+    ),
+    # --- issue 20: the UMAP study's labels to 95%
+    *[
+        Claim(
+            "benchmarks/results/mnist_semi_umap/README.md",
+            name + " {l95_median_text} [{l95_q25_text}, {l95_q75_text}] ({l95_reached}/{n})",
+            summary("mnist_semi_umap", label),
+        )
+        for name, label in [
+            ("margin", "margin"),
+            ("TypiClust", "typiclust"),
+            ("random", "random"),
+            ("ProbCover", "probcover"),
+            ("the budget-aware strategy", "budget_aware"),
+            ("BALD", "bald"),
+        ]
+    ],
     # --- issue 20: the studies' READMEs (paired verdicts and median tables)
     *study_claims(
         DIGITS_SEMI,
@@ -875,6 +917,25 @@ BENCH_CLAIMS: list[Claim] = [
             ("BALD, forest", "bald_forest"),
         ],
         (6, 8, 12, 20, 36),
+    ),
+    *study_claims(
+        "mnist_semi_umap",
+        [
+            ("margin", "margin", "random"),
+            ("the budget-aware strategy", "budget_aware", "random"),
+            ("TypiClust", "typiclust", "random"),
+            ("ProbCover", "probcover", "random"),
+            ("BALD", "bald", "random"),
+        ],
+        [
+            ("random", "random"),
+            ("margin", "margin"),
+            ("BALD", "bald"),
+            ("TypiClust", "typiclust"),
+            ("ProbCover", "probcover"),
+            ("budget-aware", "budget_aware"),
+        ],
+        (20, 24, 26, 30, 40, 50, 60, 100),
     ),
     *study_claims(
         SEMI,
