@@ -34,7 +34,6 @@ from bayesal.acquisition.batchbald import (
 from bayesal.acquisition.coverage import (
     BudgetAwareStrategy,
     ProbCoverStrategy,
-    coverage,
     probcover,
     purity_radius,
 )
@@ -146,7 +145,6 @@ __all__ = [
     "top_k",
     "typicality",
     "typiclust",
-    "coverage",
     "probcover",
     "purity_radius",
     "unregister_strategy",
