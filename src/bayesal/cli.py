@@ -469,28 +469,191 @@ def session_next(directory: Path, annotator: str) -> None:
 @click.option(
     "--correct",
     is_flag=True,
-    help="Replace another annotator's label of ITEM (a correction, recorded as yours); "
-    "without it their label stays and yours is kept beside it as an annotation.",
+    help="Replace another annotator's label of ITEM (a correction, recorded as yours; "
+    "resolve: first only); without it their label stays and yours is kept beside it as "
+    "an annotation.",
 )
+@click.option("--unsure", is_flag=True, help="Flag your label as unsure.")
+@click.option("--comment", default=None, help="A comment on the item, kept with your label.")
 @_session_errors
-def session_label(directory: Path, item: str, label: str, annotator: str, correct: bool) -> None:
-    """Record LABEL (a name or an index) for ITEM (an item id). An item leased to another
-    annotator is refused; an item another annotator labelled keeps their label unless
-    --correct."""
+def session_label(
+    directory: Path,
+    item: str,
+    label: str,
+    annotator: str,
+    correct: bool,
+    unsure: bool,
+    comment: str | None,
+) -> None:
+    """Record LABEL for ITEM (an item id): a class name or index; multi-label: names
+    separated by commas ('' for none); regression: a number. An item leased to another
+    annotator is refused; another annotator's annotation is never overwritten: yours is
+    added beside it, and the session's resolve rule decides the item's label."""
     opened = _open_session(directory)
-    event = opened.label(item, label, annotator, source="cli", correct=correct)
-    given = opened.label_names[event.label]
-    now = opened.label_of(event.item_id)
-    if now is not None and now[1].event_id != event.event_id:
-        name, by = now
+    event = opened.label(
+        item,
+        label,
+        annotator,
+        source="cli",
+        correct=correct,
+        unsure=unsure or None,
+        comment=comment,
+    )
+    given = _shown(opened.display_label(event.value if event.label is None else event.label))
+    resolved = opened.store.conn.execute(
+        "SELECT event_id FROM current_labels WHERE item_id = ?", (event.item_id,)
+    ).fetchone()
+    if resolved is None:
         click.echo(
-            f"item {event.item_id}: keeps {name} by {by.annotator} (event {by.event_id}); your "
-            f"{given} is recorded as an annotation (event {event.event_id}); --correct "
-            "replaces their label"
+            f"item {event.item_id}: your {given} is recorded (event {event.event_id}); the "
+            "annotations disagree: the item is in conflict until a reviewer resolves it "
+            "(bayesal session conflicts)"
+        )
+        return
+    if int(resolved[0]) != event.event_id:
+        by = opened.store.event(int(resolved[0]))
+        shown = _shown(opened.display_label(by.value if by.label is None else by.label))
+        click.echo(
+            f"item {event.item_id}: keeps {shown} by {by.annotator} (event {by.event_id}); "
+            f"your {given} is recorded as an annotation (event {event.event_id})"
+            + ("; --correct replaces their label" if opened.config.resolve == "first" else "")
         )
         return
     corrected = "" if event.corrects is None else f", corrects event {event.corrects}"
     click.echo(f"item {event.item_id}: {given} (event {event.event_id}{corrected})")
+
+
+def _shown(label: object) -> str:
+    """A label for a line of output: a name, names joined by commas, a number."""
+    if isinstance(label, list):
+        return "{" + ",".join(label) + "}"
+    return str(label)
+
+
+@session.command("history")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--annotator", default="default", show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@_session_errors
+def session_history(
+    directory: Path, annotator: str, limit: int, offset: int, as_json: bool
+) -> None:
+    """ANNOTATOR's labels, newest first (edit one with `bayesal session edit`)."""
+    import datetime as dt
+    import json
+
+    for row in _open_session(directory).history(annotator, limit, offset):
+        if as_json:
+            click.echo(json.dumps(row))
+            continue
+        when = dt.datetime.fromtimestamp(row["time"], tz=dt.timezone.utc).isoformat()
+        marks = [
+            m
+            for m, on in (
+                ("undone", row["undone"]),
+                (f"edited by event {row['corrected_by']}", row["corrected"]),
+                ("unsure", row["unsure"]),
+            )
+            if on
+        ]
+        click.echo(
+            f"event {row['event_id']}\titem {row['item_id']}\t{_shown(row['label'])}\t{when}"
+            + (f"\t({', '.join(marks)})" if marks else "")
+        )
+
+
+@session.command("edit")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("event", type=int)
+@click.argument("label")
+@click.option("--annotator", default="default", show_default=True)
+@_session_errors
+def session_edit(directory: Path, event: int, label: str, annotator: str) -> None:
+    """Change ANNOTATOR's label event EVENT to LABEL (a new event naming EVENT)."""
+    opened = _open_session(directory)
+    new = opened.edit(event, label, annotator, source="cli")
+    given = _shown(opened.display_label(new.value if new.label is None else new.label))
+    click.echo(f"item {new.item_id}: {given} (event {new.event_id}, corrects event {event})")
+
+
+@session.command("conflicts")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@_session_errors
+def session_conflicts(directory: Path, as_json: bool) -> None:
+    """Items whose annotations disagree and wait for a reviewer."""
+    import json
+
+    rows = _open_session(directory).conflicts()
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+            continue
+        given = ", ".join(f"{a['annotator']}: {_shown(a['label'])}" for a in row["annotations"])
+        nos = ", ".join(f"{g['annotator']}: not {g['label']}" for g in row["negatives"])
+        click.echo(f"item {row['item_id']}\t{row['ref']}\t{given}" + (f"; {nos}" if nos else ""))
+    if not as_json:
+        click.echo(f"{len(rows)} conflicts", err=True)
+
+
+@session.command("resolve")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("item")
+@click.argument("label")
+@click.option("--reviewer", required=True, help="Who decides (a reviewer).")
+@click.option("--comment", default=None, help="Why (kept with the decision).")
+@_session_errors
+def session_resolve(
+    directory: Path, item: str, label: str, reviewer: str, comment: str | None
+) -> None:
+    """A reviewer decides ITEM's label (resolves a conflict, under any resolve rule)."""
+    opened = _open_session(directory)
+    event = opened.resolve_conflict(item, label, reviewer, source="cli", comment=comment)
+    given = _shown(opened.display_label(event.value if event.label is None else event.label))
+    click.echo(f"item {event.item_id}: {given} by reviewer {reviewer} (event {event.event_id})")
+
+
+@session.command("no")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("item")
+@click.argument("label")
+@click.option("--annotator", default="default", show_default=True)
+@_session_errors
+def session_no(directory: Path, item: str, label: str, annotator: str) -> None:
+    """Record that ITEM is not LABEL (a negative observation, not a label)."""
+    opened = _open_session(directory)
+    negative = opened.negative(item, label, annotator, source="cli")
+    click.echo(f"item {item}: not {label} (negative observation {negative})")
+
+
+@session.command("note")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("item")
+@click.option("--annotator", default="default", show_default=True)
+@click.option("--unsure/--sure", default=True, show_default=True)
+@click.option("--comment", default=None)
+@_session_errors
+def session_note(
+    directory: Path, item: str, annotator: str, unsure: bool, comment: str | None
+) -> None:
+    """Flag ITEM as unsure and/or comment on it, without labelling it."""
+    note = _open_session(directory).note(
+        item, annotator, unsure=unsure, comment=comment, source="cli"
+    )
+    click.echo(f"item {item}: note {note} ({'unsure' if unsure else 'sure'})")
+
+
+@session.command("candidates")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("label")
+@click.option("-n", "count", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@_session_errors
+def session_candidates(directory: Path, label: str, count: int) -> None:
+    """The unlabelled items the model thinks most probably are LABEL (for yes/no)."""
+    for view in _open_session(directory).yes_no_candidates(label, count):
+        click.echo(f"{view.item_id}\t{view.ref}")
 
 
 @session.command("undo")
@@ -545,8 +708,21 @@ def session_status(directory: Path, as_json: bool) -> None:
             f"estimated accuracy: {status.estimated_accuracy:.1%} on the last "
             f"{status.estimated_accuracy_from} labelled items (queried items: hard ones)"
         )
-    if status.agreement is not None:
-        click.echo(f"agreement with the previous model (kappa): {status.agreement:.3f}")
+    if status.model_agreement is not None:
+        click.echo(f"model agreement with the previous round (kappa): {status.model_agreement:.3f}")
+    agreement = status.agreement
+    if agreement["kappa"] is not None:
+        click.echo(
+            f"annotator agreement: {agreement['method']} kappa {agreement['kappa']:.3f} over "
+            f"{agreement['items']} items labelled by 2+ annotators"
+        )
+    elif status.overlap > 0 or agreement["items"]:
+        why = "regression labels" if status.task == "regression" else "none yet"
+        click.echo(f"annotator agreement: {why} ({agreement['items']} items by 2+ annotators)")
+    if status.resolve != "first" or status.conflicts:
+        click.echo(
+            f"conflicts: {status.conflicts} waiting for a reviewer (resolve: {status.resolve})"
+        )
     for name, decision in status.stopping:
         click.echo(f"stop rule {name}: {'STOP' if decision.stop else 'go on'} ({decision.reason})")
 
@@ -561,12 +737,30 @@ def session_status(directory: Path, as_json: bool) -> None:
     show_default=True,
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
+@click.option(
+    "--annotations",
+    is_flag=True,
+    help="One row per annotation (item_id, annotator, label, time, role, unsure, comment) "
+    "instead of the resolved label per item (CSV, Parquet).",
+)
+@click.option(
+    "--negatives",
+    is_flag=True,
+    help="The negative observations (item_id, label, annotator, time) (CSV, Parquet).",
+)
 @_session_errors
-def session_export(directory: Path, fmt: str, out: Path) -> None:
-    """Write the labels (CSV, Parquet) or Label Studio tasks (queue + labels)."""
+def session_export(
+    directory: Path, fmt: str, out: Path, annotations: bool, negatives: bool
+) -> None:
+    """Write the resolved labels, the annotations or the negative observations (CSV,
+    Parquet), or Label Studio tasks (queue + every annotation with its author)."""
     from bayesal.session.exchange import export_labels, labelling_config_path
 
-    click.echo(f"wrote {export_labels(_open_session(directory), out, fmt)}")  # type: ignore[arg-type]
+    what = "annotations" if annotations else "negatives" if negatives else "labels"
+    if annotations and negatives:
+        raise click.UsageError("--annotations and --negatives are two exports: give one")
+    opened = _open_session(directory)
+    click.echo(f"wrote {export_labels(opened, out, fmt, what=what)}")  # type: ignore[arg-type]
     if fmt == "label-studio":
         click.echo(f"wrote {labelling_config_path(out)} (the project's labelling config)")
 

@@ -94,14 +94,15 @@ def test_label_studio_export_gives_back_every_label(make_session, tmp_path: Path
     assert "predictions" in by_id[queue_ids[1]]
     assert "annotations" in by_id[queued]  # queued, then labelled: the label goes out too
     read = read_export(out, source.label_names)
-    assert {(r.item_id, r.label) for r in read} == {
-        (i, source.label_names[label]) for i, label in source.labels().items()
-    }
+    every = {(i, source.label_names[v], who) for (i, who), v in source.store.annotations().items()}
+    assert {(r.item_id, r.label, r.annotator) for r in read} == every  # each with its author
+    assert len(by_id[5]["annotations"]) == 2  # bob's two and ann's correction three
 
     target = make_session("b")
     done = import_labels(target, out, annotator="lsuser")
-    assert done.recorded == len(source.labels())
-    assert target.labels() == source.labels()
+    assert done.recorded == len(every)
+    assert target.labels() == source.labels()  # the resolved label goes first
+    assert target.store.annotations() == source.store.annotations()
     assert import_labels(target, out).recorded == 0  # twice: nothing new
 
 

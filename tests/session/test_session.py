@@ -437,14 +437,14 @@ def test_stop_set_agreement_appears_from_the_second_trained_round(
     label_ids(session, range(0, 60, 4), truth)
     first = session.retrain()
     assert first.metrics["agreement"] is None and first.stop_predictions is not None
-    assert session.status().agreement is None
+    assert session.status().model_agreement is None
     label_ids(session, range(1, 60, 4), truth)
     second = session.retrain()
     previous = np.frombuffer(first.stop_predictions, dtype=np.int16)
     current = np.frombuffer(second.stop_predictions, dtype=np.int16)
     assert len(current) == 20 and set(current.tolist()) <= set(range(10))
     assert second.metrics["agreement"] == pytest.approx(cohen_kappa(previous, current, 10))
-    assert session.status().agreement == second.metrics["agreement"]
+    assert session.status().model_agreement == second.metrics["agreement"]
     evidence = session.evidence()
     assert [e.agreement for e in evidence][:2] == [None, None]
     assert 0.0 <= second.metrics["stop_mean_bald"] <= second.metrics["stop_mean_entropy"]

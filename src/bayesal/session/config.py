@@ -34,6 +34,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from bayesal._yaml import load_yaml
@@ -122,6 +123,22 @@ class SessionConfig(_Strict):
     stopping: list[StoppingRuleConfig] = Field(default_factory=list)
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
     device: str = "cpu"
+    #: The label form: one class (``classification``), a set of classes
+    #: (``multilabel``: ``labels`` names them) or a finite number (``regression``: no
+    #: ``labels``).
+    task: Literal["classification", "multilabel", "regression"] = "classification"
+    #: How an item's label is resolved from several annotators' annotations: the first
+    #: annotator's (``first``, the default: sessions behave as before issue 22), the value
+    #: most annotators gave (``majority``, a tie is a conflict), or agreement of all,
+    #: else a reviewer's decision (``reviewer``). A reviewer's decision resolves an item
+    #: under every rule.
+    resolve: Literal["first", "majority", "reviewer"] = "first"
+    #: The share of items also served to a second, different annotator (for the
+    #: agreement figure): 0 (none) to 1 (every item).
+    overlap: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    #: Who may record reviewer decisions; None: anyone who asks as a reviewer (the web
+    #: server's tokens decide there).
+    reviewers: list[str] | None = None
 
     @field_validator("labels")
     @classmethod
@@ -136,6 +153,26 @@ class SessionConfig(_Strict):
         if any(name.isdigit() for name in cleaned):
             raise ValueError("a label name cannot be a number (numbers mean class indices)")
         return cleaned
+
+    @field_validator("reviewers")
+    @classmethod
+    def _reviewer_names(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        cleaned = [name.strip() for name in names]
+        if any(not name or len(name) > 100 or not name.isprintable() for name in cleaned):
+            raise ValueError("reviewer names must be 1 to 100 printable characters")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _labels_fit_the_task(self) -> SessionConfig:
+        if self.task == "regression" and self.labels is not None:
+            raise ValueError(
+                "task regression: labels are numbers, so `labels` (class names) must be left out"
+            )
+        if self.task == "multilabel" and self.labels is None:
+            raise ValueError("task multilabel: give the class names in `labels`")
+        return self
 
     @field_validator("stopping")
     @classmethod

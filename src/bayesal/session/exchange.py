@@ -117,25 +117,88 @@ def _parse_time(value: Any) -> float | None:
     return stamp.timestamp()
 
 
+def label_cell(session: LabellingSession, label: int | None, value: float | None) -> str:
+    """A stored label as a table cell: the class name; multi-label: the class names in
+    class order joined by commas (empty: none of them); regression: the number (``repr``,
+    so that it reads back exactly)."""
+    shown = session.display_label(value if label is None else label)
+    if isinstance(shown, list):
+        return ",".join(shown)
+    return repr(shown) if isinstance(shown, float) else str(shown)
+
+
 def labels_frame(session: LabellingSession) -> pd.DataFrame:
-    """The current labels, one row per labelled item, ordered by item id."""
+    """The resolved labels, one row per item with a resolved label (items in conflict
+    have none), ordered by item id: ``item_id``, ``ref``, ``label``, ``label_index``
+    (classification only), ``annotator`` (whose event set it: a reviewer's for a
+    decision), ``time``, ``source``."""
     rows = session.store.conn.execute(
-        "SELECT c.item_id, i.ref, c.label, e.annotator, e.time, e.source "
+        "SELECT c.item_id, i.ref, c.label, c.value, e.annotator, e.time, e.source "
         "FROM current_labels c JOIN items i ON i.item_id = c.item_id "
         "JOIN events e ON e.event_id = c.event_id ORDER BY c.item_id"
     ).fetchall()
-    names = session.label_names
+    columns: dict[str, Any] = {
+        "item_id": pd.Series([r[0] for r in rows], dtype="int64"),
+        "ref": [r[1] for r in rows],
+        "label": [label_cell(session, r[2], r[3]) for r in rows],
+    }
+    if session.task == "classification":
+        columns["label_index"] = pd.Series([r[2] for r in rows], dtype="int64")
+    columns["annotator"] = [r[4] for r in rows]
+    columns["time"] = [_iso(r[5]) for r in rows]
+    columns["source"] = [r[6] for r in rows]
+    return pd.DataFrame(columns)
+
+
+def annotations_frame(session: LabellingSession) -> pd.DataFrame:
+    """One row per annotation (each annotator's annotation of each item, and each
+    reviewer decision in force), ordered by item and event: ``item_id``, ``annotator``,
+    ``label``, ``time``, ``role`` (``annotator`` or ``reviewer``), ``unsure`` (bool),
+    ``comment`` (the annotator's latest note on the item; empty when none),
+    ``event_id``, ``source``, ``ref``."""
+    rows = session.store.conn.execute(
+        "SELECT e.item_id, e.annotator, e.label, e.value, e.time, e.role, e.event_id, "
+        "e.source, i.ref FROM events e JOIN items i ON i.item_id = e.item_id "
+        "WHERE e.event_id IN (SELECT event_id FROM annotations) OR (e.role = 'reviewer' "
+        "AND e.event_id IN (SELECT event_id FROM current_labels)) "
+        "ORDER BY e.item_id, e.event_id"
+    ).fetchall()
+    notes = {(n["item_id"], n["annotator"]): n for n in session.store.notes()}
+    empty: dict[str, Any] = {}
     return pd.DataFrame(
         {
             "item_id": pd.Series([r[0] for r in rows], dtype="int64"),
-            "ref": [r[1] for r in rows],
-            "label": [names[r[2]] for r in rows],
-            "label_index": pd.Series([r[2] for r in rows], dtype="int64"),
-            "annotator": [r[3] for r in rows],
+            "annotator": [r[1] for r in rows],
+            "label": [label_cell(session, r[2], r[3]) for r in rows],
             "time": [_iso(r[4]) for r in rows],
-            "source": [r[5] for r in rows],
+            "role": [r[5] or "annotator" for r in rows],
+            "unsure": pd.Series(
+                [bool(notes.get((r[0], r[1]), empty).get("unsure")) for r in rows], dtype=bool
+            ),
+            "comment": [notes.get((r[0], r[1]), empty).get("comment") or "" for r in rows],
+            "event_id": pd.Series([r[6] for r in rows], dtype="int64"),
+            "source": [r[7] for r in rows],
+            "ref": [r[8] for r in rows],
         }
     )
+
+
+def negatives_frame(session: LabellingSession) -> pd.DataFrame:
+    """One row per negative observation ("this item is not that class"), oldest first:
+    ``item_id``, ``label`` (the class it is not), ``annotator``, ``time``, ``source``."""
+    rows = session.store.negatives()
+    return pd.DataFrame(
+        {
+            "item_id": pd.Series([r["item_id"] for r in rows], dtype="int64"),
+            "label": [session.label_names[r["label"]] for r in rows],
+            "annotator": [r["annotator"] for r in rows],
+            "time": [_iso(r["time"]) for r in rows],
+            "source": [r["source"] for r in rows],
+        }
+    )
+
+
+_FRAMES = {"labels": labels_frame, "annotations": annotations_frame, "negatives": negatives_frame}
 
 
 def _task_data(session: LabellingSession, item_id: int, ref: str, prefix: str) -> dict[str, Any]:
@@ -157,21 +220,31 @@ def export_labels(
     format: Literal["csv", "parquet", "label-studio"] = "csv",
     *,
     image_prefix: str = LOCAL_FILES_PREFIX,
+    what: Literal["labels", "annotations", "negatives"] = "labels",
 ) -> Path:
-    """Write the session's labels (or Label Studio tasks) to ``out``, atomically. CSV
-    cells are spreadsheet-safe (see the module docstring); ``label-studio`` also writes
-    the labelling config (XML: the item and a single-choice ``Choices`` of the session's
-    labels) to :func:`labelling_config_path`.
+    """Write the session's labels (or Label Studio tasks) to ``out``, atomically.
+
+    ``what`` (CSV and Parquet): ``labels``, the resolved label per item
+    (:func:`labels_frame`); ``annotations``, one row per annotation
+    (:func:`annotations_frame`); ``negatives``, the negative observations
+    (:func:`negatives_frame`). CSV cells are spreadsheet-safe (see the module
+    docstring). ``label-studio`` writes every item of the queue and every annotated item
+    with each annotation and its author, and the labelling config (XML: the item and a
+    single-choice ``Choices`` of the session's labels) to :func:`labelling_config_path`.
 
     Raises:
-        InvalidInputError: an unknown format.
+        InvalidInputError: an unknown format or ``what``; ``label-studio`` of a
+            multi-label or regression session, or with ``what`` other than labels.
         DataNotFoundError: Parquet without pyarrow installed.
     """
     out = Path(out)
+    if what not in _FRAMES:
+        raise InvalidInputError(f"unknown export {what!r}; use one of {sorted(_FRAMES)}")
     if format == "csv":
-        frame = labels_frame(session)
-        for column in ("ref", "label", "annotator", "time", "source"):
-            frame[column] = [spreadsheet_safe(str(v)) for v in frame[column]]
+        frame = _FRAMES[what](session)
+        for column in ("ref", "label", "annotator", "time", "source", "role", "comment"):
+            if column in frame.columns:
+                frame[column] = [spreadsheet_safe(str(v)) for v in frame[column]]
         return atomic_write_text(out, frame.to_csv(index=False))
     if format == "parquet":
         try:
@@ -180,23 +253,47 @@ def export_labels(
             raise DataNotFoundError(
                 "writing Parquet needs pyarrow: pip install 'bayesal[parquet]'"
             ) from None
-        frame = labels_frame(session)
+        frame = _FRAMES[what](session)
         return atomic_write(out, lambda fh: frame.to_parquet(fh, index=False))
     if format == "label-studio":
+        if what != "labels":
+            raise InvalidInputError(
+                "the Label Studio export carries every annotation already; --annotations "
+                "and --negatives are CSV or Parquet exports"
+            )
+        if session.task != "classification":
+            raise InvalidInputError(
+                f"the Label Studio export writes single-choice tasks; this session's task "
+                f"is {session.task}: export CSV or Parquet"
+            )
         from bayesal.session.labelstudio import QueueTask, export_tasks, labelling_config
 
         kind: Kind = "image" if session.item_kind == "image" else "table"
         names = session.label_names
-        labelled = labels_frame(session)
-        # A queued item may have been labelled since the queue was ranked: keep its label.
-        current = {
-            int(row.item_id): (str(row.label), str(row.annotator))
-            for row in labelled.itertuples(index=False)
-        }
+        # Every annotation of every annotated item, with its author and time.
+        # The resolved label's annotation first, and marked: imported back, a reviewer's
+        # decision stays one and a corrected label stays corrected (resolve: first).
+        resolved = {e for _, e in session.store.resolved().values()}
+        given: dict[int, list[tuple[str | None, ...]]] = {}
+        refs: dict[int, str] = {}
+        frame = annotations_frame(session)
+        frame = frame.assign(first=~frame["event_id"].isin(resolved)).sort_values(
+            ["item_id", "first", "event_id"], kind="stable"
+        )
+        for row in frame.itertuples(index=False):
+            given.setdefault(int(row.item_id), []).append(
+                (
+                    str(row.label),
+                    str(row.annotator),
+                    str(row.time),
+                    str(row.role),
+                    "" if row.first else "resolved",
+                )
+            )
+            refs[int(row.item_id)] = str(row.ref)
         tasks = []
         for entry in session.store.queue():
             item_id, ref, _ = session.check_item(entry.item_id)
-            label, annotator = current.get(item_id, (None, None))
             tasks.append(
                 QueueTask(
                     item_id=item_id,
@@ -205,24 +302,19 @@ def export_labels(
                     score=entry.score,
                     predicted=None if entry.predicted is None else names[entry.predicted],
                     predicted_prob=entry.predicted_prob,
-                    label=label,
-                    annotator=annotator,
+                    annotations=tuple(given.get(item_id, ())),
                 )
             )
         queued = {t.item_id for t in tasks}
-        for row in labelled.itertuples(index=False):
-            if int(row.item_id) in queued:
+        for item_id, annotations in given.items():
+            if item_id in queued:
                 continue
             tasks.append(
                 QueueTask(
-                    item_id=int(row.item_id),
-                    data=_task_data(session, int(row.item_id), str(row.ref), image_prefix),
+                    item_id=item_id,
+                    data=_task_data(session, item_id, refs[item_id], image_prefix),
                     rank=len(tasks),
-                    score=None,
-                    predicted=None,
-                    predicted_prob=None,
-                    label=str(row.label),
-                    annotator=str(row.annotator),
+                    annotations=tuple(annotations),
                 )
             )
         text = json.dumps(export_tasks(tasks, names, kind=kind), indent=1, allow_nan=False)
@@ -248,9 +340,11 @@ class ImportSummary:
 class _Row:
     line: str  # "row 3" (CSV, counting the header as row 1) or "record 2 (task 7)"
     item_id: int
-    label: int
+    label: int | float
     annotator: str | None
     time: float | None
+    role: str | None = None
+    resolved: bool = False
 
 
 def _fail(path: Path, bad: list[str]) -> InvalidInputError:
@@ -286,7 +380,7 @@ def _csv_rows(session: LabellingSession, path: Path) -> list[_Row]:
                 if found is None:
                     raise InvalidInputError(f"no item with ref {ref[:200]!r}")
                 item_id = found
-            label = session.label_index(from_spreadsheet_safe(str(record["label"])))
+            label = session.label_value(from_spreadsheet_safe(str(record["label"])))
             given = from_spreadsheet_safe(str(record.get("annotator") or ""))
             who = check_name(given) if given else None  # a bad one names its row
             when = _parse_time(record.get("time"))
@@ -301,6 +395,11 @@ def _csv_rows(session: LabellingSession, path: Path) -> list[_Row]:
 def _label_studio_rows(session: LabellingSession, path: Path) -> list[_Row]:
     from bayesal.session.labelstudio import read_export
 
+    if session.task != "classification":
+        raise InvalidInputError(
+            f"{path}: Label Studio exports hold single-choice labels; this session's task is "
+            f"{session.task}: import a CSV (item_id, label) instead"
+        )
     refs = {ref: item_id for item_id, ref, _ in session.store.items()}
     imported = read_export(path, session.label_names, ref_to_id=refs)
     limit = max_import_rows(session.store.num_items())
@@ -324,6 +423,8 @@ def _label_studio_rows(session: LabellingSession, path: Path) -> list[_Row]:
                     session.label_index(label.label),
                     annotator,
                     _parse_time(label.time),
+                    label.role,
+                    label.resolved,
                 )
             )
         except InvalidInputError as exc:
@@ -366,7 +467,15 @@ def import_labels(
         rows = _label_studio_rows(session, path)
     else:
         rows = _csv_rows(session, path)
-    names = session.label_names
+    if correct and session.config.resolve != "first":
+        raise InvalidInputError(
+            f"resolve: {session.config.resolve}: imported labels are added as annotations; "
+            "--correct (replacing another annotator's label) works with resolve: first only"
+        )
+
+    def shown(label: int | float) -> object:
+        return session.display_label(label)
+
     # One label per item and annotator: a repeat counts once, a different one is refused.
     first: dict[tuple[int, str], _Row] = {}
     unique: list[tuple[_Row, str]] = []
@@ -382,8 +491,8 @@ def import_labels(
             duplicates += 1
         else:
             conflicts.append(
-                f"item {row.item_id}: {seen.line} gives {names[seen.label]!r} and {row.line} "
-                f"gives {names[row.label]!r} (annotator {who!r})"
+                f"item {row.item_id}: {seen.line} gives {shown(seen.label)!r} and {row.line} "
+                f"gives {shown(row.label)!r} (annotator {who!r})"
             )
     if correct:  # corrections replace labels: two of them for one item would race
         by_item: dict[int, _Row] = {}
@@ -391,8 +500,8 @@ def import_labels(
             seen = by_item.setdefault(row.item_id, row)
             if seen.label != row.label:
                 conflicts.append(
-                    f"item {row.item_id}: {seen.line} gives {names[seen.label]!r} and "
-                    f"{row.line} gives {names[row.label]!r} (with --correct, one label per item)"
+                    f"item {row.item_id}: {seen.line} gives {shown(seen.label)!r} and "
+                    f"{row.line} gives {shown(row.label)!r} (with --correct, one label per item)"
                 )
     if conflicts:
         raise InvalidInputError(
@@ -401,20 +510,32 @@ def import_labels(
             + "; ".join(conflicts[:_SHOW])
             + (f" (and {len(conflicts) - _SHOW} more)" if len(conflicts) > _SHOW else "")
         )
-    current = session.labels()
+    current = {i: v for i, (v, _) in session.store.resolved().items()}
     own = session.store.annotations()
     events, times, unchanged = [], [], 0
+    roles: list[str | None] = []
+    corrections: list[bool] = []
+    # A bayesal Label Studio export marks the item's resolved label: with resolve: first
+    # it is recorded as a correction (so a corrected label stays corrected).
+    keep_resolved = session.config.resolve == "first"
     for row, who in unique:
         if current.get(row.item_id) == row.label or own.get((row.item_id, who)) == row.label:
             unchanged += 1
             continue
         events.append((row.item_id, row.label, who))
         times.append(row.time)
+        roles.append(row.role)
+        corrections.append(correct or (row.resolved and keep_resolved and row.role is None))
     source = check_name(f"import:{path.name}"[:100], "source")
     kept = 0
     if events:
         recorded = session.store.add_labels(
-            events, source=source, times=times, shown=False, correct=correct
+            events,
+            source=source,
+            times=times,
+            shown=False,
+            roles=roles,
+            corrections=corrections,
         )
         now = session.store.current_labels()
         kept = sum(now.get(e.item_id, (None, None))[1] != e.event_id for e in recorded)

@@ -194,6 +194,11 @@ class QueueTask:
         predicted_prob: the model's probability of ``predicted``, in ``[0, 1]``, or None.
         label: the item's existing human label, or None.
         annotator: who gave ``label``, or None.
+        annotations: every annotation of the item, each ``(label, author, time)``
+            (``time`` ISO 8601 or None), ``(label, author, time, role)`` (role
+            ``reviewer`` marks a reviewer's decision) or ``(label, author, time, role,
+            "resolved")`` (the item's resolved label); when given, these are written
+            instead of ``label``.
     """
 
     item_id: int
@@ -204,6 +209,15 @@ class QueueTask:
     predicted_prob: float | None = None
     label: str | None = None
     annotator: str | None = None
+    annotations: tuple[tuple[str | None, ...], ...] = ()
+
+
+#: The key of an exported annotation that names its author (Label Studio keeps only its
+#: own user ids in ``completed_by``); :func:`read_export` reads it back.
+AUTHOR_KEY = "bayesal_annotator"
+#: The keys that mark a reviewer's decision and the item's resolved label.
+ROLE_KEY = "bayesal_role"
+RESOLVED_KEY = "bayesal_resolved"
 
 
 def export_tasks(
@@ -230,10 +244,13 @@ def export_tasks(
                           "was_cancelled": false, "ground_truth": false}]}
 
     ``predictions`` is there only when ``task.predicted`` is set (its ``score`` only when
-    ``predicted_prob`` is a number), ``annotations`` only when ``task.label`` is. No task
-    ``id`` is written: Label Studio numbers imported tasks itself. An existing label's
-    annotator is not written either: Label Studio accepts only its own user ids there,
-    and attributes an imported annotation to the user who imports it.
+    ``predicted_prob`` is a number), ``annotations`` only when ``task.label`` or
+    ``task.annotations`` is. No task ``id`` is written: Label Studio numbers imported
+    tasks itself. With ``task.annotations``, every annotation is written with its author
+    under ``"bayesal_annotator"`` (Label Studio's ``completed_by`` takes only its own user
+    ids, and it attributes an imported annotation to the user who imports it; bayesal's
+    import reads the author back from this key), its time as ``created_at``, and a
+    reviewer's decision with ``"ground_truth": true``.
 
     Non-finite scores and probabilities (NaN, inf) become JSON ``null``, so the result
     always serialises with ``json.dumps(..., allow_nan=False)``.
@@ -296,7 +313,32 @@ def export_tasks(
                     )
                 prediction["score"] = prob
             out["predictions"] = [prediction]
-        if task.label is not None:
+        if task.annotations:
+            written = []
+            for number, entry in enumerate(task.annotations):
+                label = _check_choice(entry[0], allowed, names, f"{where}: annotation {number}")
+                author = entry[1] if len(entry) > 1 else None
+                when = entry[2] if len(entry) > 2 else None
+                role = entry[3] if len(entry) > 3 else None
+                resolved = len(entry) > 4 and entry[4] == "resolved"
+                annotation: dict[str, Any] = {
+                    "result": [
+                        _choice_result(f"bayesal-a{item_id}-{number}", from_name, to_name, label)
+                    ],
+                    "was_cancelled": False,
+                    "ground_truth": role == "reviewer",
+                }
+                if author is not None:
+                    annotation[AUTHOR_KEY] = str(author)
+                if when is not None:
+                    annotation["created_at"] = str(when)
+                if role == "reviewer":
+                    annotation[ROLE_KEY] = "reviewer"
+                if resolved:
+                    annotation[RESOLVED_KEY] = True
+                written.append(annotation)
+            out["annotations"] = written
+        elif task.label is not None:
             label = _check_choice(task.label, allowed, names, f"{where}: label")
             out["annotations"] = [
                 {
@@ -411,6 +453,10 @@ class ImportedLabel:
         time: when the annotation got this label (its ``updated_at``, else
             ``created_at``), ISO 8601 in UTC (``2024-05-02T10:00:00+00:00``), or None.
         source_task: Label Studio's task id, or None.
+        role: ``reviewer`` for a reviewer's decision exported by bayesal
+            (``"bayesal_role"``), else None.
+        resolved: bayesal exported this annotation as the item's resolved label
+            (``"bayesal_resolved": true``).
     """
 
     item_id: int
@@ -418,6 +464,8 @@ class ImportedLabel:
     annotator: str
     time: str | None = None
     source_task: int | None = None
+    role: str | None = None
+    resolved: bool = False
 
 
 def normalise_ref(value: str) -> str:
@@ -574,9 +622,13 @@ def _read_task(
             ImportedLabel(
                 item_id=item_id,
                 label=label,
-                annotator=_annotator(annotation.get("completed_by"), default_annotator),
+                annotator=_annotator(
+                    annotation.get(AUTHOR_KEY, annotation.get("completed_by")), default_annotator
+                ),
                 time=_label_time(annotation, ann_where),
                 source_task=task_id,
+                role="reviewer" if annotation.get(ROLE_KEY) == "reviewer" else None,
+                resolved=annotation.get(RESOLVED_KEY) is True,
             )
         )
     return out

@@ -46,9 +46,13 @@ from bayesal.learner import ActiveLearner, stream_seed
 from bayesal.models import build_model
 from bayesal.models.registry import check_model
 from bayesal.registry import accepted_parameters
+from bayesal.session.agreement import annotator_agreement
 from bayesal.session.config import SessionConfig, load_session_config, parse_session_config
 from bayesal.session.store import (
+    DATA_ANNOTATOR,
     DB_NAME,
+    MAX_COMMENT,
+    REVIEWER,
     LabelEvent,
     LeaseHeldError,
     QueueEntry,
@@ -60,6 +64,7 @@ from bayesal.session.store import (
 from bayesal.stopping import RoundEvidence, StopDecision, cohen_kappa, get_stopping_rule
 
 __all__ = [
+    "ConflictError",
     "ItemView",
     "LabellingSession",
     "LeaseHeldError",
@@ -75,11 +80,23 @@ _SESSION_STREAM = 100
 KEEP_STATES = 3
 #: Labels whose shown prediction estimates the accuracy (the latest ones).
 ACCURACY_WINDOW = 50
-_DATA_ANNOTATOR = "data"
+_DATA_ANNOTATOR = DATA_ANNOTATOR
+#: Predictions of the pool computed per chunk of items at a retrain.
+_PREDICT_CHUNK = 1024
 
 
 class RetrainBusyError(BayesalError):
     """Another process is retraining this session."""
+
+
+class ConflictError(InvalidInputError):
+    """A request the session's resolve rule does not allow (e.g. a correction of another
+    annotator's label where labels are decided by majority or by a reviewer)."""
+
+
+#: A label as the session hands it out: a class name, a sorted list of class names
+#: (multi-label) or a number (regression).
+LabelValue = str | list[str] | float
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,15 @@ class ItemView:
     round: int | None = None
     from_queue: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: The resolved label of a multi-label (sorted class names) or regression (a number)
+    #: item; ``label`` is then None. Classification: ``label`` as before.
+    value: list[str] | float | None = None
+    #: Classes someone said this item is not (negative observations); ``predicted`` is
+    #: never one of them (None instead).
+    negatives: tuple[str, ...] = ()
+    #: Annotated but unresolved (a disagreement the rule leaves open, or a label a
+    #: negative observation contradicts): waiting for a reviewer.
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,10 +145,21 @@ class SessionStatus:
     retrain_every: int
     estimated_accuracy: float | None
     estimated_accuracy_from: int
-    agreement: float | None
+    #: Annotator agreement (:func:`~bayesal.session.agreement.annotator_agreement`):
+    #: ``{"kappa", "method", "items", "annotators"}``.
+    agreement: dict[str, Any]
+    #: Cohen's kappa of this round's and the previous round's predictions on the stop
+    #: set (what the stabilizing-predictions rule reads); before issue 22 this was
+    #: ``agreement``.
+    model_agreement: float | None
     mean_uncertainty: dict[str, float]
     stopping: list[tuple[str, StopDecision]]
     active_leases: int
+    #: Items in conflict (annotated, unresolved), waiting for a reviewer.
+    conflicts: int = 0
+    task: str = "classification"
+    resolve: str = "first"
+    overlap: float = 0.0
 
     @property
     def should_stop(self) -> bool:
@@ -174,8 +211,17 @@ def _item_ids_and_refs(data: ArrayData) -> tuple[np.ndarray, list[str]]:
 
 
 def _class_names(config: SessionConfig, data: ArrayData) -> tuple[list[str], np.ndarray]:
-    """The session's label names and the data's labels mapped onto them."""
+    """The session's label names and the data's labels mapped onto them (a multi-label
+    or regression session: the configured names, or none, and no label from the data)."""
     y = data.y.copy()
+    if config.task != "classification":
+        if (y != MISSING).any() or data.class_names:
+            raise ConfigError(
+                f"task {config.task}: the data carries class labels (class folders or a "
+                "label column), which are single classes; leave them out and import the "
+                f"labels with `bayesal session import` (a {config.task} label per row)"
+            )
+        return list(config.labels or []), y
     if config.labels is None:
         if not data.class_names:  # None, or an image folder without class folders: ()
             raise ConfigError(
@@ -278,7 +324,9 @@ class LabellingSession:
         data = _read_data(config, root)
         names, y = _class_names(config, data)
         ids, refs = _item_ids_and_refs(data)
-        params = _model_params(config, data, len(names))
+        # Regression models output a mean and a log-variance per item (DESIGN.md).
+        outputs = 2 if config.task == "regression" else len(names)
+        params = _model_params(config, data, outputs)
         model = _seeded_model(config.model.name, params, 0)
         x = torch.as_tensor(data.x[:2])
         try:
@@ -289,10 +337,12 @@ class LabellingSession:
                 f"model {config.model.name!r} (params {params}) fails on the data's items of "
                 f"shape {list(data.input_shape)}: {type(exc).__name__}: {exc}"
             ) from None
-        if tuple(logits.shape) != (len(x), len(names)):
+        if tuple(logits.shape) != (len(x), outputs):
             raise ConfigError(
                 f"model {config.model.name!r} returns shape {list(logits.shape)} for "
-                f"{len(x)} items; expected [{len(x)}, {len(names)}] ({len(names)} labels)"
+                f"{len(x)} items; expected [{len(x)}, {outputs}] ("
+                + ("mean and log-variance" if config.task == "regression" else f"{outputs} labels")
+                + ")"
             )
 
         directory.mkdir(parents=True, exist_ok=True)
@@ -363,7 +413,7 @@ class LabellingSession:
     def num_classes(self) -> int:
         return len(self.label_names)
 
-    def label_index(self, label: int | str) -> int:
+    def label_index(self, label: object) -> int:
         """The class index of ``label``: a label name, or an index (int or digits).
 
         Raises:
@@ -419,7 +469,9 @@ class LabellingSession:
         same item again while the lease holds and it is unlabelled. None when every item
         is labelled or leased to someone else."""
         annotator = check_name(annotator)
-        leased = self.store.lease_next(annotator, self.config.lease_seconds)
+        leased = self.store.lease_next(
+            annotator, self.config.lease_seconds, overlap=self.config.overlap
+        )
         if leased is None:
             return None
         item_id, from_queue = leased
@@ -428,35 +480,422 @@ class LabellingSession:
     def label(
         self,
         item_id: object,
-        label: int | str,
+        label: object,
         annotator: str = "default",
         *,
         source: str = "api",
         correct: bool = False,
+        unsure: bool | None = None,
+        comment: str | None = None,
     ) -> LabelEvent:
         """Record ``annotator``'s ``label`` for ``item_id``: on disk when this returns.
 
-        Every annotation is kept as an event. The item's label is the first annotator's:
-        the same annotator labelling it again changes it (their own correction), another
-        annotator's label is kept beside it as an annotation and does not replace it,
-        unless ``correct=True``: an explicit correction, recorded with who made it and
-        which label event it replaces (:attr:`LabelEvent.corrects`). See
-        :meth:`label_of` for the item's label after the call.
+        ``label``: a class name or index (classification); a list / set of class names
+        or indices, or a comma-separated string, possibly empty (multi-label, see
+        :meth:`label_value`); a finite number (regression).
+
+        Every annotation is kept as an event; another annotator's annotation is never
+        overwritten. The item's label is resolved by the session's ``resolve`` rule
+        (``first``: the first annotator's; the same annotator labelling it again changes
+        it; ``correct=True`` replaces another annotator's label, recorded with which
+        label event it replaces, :attr:`LabelEvent.corrects`). ``unsure`` / ``comment``:
+        the annotator's note on the item, stored with the event.
 
         Raises:
-            InvalidInputError: no such item, or an unknown label or annotator name.
+            InvalidInputError: no such item, or an unknown label or annotator name, a bad
+                comment.
+            ConflictError: ``correct=True`` under ``resolve: majority`` or ``reviewer``
+                (a reviewer decides there: :meth:`resolve_conflict`).
             LeaseHeldError: the item is leased to another annotator (the message names
                 them); nothing is recorded.
         """
         found = self.check_item(item_id)
-        index = self.label_index(label)
+        stored = self.label_value(label)
         annotator = check_name(annotator)
+        if correct and self.config.resolve != "first":
+            raise ConflictError(
+                f"resolve: {self.config.resolve}: another annotator's label is not replaced "
+                "by a correction here; your label is kept as your annotation, and a reviewer "
+                "resolves a disagreement (resolve_conflict, `bayesal session resolve`)"
+            )
         return self.store.add_labels(
-            [(found[0], index, annotator)],
+            [(found[0], stored, annotator)],
             source=check_name(source, "source"),
             correct=bool(correct),
             check_leases=True,
+            unsure=None if unsure is None else bool(unsure),
+            comment=_check_comment(comment),
         )[0]
+
+    # ------------------------------------------------------------------ label values
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def label_value(self, label: object) -> int | float:
+        """``label`` as the store keeps it: a class index (classification), a bit mask
+        of class indices (multi-label: bit ``c`` for class ``c``), a float (regression).
+
+        Multi-label: a list, tuple or set of class names or indices, or a string of
+        comma-separated names (``"cat,dog"``); the empty set (``[]``, ``""``) is a valid
+        answer ("none of these classes"); a class named twice counts once. Regression:
+        an int or float, or a string of one, finite.
+
+        Raises:
+            InvalidInputError: an unknown class (named), a NaN or infinite number, a bool,
+                a wrong type.
+        """
+        if self.task == "classification":
+            return self.label_index(label)
+        if self.task == "regression":
+            if isinstance(label, bool):
+                raise InvalidInputError(f"a regression label must be a number, got {label!r}")
+            if isinstance(label, str):
+                try:
+                    number = float(label.strip())
+                except ValueError:
+                    raise InvalidInputError(
+                        f"a regression label must be a number, got {label[:100]!r}"
+                    ) from None
+            elif isinstance(label, int | float | np.integer | np.floating):
+                number = float(label)
+            else:
+                raise InvalidInputError(
+                    f"a regression label must be a number, got {type(label).__name__}"
+                )
+            if not math.isfinite(number):
+                raise InvalidInputError(f"a regression label must be finite, got {number!r}")
+            return number
+        if isinstance(label, str):
+            parts = [part.strip() for part in label.split(",")]
+            values: list[object] = [part for part in parts if part]
+        elif isinstance(label, list | tuple | set | frozenset):
+            values = list(label)
+        else:
+            raise InvalidInputError(
+                "a multi-label label is a list of class names (or a comma-separated "
+                f"string), got {type(label).__name__}"
+            )
+        mask = 0
+        for value in values:
+            mask |= 1 << self.label_index(value)
+        return mask
+
+    def display_label(self, stored: int | float | None) -> LabelValue | None:
+        """A stored label (see :meth:`label_value`) as the session hands it out: a class
+        name, a sorted list of class names (multi-label, in class order), a float."""
+        if stored is None:
+            return None
+        if self.task == "regression":
+            return float(stored)
+        if self.task == "multilabel":
+            return [name for c, name in enumerate(self.label_names) if int(stored) >> c & 1]
+        return self.label_names[int(stored)]
+
+    def _event_label(self, event: LabelEvent) -> LabelValue | None:
+        return self.display_label(event.value if event.label is None else event.label)
+
+    # ------------------------------------------------------------------ several annotators
+
+    def edit(
+        self,
+        event_id: object,
+        label: object,
+        annotator: str = "default",
+        *,
+        source: str = "api",
+        unsure: bool | None = None,
+        comment: str | None = None,
+    ) -> LabelEvent:
+        """``annotator`` changes one of their own label events (from :meth:`history`):
+        a new label event naming the event it corrects (``corrects``). It replaces their
+        annotation of the item; another annotator's annotation is never touched.
+
+        Raises:
+            InvalidInputError: no such label event, someone else's, or undone; a bad label.
+        """
+        annotator = check_name(annotator)
+        if isinstance(event_id, bool) or not isinstance(event_id, int | np.integer):
+            raise InvalidInputError(f"event id must be an integer, got {event_id!r:.100}")
+        event = self.store.event(int(event_id))
+        if event is None or event.kind != "label":
+            raise InvalidInputError(f"no label event {event_id}")
+        if event.annotator != annotator:
+            raise InvalidInputError(
+                f"event {event_id} is {event.annotator!r}'s label; {annotator!r} can edit only "
+                "their own (label the item as yours instead)"
+            )
+        undone = self.store.conn.execute(
+            "SELECT 1 FROM events WHERE kind = 'undo' AND undoes = ?", (event.event_id,)
+        ).fetchone()
+        if undone is not None:
+            raise InvalidInputError(f"event {event_id} was undone; label the item again instead")
+        stored = self.label_value(label)
+        return self.store.add_labels(
+            [(event.item_id, stored, annotator)],
+            source=check_name(source, "source"),
+            corrects=[event.event_id],
+            release_leases=False,
+            shown=False,
+            role=event.role,
+            unsure=None if unsure is None else bool(unsure),
+            comment=_check_comment(comment),
+        )[0]
+
+    def history(self, annotator: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """``annotator``'s label events, newest first, ``limit`` from ``offset``: each
+        ``{"event_id", "item_id", "ref", "label", "time", "source", "role", "corrects",
+        "corrected", "corrected_by", "undone", "current", "unsure", "comment"}``.
+        ``label`` as :meth:`display_label`; ``corrected``: a later event names this one
+        in ``corrects`` (an edit or a correction), ``corrected_by`` the latest such;
+        ``current``: it is the annotator's annotation of the item now (or a reviewer
+        decision in force); ``unsure`` / ``comment``: the note made with this event."""
+        annotator = check_name(annotator)
+        limit = _check_count(limit, "limit", 1, 10_000)
+        offset = _check_count(offset, "offset", 0, 2**62)
+        rows = self.store.history(annotator, limit, offset)
+        ids = [int(row["event"].event_id) for row in rows]
+        marks = ",".join("?" * len(ids))
+        own_notes = {
+            int(r[0]): (bool(r[1]), r[2])
+            for r in self.store.conn.execute(
+                f"SELECT event_id, unsure, comment FROM item_notes WHERE event_id IN ({marks})",
+                ids,
+            )
+        }
+        refs: dict[int, str] = {}
+        out = []
+        for row in rows:
+            event: LabelEvent = row["event"]
+            if event.item_id not in refs:
+                found = self.store.item(event.item_id)
+                refs[event.item_id] = "" if found is None else found[1]
+            note = own_notes.get(event.event_id)
+            out.append(
+                {
+                    "event_id": event.event_id,
+                    "item_id": event.item_id,
+                    "ref": refs[event.item_id],
+                    "label": self._event_label(event),
+                    "time": event.time,
+                    "source": event.source,
+                    "role": event.role,
+                    "corrects": event.corrects,
+                    "corrected": row["corrected"],
+                    "corrected_by": row["corrected_by"],
+                    "undone": row["undone"],
+                    "current": row["current"],
+                    "unsure": None if note is None else note[0],
+                    "comment": None if note is None else note[1],
+                }
+            )
+        return out
+
+    def note(
+        self,
+        item_id: object,
+        annotator: str = "default",
+        *,
+        unsure: bool = True,
+        comment: str | None = None,
+        source: str = "api",
+    ) -> int:
+        """``annotator`` flags ``item_id`` as unsure and/or leaves a comment (without
+        labelling it; :meth:`label` takes ``unsure`` / ``comment`` too). Their latest
+        note on an item counts; on disk when this returns. Returns the note's id."""
+        found = self.check_item(item_id)
+        return self.store.add_note(
+            found[0],
+            check_name(annotator),
+            check_name(source, "source"),
+            unsure=bool(unsure),
+            comment=_check_comment(comment),
+        )
+
+    def notes(
+        self,
+        *,
+        item_id: object = None,
+        annotator: str | None = None,
+        unsure: bool | None = None,
+        with_comment: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each annotator's latest note per item (``note_id``, ``item_id``, ``annotator``,
+        ``time``, ``unsure``, ``comment``, ``event_id``), filtered: one item, one
+        annotator, unsure or not, with a comment or without."""
+        return self.store.notes(
+            item_id=None if item_id is None else self.check_item(item_id)[0],
+            annotator=None if annotator is None else check_name(annotator),
+            unsure=unsure,
+            with_comment=with_comment,
+        )
+
+    def negative(
+        self, item_id: object, label: object, annotator: str = "default", *, source: str = "api"
+    ) -> int:
+        """Record that ``item_id`` is *not* class ``label`` (a "no" in the yes/no mode),
+        by ``annotator``: a negative observation, not a label. The item stays unlabelled
+        (it goes on to the ordinary queue); the session never resolves it to that class
+        (a label of that class becomes a conflict for a reviewer, unless the same
+        annotator gives it later), and :meth:`yes_no_candidates` for that class skips it.
+        The learner does not train on it. Returns its id.
+
+        Raises:
+            InvalidInputError: a regression session, no such item or class.
+            LeaseHeldError: the item is leased to another annotator.
+        """
+        if self.task == "regression":
+            raise InvalidInputError("a regression session has no classes to say no to")
+        found = self.check_item(item_id)
+        index = self.label_index(label)
+        annotator = check_name(annotator)
+        lease = self.store.lease_of(found[0])
+        if lease is not None and lease.annotator != annotator:
+            raise LeaseHeldError(found[0], lease.annotator, lease.expires - time.time())
+        return self.store.add_negative(found[0], index, annotator, check_name(source, "source"))
+
+    def negatives(self, *, item_id: object = None, label: object = None) -> list[dict[str, Any]]:
+        """Negative observations (``negative_id``, ``item_id``, ``label`` (a class name),
+        ``annotator``, ``time``, ``source``), oldest first, optionally of one item or
+        class."""
+        rows = self.store.negatives(
+            item_id=None if item_id is None else self.check_item(item_id)[0],
+            label=None if label is None else self.label_index(label),
+        )
+        return [{**row, "label": self.label_names[row["label"]]} for row in rows]
+
+    def yes_no_candidates(
+        self, class_name: object, n: int = 20, *, annotator: str | None = None
+    ) -> list[ItemView]:
+        """The ``n`` unlabelled items the model thinks most probably are ``class_name``,
+        most probable first, for the yes/no mode ("is this a *two*?"): from the latest
+        round's predictions of the pool (class probabilities of every item, recorded at
+        each retrain). Items anyone annotated, items with a negative observation for this
+        class, and items leased to someone other than ``annotator`` are left out. Empty
+        before the first trained round. Leases nothing (:meth:`hold` leases one).
+
+        Raises:
+            InvalidInputError: a regression session, an unknown class, a bad ``n``.
+        """
+        if self.task == "regression":
+            raise InvalidInputError("a regression session has no classes for the yes/no mode")
+        index = self.label_index(class_name)
+        n = _check_count(n, "n", 1, 10_000)
+        who = None if annotator is None else check_name(annotator)
+        rows = self.store.conn.execute(
+            "SELECT p.item_id, p.probs FROM predictions p WHERE p.probs IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = p.item_id) "
+            "AND NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = p.item_id) "
+            "AND NOT EXISTS (SELECT 1 FROM negatives g WHERE g.item_id = p.item_id "
+            "AND g.label = ?) AND NOT EXISTS (SELECT 1 FROM leases l WHERE "
+            "l.item_id = p.item_id AND l.expires > ? AND l.annotator != ?)",
+            (index, time.time(), who or ""),
+        ).fetchall()
+        if not rows:
+            return []
+        probs = np.stack([np.frombuffer(b, dtype=np.float16) for _, b in rows])[:, index]
+        order = np.argsort(-probs.astype(np.float64), kind="stable")[:n]
+        return [self.item_view(int(rows[k][0])) for k in order]
+
+    def predictions(self) -> list[dict[str, Any]]:
+        """The latest round's predictions of every pool item: ``{"item_id", "round",
+        "predicted" (class name or None), "probability", "uncertainty" (BALD, nats),
+        "probs" ({class name: probability})}``, by item id. Empty before the first
+        trained round (and for multi-label and regression sessions, which have no model
+        in the session yet)."""
+        out = []
+        for item_id, r, predicted, prob, uncertainty, blob in self.store.predictions():
+            probs = np.frombuffer(blob, dtype=np.float16) if blob is not None else None
+            out.append(
+                {
+                    "item_id": item_id,
+                    "round": r,
+                    "predicted": None if predicted is None else self.label_names[predicted],
+                    "probability": prob,
+                    "uncertainty": uncertainty,
+                    "probs": (
+                        {}
+                        if probs is None
+                        else dict(zip(self.label_names, map(float, probs), strict=True))
+                    ),
+                }
+            )
+        return out
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        """The review queue: items annotated but unresolved (annotators disagree and the
+        rule leaves it open, or a label contradicts a negative observation), by item id:
+        ``{"item_id", "ref", "annotations": [{"event_id", "annotator", "label", "time"}],
+        "negatives": [{"annotator", "label"}]}``."""
+        out = []
+        for item_id in self.store.conflicts():
+            found = self.store.item(item_id)
+            out.append(
+                {
+                    "item_id": item_id,
+                    "ref": "" if found is None else found[1],
+                    "annotations": [
+                        {
+                            "event_id": e.event_id,
+                            "annotator": e.annotator,
+                            "label": self._event_label(e),
+                            "time": e.time,
+                        }
+                        for e in self.store.annotation_rows(item_id)
+                    ],
+                    "negatives": [
+                        {"annotator": g["annotator"], "label": self.label_names[g["label"]]}
+                        for g in self.store.negatives(item_id=item_id)
+                    ],
+                }
+            )
+        return out
+
+    def resolve_conflict(
+        self,
+        item_id: object,
+        label: object,
+        reviewer: str,
+        *,
+        source: str = "api",
+        comment: str | None = None,
+    ) -> LabelEvent:
+        """A reviewer decides ``item_id``'s label: a label event with the role
+        ``reviewer``, which resolves the item under every rule (and over negative
+        observations). Works on any item, in conflict or not (a review may overrule a
+        resolved label too). Leases are not checked: a reviewer may decide an item
+        someone holds. Undo with :meth:`undo` as the reviewer.
+
+        Raises:
+            InvalidInputError: no such item, a bad label, or ``reviewer`` not among the
+                configured ``reviewers``.
+        """
+        found = self.check_item(item_id)
+        stored = self.label_value(label)
+        reviewer = check_name(reviewer, "reviewer")
+        allowed = self.config.reviewers
+        if allowed is not None and reviewer not in allowed:
+            raise InvalidInputError(
+                f"{reviewer!r} is not a reviewer of this session (reviewers: {allowed})"
+            )
+        return self.store.add_labels(
+            [(found[0], stored, reviewer)],
+            source=check_name(source, "source"),
+            role=REVIEWER,
+            shown=False,
+            comment=_check_comment(comment),
+        )[0]
+
+    def agreement(self) -> dict[str, Any]:
+        """Annotator agreement over the items two or more annotators labelled (the data's
+        labels excluded): ``{"kappa", "method", "items", "annotators"}``, see
+        :func:`~bayesal.session.agreement.annotator_agreement`."""
+        by_item: dict[int, dict[str, int | float]] = {}
+        for (item_id, who), value in self.store.annotations().items():
+            if who != _DATA_ANNOTATOR:
+                by_item.setdefault(item_id, {})[who] = value
+        return annotator_agreement(by_item, max(1, self.num_classes), self.task)
 
     def label_of(self, item_id: object) -> tuple[str, LabelEvent] | None:
         """The item's label name now and the event that set it (None: unlabelled)."""
@@ -481,8 +920,19 @@ class LabellingSession:
         return self.store.hold(found[0], check_name(annotator), self.config.lease_seconds)
 
     def labels(self) -> dict[int, int]:
-        """``item_id -> class index`` of every labelled item now."""
+        """``item_id -> class index`` (multi-label: bit mask) of every item with a
+        resolved label now (regression values: :meth:`resolved_labels`)."""
         return {i: label for i, (label, _) in self.store.current_labels().items()}
+
+    def resolved_labels(self) -> dict[int, LabelValue]:
+        """``item_id -> label`` of every item with a resolved label, as
+        :meth:`display_label` gives it. Items in conflict are not here."""
+        out: dict[int, LabelValue] = {}
+        for i, (stored, _) in self.store.resolved().items():
+            shown = self.display_label(stored)
+            assert shown is not None
+            out[i] = shown
+        return out
 
     # ------------------------------------------------------------------ showing items
 
@@ -495,17 +945,32 @@ class LabellingSession:
         item, ref, row = self.check_item(item_id)
         entry = self.store.queue_entry(item)
         current = self.store.conn.execute(
-            "SELECT label FROM current_labels WHERE item_id = ?", (item,)
+            "SELECT label, value FROM current_labels WHERE item_id = ?", (item,)
         ).fetchone()
+        shown = (
+            None
+            if current is None
+            else self.display_label(current[1] if current[0] is None else current[0])
+        )
+        negated = sorted({int(g["label"]) for g in self.store.negatives(item_id=item)})
+        conflict = current is None and (
+            self.store.conn.execute(
+                "SELECT 1 FROM annotations WHERE item_id = ? LIMIT 1", (item,)
+            ).fetchone()
+            is not None
+        )
         fields = self.item_fields(item) if self.item_kind == "row" else {}
         return ItemView(
             item_id=item,
             ref=ref,
             kind=self.item_kind,
-            label=None if current is None else self.label_names[int(current[0])],
+            label=shown if isinstance(shown, str) else None,
+            value=None if isinstance(shown, str) else shown,
+            negatives=tuple(self.label_names[c] for c in negated),
+            conflict=conflict,
             predicted=(
                 None
-                if entry is None or entry.predicted is None
+                if entry is None or entry.predicted is None or entry.predicted in negated
                 else self.label_names[entry.predicted]
             ),
             predicted_prob=None if entry is None else entry.predicted_prob,
@@ -619,6 +1084,8 @@ class LabellingSession:
         return learner.predict_log_probs(x)
 
     def _retrain(self) -> RoundRow:
+        if self.task != "classification":
+            return self._round_without_model()
         started = time.time()
         data = self._read_data()
         stored = self.store.items()
@@ -691,6 +1158,8 @@ class LabellingSession:
                 if previous is None or len(previous) != len(stop)
                 else cohen_kappa(previous, stop, self.num_classes)
             )
+            pool_predictions = self._pool_predictions(learner, draw, x, ids, r)
+            metrics["pool_predict_seconds"] = time.time() - pool_predictions[0]
         state = self.directory / "rounds" / f"round-{r}"
         if len(labels):
             learner.save(state, include_pool=False)
@@ -704,7 +1173,68 @@ class LabellingSession:
             stop_predictions=stop_predictions,
             queue=queue,
         )
+        if len(labels):
+            self.store.set_predictions(r, pool_predictions[1])
         self._prune_states(r)
+        result = self.store.last_round()
+        assert result is not None
+        return result
+
+    def _pool_predictions(
+        self, learner: ActiveLearner, draw: Any, x: np.ndarray, ids: np.ndarray, r: int
+    ) -> tuple[float, list[tuple[int, int | None, float | None, float | None, bytes | None]]]:
+        """The round's predictions of every pool item (the yes/no mode's candidates and
+        the browse view read them): predicted class, its probability, BALD, and the class
+        probabilities as float16 bytes; in chunks of :data:`_PREDICT_CHUNK` items."""
+        started = time.time()
+        rows: list[tuple[int, int | None, float | None, float | None, bytes | None]] = []
+        for start in range(0, len(ids), _PREDICT_CHUNK):
+            x_c = torch.as_tensor(x[start : start + _PREDICT_CHUNK])
+            probs_B_C = self._predict(learner, x_c).exp().cpu()
+            bald_B = mutual_information(draw.log_probs(x_c).cpu())
+            prob_B, predicted_B = probs_B_C.max(-1)
+            half = probs_B_C.numpy().astype(np.float16)
+            for k in range(len(x_c)):
+                rows.append(
+                    (
+                        int(ids[start + k]),
+                        int(predicted_B[k]),
+                        float(prob_B[k]),
+                        float(bald_B[k]),
+                        half[k].tobytes(),
+                    )
+                )
+        return started, rows
+
+    def _round_without_model(self) -> RoundRow:
+        """A round of a multi-label or regression session: the session stores and
+        exports those labels, but trains no model for them yet (the learner's task
+        types come separately), so the queue is the session's fixed shuffled order of
+        the items nobody annotated."""
+        started = time.time()
+        _, last_event = self.store.labelled_snapshot()
+        n_labels = self.store.num_labelled()
+        last = self.store.current_round()
+        r = 0 if last is None else last + 1
+        rows = self.store.conn.execute(
+            "SELECT t.item_id FROM items t WHERE NOT EXISTS (SELECT 1 FROM annotations a "
+            "WHERE a.item_id = t.item_id) AND NOT EXISTS (SELECT 1 FROM current_labels c "
+            "WHERE c.item_id = t.item_id) ORDER BY t.fallback_order LIMIT ?",
+            (self.config.queue_size,),
+        ).fetchall()
+        self.store.add_round(
+            round=r,
+            started=started,
+            n_labels=n_labels,
+            last_event_id=last_event,
+            state_path=None,
+            metrics={"round": r, "n_labels": n_labels, "model": None, "task": self.task},
+            stop_predictions=None,
+            queue=[
+                QueueEntry(r, rank, int(i), None, None, None, None)
+                for rank, (i,) in enumerate(rows)
+            ],
+        )
         result = self.store.last_round()
         assert result is not None
         return result
@@ -777,7 +1307,12 @@ class LabellingSession:
 
     def status(self) -> SessionStatus:
         store = self.store
-        by_label = store.counts_by_label()
+        by_label = store.counts_by_label() if self.task == "classification" else {}
+        if self.task == "multilabel":
+            for mask, count in store.counts_by_label().items():
+                for c in range(self.num_classes):
+                    if mask >> c & 1:
+                        by_label[c] = by_label.get(c, 0) + count
         last = store.last_round()
         accuracy, accuracy_n = self.estimated_accuracy()
         m = {} if last is None else last.metrics
@@ -792,7 +1327,8 @@ class LabellingSession:
             retrain_every=self.config.retrain_every,
             estimated_accuracy=accuracy,
             estimated_accuracy_from=accuracy_n,
-            agreement=m.get("agreement"),
+            agreement=self.agreement(),
+            model_agreement=m.get("agreement"),
             mean_uncertainty={
                 key: float(m[f"stop_mean_{key}"])
                 for key in ("entropy", "bald")
@@ -800,10 +1336,37 @@ class LabellingSession:
             },
             stopping=self.stopping(),
             active_leases=len(store.leases()),
+            conflicts=len(store.conflicts()),
+            task=self.task,
+            resolve=self.config.resolve,
+            overlap=self.config.overlap,
         )
 
     def __repr__(self) -> str:
         return f"LabellingSession({str(self.directory)!r})"
+
+
+def _check_comment(comment: object) -> str | None:
+    """A comment: None, or text of at most MAX_COMMENT characters (line breaks and tabs
+    allowed, other control characters not); blank text is None."""
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        raise InvalidInputError(f"a comment must be text, got {type(comment).__name__}")
+    text = comment.strip()
+    if len(text) > MAX_COMMENT:
+        raise InvalidInputError(f"a comment is at most {MAX_COMMENT} characters, got {len(text)}")
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in text):
+        raise InvalidInputError("a comment cannot hold control characters")
+    return text or None
+
+
+def _check_count(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidInputError(f"{what} must be an integer, got {value!r:.100}")
+    if not low <= int(value) <= high:
+        raise InvalidInputError(f"{what} must be {low} to {high}, got {int(value)}")
+    return int(value)
 
 
 def _plain(value: Any) -> Any:

@@ -182,11 +182,83 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events ADD COLUMN corrects INTEGER REFERENCES events(event_id);
     """,
+    # 3 (issue 22): several annotators with a resolve rule, reviewers, multi-label and
+    # regression values, unsure flags and comments, negative observations, the latest
+    # round's predictions for the whole pool. ``current_labels`` becomes the *resolved*
+    # label (label or value may be NULL now) and ``annotations`` caches each annotator's
+    # annotation; both are recomputed from the events right after this migration.
+    """
+    ALTER TABLE events ADD COLUMN value REAL;
+    ALTER TABLE events ADD COLUMN role TEXT;
+    CREATE INDEX events_corrects ON events(corrects);
+    CREATE INDEX events_undoes ON events(undoes);
+    CREATE TABLE current_labels_v3 (
+        item_id INTEGER PRIMARY KEY REFERENCES items(item_id),
+        label INTEGER,
+        value REAL,
+        event_id INTEGER NOT NULL REFERENCES events(event_id)
+    );
+    INSERT INTO current_labels_v3(item_id, label, event_id)
+        SELECT item_id, label, event_id FROM current_labels;
+    DROP TABLE current_labels;
+    ALTER TABLE current_labels_v3 RENAME TO current_labels;
+    CREATE TABLE annotations (
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        annotator TEXT NOT NULL,
+        event_id INTEGER NOT NULL REFERENCES events(event_id),
+        label INTEGER,
+        value REAL,
+        PRIMARY KEY (item_id, annotator)
+    );
+    CREATE INDEX annotations_annotator ON annotations(annotator, event_id);
+    CREATE TABLE item_notes (
+        note_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        annotator TEXT NOT NULL,
+        time REAL NOT NULL,
+        source TEXT NOT NULL,
+        unsure INTEGER NOT NULL CHECK (unsure IN (0, 1)),
+        comment TEXT,
+        event_id INTEGER REFERENCES events(event_id)
+    );
+    CREATE INDEX item_notes_item ON item_notes(item_id, annotator, note_id);
+    CREATE TABLE negatives (
+        negative_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        label INTEGER NOT NULL,
+        annotator TEXT NOT NULL,
+        time REAL NOT NULL,
+        source TEXT NOT NULL,
+        after_event INTEGER NOT NULL
+    );
+    CREATE INDEX negatives_item ON negatives(item_id, label);
+    CREATE INDEX negatives_label ON negatives(label, item_id);
+    CREATE TABLE predictions (
+        item_id INTEGER PRIMARY KEY REFERENCES items(item_id),
+        round INTEGER NOT NULL,
+        predicted INTEGER,
+        prob REAL,
+        uncertainty REAL,
+        probs BLOB
+    );
+    """,
 ]
+#: The schema version from which ``current_labels`` holds resolved labels and
+#: ``annotations`` exists (both recomputed from the events when a file reaches it).
+RESOLVED_SCHEMA = 3
 SCHEMA_VERSION = len(MIGRATIONS)
 _EVENT_COLUMNS = (
-    "event_id, item_id, kind, label, annotator, time, source, undoes, predicted, round, corrects"
+    "event_id, item_id, kind, label, annotator, time, source, undoes, predicted, round, "
+    "corrects, value, role"
 )
+#: How an item's label is resolved from its annotations (config ``resolve``).
+RESOLVE_RULES = ("first", "majority", "reviewer")
+#: The task types a session stores labels of (config ``task``).
+TASKS = ("classification", "multilabel", "regression")
+#: The role of a reviewer's label event (a decision that resolves the item).
+REVIEWER = "reviewer"
+#: The longest comment accepted.
+MAX_COMMENT = 2000
 
 
 @dataclass(frozen=True)
@@ -203,8 +275,13 @@ class LabelEvent:
     undoes: int | None = None
     predicted: int | None = None
     round: int | None = None
-    #: The label event this one replaced by an explicit correction (None: not one).
+    #: The label event this one replaced by an explicit correction, or (an edit) the
+    #: annotator's own earlier event it replaces (None: neither).
     corrects: int | None = None
+    #: A regression label (``label`` is None then).
+    value: float | None = None
+    #: ``reviewer`` for a reviewer's decision; None for an annotator's annotation.
+    role: str | None = None
 
 
 def resolve_label(events: Iterable[tuple[int, int, str, int | None]]) -> tuple[int, int] | None:
@@ -217,6 +294,98 @@ def resolve_label(events: Iterable[tuple[int, int, str, int | None]]) -> tuple[i
         if current is None or annotator == current[2] or corrects is not None:
             current = (int(label), int(event_id), str(annotator))
     return None if current is None else (current[0], current[1])
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A label event not undone, as :func:`resolve_item` reads it: ``key`` is what two
+    annotations are compared by (the class index, the multi-label bit mask, or the
+    regression value); ``corrects_annotator`` the annotator of the event it corrects."""
+
+    event_id: int
+    key: float
+    annotator: str
+    role: str | None = None
+    corrects_annotator: str | None = None
+
+
+def resolve_item(
+    votes: Sequence[Vote],
+    rule: str = "first",
+    negated: Iterable[tuple[int, str, int]] = (),
+    *,
+    multilabel: bool = False,
+) -> tuple[Vote | None, dict[str, Vote]]:
+    """An item's resolved label and each annotator's annotation, from its label events
+    not undone (``votes``, in event order).
+
+    - An annotator's annotation is their latest event (a reviewer's decisions are not
+      annotations).
+    - A reviewer's latest decision resolves the item, under every rule.
+    - Otherwise the rule: ``first``: the first annotation sets the label; a later event
+      replaces it only when by the same annotator or when it is a correction of another
+      annotator's event (today's behaviour, :func:`resolve_label`). ``majority``: the
+      value most annotators gave; a tie is unresolved. ``reviewer``: the annotators'
+      value when they all agree; any disagreement is unresolved.
+    - A negative observation (``negated``: ``(class, annotator, after_event)``, "this is
+      not that class") that the same annotator has not taken back by a later annotation
+      of that class leaves an item whose rule-resolved label is (multi-label: includes)
+      that class unresolved: the session never resolves an item to a class someone said
+      it is not, unless a reviewer decides.
+
+    Returns ``(resolved vote or None, {annotator: vote})``; None with annotations is a
+    *conflict*.
+    """
+    annotations: dict[str, Vote] = {}
+    decision: Vote | None = None
+    current: Vote | None = None
+    for vote in votes:
+        if vote.role == REVIEWER:
+            decision = vote
+            continue
+        annotations[vote.annotator] = vote
+        if (
+            current is None
+            or vote.annotator == current.annotator
+            or (vote.corrects_annotator is not None and vote.corrects_annotator != vote.annotator)
+        ):
+            current = vote
+    if decision is not None:
+        return decision, annotations
+    if not annotations:
+        return None, annotations
+    resolved: Vote | None
+    if rule == "first":
+        resolved = current
+    else:
+        counts: dict[float, int] = {}
+        for vote in annotations.values():
+            counts[vote.key] = counts.get(vote.key, 0) + 1
+        best = max(counts.values())
+        winners = [key for key, n in counts.items() if n == best]
+        if len(winners) > 1 or (rule == "reviewer" and len(counts) > 1):
+            return None, annotations
+        resolved = min(
+            (v for v in annotations.values() if v.key == winners[0]), key=lambda v: v.event_id
+        )
+    assert resolved is not None
+    for label, annotator, after_event in negated:
+        own = annotations.get(annotator)
+        if (
+            own is not None
+            and own.event_id > after_event
+            and _has_class(own.key, label, multilabel)
+        ):
+            continue  # they labelled it that class since: the "no" is taken back
+        if _has_class(resolved.key, label, multilabel):
+            return None, annotations
+    return resolved, annotations
+
+
+def _has_class(key: float, label: int, multilabel: bool) -> bool:
+    if multilabel:
+        return bool(int(key) >> label & 1)
+    return key == label
 
 
 @dataclass(frozen=True)
@@ -375,6 +544,27 @@ class SessionStore:
                 for statement in _statements(MIGRATIONS[target]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target + 1}")
+            if not new and version < RESOLVED_SCHEMA <= SCHEMA_VERSION:
+                # Resolved labels and the annotations cache, from the events (same
+                # transaction: the file is migrated whole or not at all).
+                self._rebuild(conn)
+
+    def _settings(self, conn: sqlite3.Connection) -> tuple[str, str]:
+        """``(resolve rule, task)`` of the session's config (``first`` and
+        ``classification`` when the config says nothing, as in sessions made before
+        issue 22)."""
+        cached: tuple[str, str] | None = getattr(self, "_cached_settings", None)
+        if cached is not None:
+            return cached
+        row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = {} if row is None else json.loads(row[0])
+        settings = (
+            str(config.get("resolve") or "first"),
+            str(config.get("task") or "classification"),
+        )
+        if row is not None:  # a store being created has no config yet: read it again
+            self._cached_settings = settings
+        return settings
 
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
@@ -444,12 +634,27 @@ class SessionStore:
         round: int | None = None,
         when: float | None = None,
         corrects: int | None = None,
+        value: float | None = None,
+        role: str | None = None,
     ) -> LabelEvent:
         now = time.time() if when is None else float(when)
         cursor = conn.execute(
             "INSERT INTO events(item_id, kind, label, annotator, time, source, undoes, "
-            "predicted, round, corrects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_id, kind, label, annotator, now, source, undoes, predicted, round, corrects),
+            "predicted, round, corrects, value, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                kind,
+                label,
+                annotator,
+                now,
+                source,
+                undoes,
+                predicted,
+                round,
+                corrects,
+                value,
+                role,
+            ),
         )
         return LabelEvent(
             int(cursor.lastrowid or 0),
@@ -463,11 +668,13 @@ class SessionStore:
             predicted,
             round,
             corrects,
+            value,
+            role,
         )
 
     def add_labels(
         self,
-        labels: Iterable[tuple[int, int, str]],
+        labels: Iterable[tuple[int, int | float, str]],
         *,
         source: str,
         times: Sequence[float | None] | None = None,
@@ -475,16 +682,30 @@ class SessionStore:
         shown: bool = True,
         correct: bool = False,
         check_leases: bool = False,
+        role: str | None = None,
+        corrects: Sequence[int | None] | None = None,
+        roles: Sequence[str | None] | None = None,
+        corrections: Sequence[bool] | None = None,
+        unsure: bool | None = None,
+        comment: str | None = None,
     ) -> list[LabelEvent]:
         """Record ``(item_id, label, annotator)`` label events in one transaction (on
-        disk when this returns). The caller has checked the ids and labels. ``shown``:
-        a person saw the item with the current round's prediction (not an import), which
-        is then stored with the event for the estimated accuracy.
+        disk when this returns). The caller has checked the ids and labels: ``label`` is
+        a class index (classification), a bit mask of class indices (multi-label: bit
+        ``c`` set for class ``c``) or a float (regression, stored as the event's
+        ``value``). ``shown``: a person saw the item with the current round's
+        prediction (not an import), which is then stored with the event for the
+        estimated accuracy.
 
-        Every event is kept. It sets the item's label when the item has none, or when
-        its label now is the same annotator's; a different annotator's label is replaced
-        only with ``correct=True`` (the event then names the event it corrects), else
-        the new event stays an annotation beside it (see :func:`resolve_label`).
+        Every event is kept; the item's resolved label is then worked out again from its
+        events by the session's rule (:func:`resolve_item`). ``correct=True``: the event
+        names the item's label event now (``corrects``), a correction; ``corrects``
+        (one per label) names the event an edit replaces instead. ``role="reviewer"``:
+        a reviewer's decision, which resolves the item. ``roles`` / ``corrections`` (one
+        per label) give the role and ``correct`` of each label instead. ``unsure`` /
+        ``comment`` (when
+        either is given) are recorded as the annotator's note on each item, tied to
+        its event.
 
         Raises:
             LeaseHeldError: ``check_leases`` and an item is leased to another annotator
@@ -510,33 +731,34 @@ class SessionStore:
                         (current, item_id),
                     ).fetchone()
                     predicted = None if row is None else row[0]
-                now_label = conn.execute(
-                    "SELECT c.event_id, e.annotator FROM current_labels c "
-                    "JOIN events e ON e.event_id = c.event_id WHERE c.item_id = ?",
-                    (item_id,),
-                ).fetchone()
-                sets = now_label is None or now_label[1] == annotator or correct
-                corrects = int(now_label[0]) if correct and now_label is not None else None
+                names = corrects[n] if corrects is not None else None
+                this_role = roles[n] if roles is not None else role
+                if (corrections[n] if corrections is not None else correct) and names is None:
+                    now_label = conn.execute(
+                        "SELECT event_id FROM current_labels WHERE item_id = ?", (item_id,)
+                    ).fetchone()
+                    names = None if now_label is None else int(now_label[0])
                 when = None if times is None else times[n]
+                is_value = isinstance(label, float)
                 event = self._insert_event(
                     conn,
                     item_id,
                     "label",
-                    label,
+                    None if is_value else int(label),
                     annotator,
                     source,
                     predicted=predicted,
                     round=current,
                     when=when,
-                    corrects=corrects,
+                    corrects=names,
+                    value=float(label) if is_value else None,
+                    role=this_role,
                 )
-                if sets:
-                    conn.execute(
-                        "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
-                        "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
-                        "event_id = excluded.event_id",
-                        (item_id, label, event.event_id),
+                if unsure is not None or comment is not None:
+                    self._insert_note(
+                        conn, item_id, annotator, source, bool(unsure), comment, event.event_id
                     )
+                self._restore_current(conn, item_id)
                 if release_leases:
                     conn.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
                 out.append(event)
@@ -559,17 +781,17 @@ class SessionStore:
         ).fetchone()
         return None if row is None else LabelEvent(*row)
 
-    def annotations(self) -> dict[tuple[int, str], int]:
-        """``(item_id, annotator) -> label`` of each annotator's latest label event not
-        undone, for every item (the item's label itself is :meth:`current_labels`)."""
-        out: dict[tuple[int, str], int] = {}
-        for item_id, annotator, label in self.conn.execute(
-            "SELECT item_id, annotator, label FROM events e WHERE kind = 'label' AND NOT "
-            "EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' AND u.undoes = e.event_id) "
-            "ORDER BY event_id"
-        ):
-            out[(int(item_id), str(annotator))] = int(label)
-        return out
+    def annotations(self) -> dict[tuple[int, str], int | float]:
+        """``(item_id, annotator) -> label`` of each annotator's annotation (their latest
+        label event not undone; a reviewer's decisions are not annotations), for every
+        item: a class index, a multi-label bit mask, or a regression value. The item's
+        resolved label itself is :meth:`current_labels`."""
+        return {
+            (int(item_id), str(annotator)): (float(value) if label is None else int(label))
+            for item_id, annotator, label, value in self.conn.execute(
+                "SELECT item_id, annotator, label, value FROM annotations"
+            )
+        }
 
     def undo_last(self, annotator: str, source: str) -> LabelEvent | None:
         """Take back ``annotator``'s latest label event that is not yet undone: the item
@@ -592,30 +814,65 @@ class SessionStore:
             return event
 
     def _restore_current(self, conn: sqlite3.Connection, item_id: int) -> None:
+        """Work out ``item_id``'s resolved label (``current_labels``) and each annotator's
+        annotation (``annotations``) again from its events (:func:`resolve_item`)."""
+        rule, task = self._settings(conn)
         rows = conn.execute(
-            "SELECT event_id, label, annotator, corrects FROM events e WHERE item_id = ? "
-            "AND kind = 'label' AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' "
-            "AND u.undoes = e.event_id) ORDER BY event_id",
+            "SELECT e.event_id, e.label, e.value, e.annotator, e.role, c.annotator "
+            "FROM events e LEFT JOIN events c ON c.event_id = e.corrects "
+            "WHERE e.item_id = ? AND e.kind = 'label' AND NOT EXISTS (SELECT 1 FROM events u "
+            "WHERE u.kind = 'undo' AND u.undoes = e.event_id) ORDER BY e.event_id",
             (item_id,),
         ).fetchall()
-        resolved = resolve_label(rows)
+        votes = [
+            Vote(
+                int(r[0]),
+                float(r[2]) if r[1] is None else int(r[1]),
+                str(r[3]),
+                r[4],
+                None if r[5] is None else str(r[5]),
+            )
+            for r in rows
+        ]
+        stored = {int(r[0]): (r[1], r[2]) for r in rows}
+        negated = [
+            (int(a), str(b), int(c))
+            for a, b, c in conn.execute(
+                "SELECT label, annotator, after_event FROM negatives WHERE item_id = ?",
+                (item_id,),
+            )
+        ]
+        resolved, annotations = resolve_item(votes, rule, negated, multilabel=task == "multilabel")
+        conn.execute("DELETE FROM annotations WHERE item_id = ?", (item_id,))
+        conn.executemany(
+            "INSERT INTO annotations(item_id, annotator, event_id, label, value) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(item_id, v.annotator, v.event_id, *stored[v.event_id]) for v in annotations.values()],
+        )
         if resolved is None:
             conn.execute("DELETE FROM current_labels WHERE item_id = ?", (item_id,))
         else:
+            label, value = stored[resolved.event_id]
             conn.execute(
-                "INSERT INTO current_labels(item_id, label, event_id) VALUES (?, ?, ?) "
+                "INSERT INTO current_labels(item_id, label, value, event_id) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(item_id) DO UPDATE SET label = excluded.label, "
-                "event_id = excluded.event_id",
-                (item_id, resolved[0], resolved[1]),
+                "value = excluded.value, event_id = excluded.event_id",
+                (item_id, label, value, resolved.event_id),
             )
 
+    def _rebuild(self, conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM current_labels")
+        conn.execute("DELETE FROM annotations")
+        ids = [r[0] for r in conn.execute("SELECT DISTINCT item_id FROM events")]
+        ids += [r[0] for r in conn.execute("SELECT DISTINCT item_id FROM negatives")]
+        for item_id in sorted(set(ids)):
+            self._restore_current(conn, int(item_id))
+
     def rebuild_current_labels(self) -> None:
-        """Recompute ``current_labels`` from the event log."""
+        """Recompute ``current_labels`` (and the ``annotations`` cache) from the event
+        log and the negative observations."""
         with self.write() as conn:
-            conn.execute("DELETE FROM current_labels")
-            ids = [r[0] for r in conn.execute("SELECT DISTINCT item_id FROM events")]
-            for item_id in ids:
-                self._restore_current(conn, int(item_id))
+            self._rebuild(conn)
 
     def add_skip(self, item_id: int, annotator: str, source: str) -> LabelEvent:
         with self.write() as conn:
@@ -633,11 +890,22 @@ class SessionStore:
         return [LabelEvent(*row) for row in rows]
 
     def current_labels(self) -> dict[int, tuple[int, int]]:
-        """``item_id -> (label, event_id)`` of every labelled item."""
+        """``item_id -> (label, event_id)`` of every item with a resolved class index (or
+        multi-label bit mask); regression values: :meth:`resolved`."""
         return {
             int(i): (int(label), int(e))
             for i, label, e in self.conn.execute(
-                "SELECT item_id, label, event_id FROM current_labels"
+                "SELECT item_id, label, event_id FROM current_labels WHERE label IS NOT NULL"
+            )
+        }
+
+    def resolved(self) -> dict[int, tuple[int | float, int]]:
+        """``item_id -> (label, event_id)`` of every item with a resolved label: a class
+        index, a multi-label bit mask or a regression value."""
+        return {
+            int(i): ((float(value) if label is None else int(label)), int(e))
+            for i, label, value, e in self.conn.execute(
+                "SELECT item_id, label, value, event_id FROM current_labels"
             )
         }
 
@@ -648,7 +916,9 @@ class SessionStore:
         try:
             labels = {
                 int(i): int(label)
-                for i, label in conn.execute("SELECT item_id, label FROM current_labels")
+                for i, label in conn.execute(
+                    "SELECT item_id, label FROM current_labels WHERE label IS NOT NULL"
+                )
             }
             last = conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0]
         finally:
@@ -763,37 +1033,55 @@ class SessionStore:
 
     # ------------------------------------------------------------------ leases
 
-    def lease_next(self, annotator: str, lease_seconds: float) -> tuple[int, bool] | None:
+    def lease_next(
+        self, annotator: str, lease_seconds: float, *, overlap: float = 0.0
+    ) -> tuple[int, bool] | None:
         """Lease the best item for ``annotator``: the item it already holds (lease
-        renewed), else the first item of the current queue that is unlabelled, not
-        leased and not skipped by this annotator, else such an item outside the queue
-        (in the session's fixed shuffled order), else one it skipped. Returns
+        renewed) while it still wants it; else an *overlap* item that one other
+        annotator has labelled (oldest first; see :func:`overlap_sql`: a share
+        ``overlap`` of the items goes to a second, different annotator, for the agreement
+        figure); else the first item of the current queue that nobody has annotated,
+        not leased and not skipped by this annotator; else such an item outside the
+        queue (in the session's fixed shuffled order); else one it skipped. Returns
         ``(item_id, from_queue)``, or None when every item is labelled or leased.
 
         One transaction holding the write lock, so two annotators never get the same
         item."""
+        ov = _overlap_threshold(overlap)
         with self.write() as conn:
             now = time.time()  # after the lock is ours: the lease starts now
             conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
-            held = conn.execute(
-                "SELECT l.item_id FROM leases l WHERE l.annotator = ? AND NOT EXISTS "
-                "(SELECT 1 FROM current_labels c WHERE c.item_id = l.item_id) "
-                "ORDER BY l.expires LIMIT 1",
-                (annotator,),
-            ).fetchone()
-            free = (
-                "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
-                "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i})"
+            unannotated = (
+                "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {i}) "
+                "AND NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i})"
             )
+            # An overlap item one other annotator labelled (and nobody else), resolved.
+            second = (
+                "(" + overlap_sql("{t}") + " < :ov AND NOT EXISTS (SELECT 1 FROM annotations "
+                "a WHERE a.item_id = {i} AND a.annotator = :a) AND (SELECT COUNT(*) FROM "
+                "annotations a WHERE a.item_id = {i} AND a.annotator != :data) = 1 "
+                "AND EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}))"
+            )
+            not_leased = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i})"
             not_skipped = (
                 "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
                 "AND s.annotator = :a AND s.item_id = {i})"
             )
+            params = {"a": annotator, "ov": ov, "data": DATA_ANNOTATOR}
+            held = conn.execute(
+                "SELECT l.item_id FROM leases l JOIN items t ON t.item_id = l.item_id "
+                "WHERE l.annotator = :a AND ("
+                + unannotated.format(i="l.item_id")
+                + " OR "
+                + second.format(i="l.item_id", t="t")
+                + ") ORDER BY l.expires LIMIT 1",
+                params,
+            ).fetchone()
             from_queue = True
+            current = self._current_round(conn)
             if held is not None:
                 item_id = int(held[0])
                 conn.execute("DELETE FROM leases WHERE annotator = ?", (annotator,))
-                current = self._current_round(conn)
                 from_queue = (
                     current is not None
                     and conn.execute(
@@ -802,12 +1090,27 @@ class SessionStore:
                     is not None
                 )
             else:
-                current = self._current_round(conn)
                 row = None
-                if current is not None:
+                if ov > 0:
+                    row = conn.execute(
+                        "SELECT t.item_id FROM items t WHERE "
+                        + second.format(i="t.item_id", t="t")
+                        + " AND "
+                        + not_leased.format(i="t.item_id")
+                        + " AND "
+                        + not_skipped.format(i="t.item_id")
+                        + " ORDER BY (SELECT MIN(a.event_id) FROM annotations a "
+                        "WHERE a.item_id = t.item_id) LIMIT 1",
+                        params,
+                    ).fetchone()
+                    from_queue = False
+                if row is None and current is not None:
+                    from_queue = True
                     row = conn.execute(
                         "SELECT q.item_id FROM queue q WHERE q.round = :r AND "
-                        + free.format(i="q.item_id")
+                        + unannotated.format(i="q.item_id")
+                        + " AND "
+                        + not_leased.format(i="q.item_id")
                         + " AND "
                         + not_skipped.format(i="q.item_id")
                         + " ORDER BY q.rank LIMIT 1",
@@ -817,7 +1120,9 @@ class SessionStore:
                     from_queue = False
                     row = conn.execute(
                         "SELECT t.item_id FROM items t WHERE "
-                        + free.format(i="t.item_id")
+                        + unannotated.format(i="t.item_id")
+                        + " AND "
+                        + not_leased.format(i="t.item_id")
                         + " AND "
                         + not_skipped.format(i="t.item_id")
                         + " ORDER BY t.fallback_order LIMIT 1",
@@ -826,7 +1131,9 @@ class SessionStore:
                 if row is None:
                     row = conn.execute(
                         "SELECT t.item_id FROM items t WHERE "
-                        + free.format(i="t.item_id")
+                        + unannotated.format(i="t.item_id")
+                        + " AND "
+                        + not_leased.format(i="t.item_id")
                         + " ORDER BY t.fallback_order LIMIT 1"
                     ).fetchone()
                 if row is None:
@@ -886,6 +1193,224 @@ class SessionStore:
         with self.write() as conn:
             conn.execute("DELETE FROM leases WHERE annotator = ?", (annotator,))
 
+    # ------------------------------------------------------------------ notes, negatives
+
+    def _insert_note(
+        self,
+        conn: sqlite3.Connection,
+        item_id: int,
+        annotator: str,
+        source: str,
+        unsure: bool,
+        comment: str | None,
+        event_id: int | None,
+    ) -> int:
+        cursor = conn.execute(
+            "INSERT INTO item_notes(item_id, annotator, time, source, unsure, comment, "
+            "event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (item_id, annotator, time.time(), source, int(unsure), comment, event_id),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def add_note(
+        self, item_id: int, annotator: str, source: str, *, unsure: bool, comment: str | None
+    ) -> int:
+        """Record ``annotator``'s note on ``item_id`` (an unsure flag and an optional
+        comment; it replaces their earlier note on the item, which stays in the log).
+        On disk when this returns; returns the note's id."""
+        with self.write() as conn:
+            return self._insert_note(conn, item_id, annotator, source, unsure, comment, None)
+
+    def notes(
+        self,
+        *,
+        item_id: int | None = None,
+        annotator: str | None = None,
+        unsure: bool | None = None,
+        with_comment: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each annotator's latest note per item (``note_id``, ``item_id``,
+        ``annotator``, ``time``, ``unsure``, ``comment``, ``event_id``: the label event
+        it came with, or None), filtered by the arguments given, by item then annotator."""
+        where = [
+            "n.note_id = (SELECT MAX(m.note_id) FROM item_notes m WHERE m.item_id = n.item_id "
+            "AND m.annotator = n.annotator)"
+        ]
+        params: list[Any] = []
+        if item_id is not None:
+            where.append("n.item_id = ?")
+            params.append(int(item_id))
+        if annotator is not None:
+            where.append("n.annotator = ?")
+            params.append(annotator)
+        if unsure is not None:
+            where.append("n.unsure = ?")
+            params.append(int(unsure))
+        if with_comment is not None:
+            where.append(
+                "COALESCE(n.comment, '') != ''" if with_comment else "COALESCE(n.comment, '') = ''"
+            )
+        rows = self.conn.execute(
+            "SELECT n.note_id, n.item_id, n.annotator, n.time, n.unsure, n.comment, n.event_id "
+            "FROM item_notes n WHERE " + " AND ".join(where) + " ORDER BY n.item_id, n.annotator",
+            params,
+        ).fetchall()
+        return [
+            {
+                "note_id": int(r[0]),
+                "item_id": int(r[1]),
+                "annotator": str(r[2]),
+                "time": float(r[3]),
+                "unsure": bool(r[4]),
+                "comment": r[5],
+                "event_id": None if r[6] is None else int(r[6]),
+            }
+            for r in rows
+        ]
+
+    def add_negative(
+        self, item_id: int, label: int, annotator: str, source: str, *, release_lease: bool = True
+    ) -> int:
+        """Record a negative observation: ``annotator`` says ``item_id`` is *not* class
+        ``label`` (a "no" in the yes/no mode). Not a label: the item's resolved label is
+        worked out again (it cannot be that class now, :func:`resolve_item`). On disk
+        when this returns; returns its id."""
+        with self.write() as conn:
+            last = conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0]
+            cursor = conn.execute(
+                "INSERT INTO negatives(item_id, label, annotator, time, source, after_event) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (item_id, label, annotator, time.time(), source, int(last)),
+            )
+            self._restore_current(conn, item_id)
+            if release_lease:
+                conn.execute(
+                    "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, annotator)
+                )
+            return int(cursor.lastrowid or 0)
+
+    def negatives(
+        self, *, item_id: int | None = None, label: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every negative observation (``negative_id``, ``item_id``, ``label``,
+        ``annotator``, ``time``, ``source``), oldest first, optionally of one item or
+        class."""
+        where, params = ["1"], []
+        if item_id is not None:
+            where.append("item_id = ?")
+            params.append(int(item_id))
+        if label is not None:
+            where.append("label = ?")
+            params.append(int(label))
+        return [
+            {
+                "negative_id": int(r[0]),
+                "item_id": int(r[1]),
+                "label": int(r[2]),
+                "annotator": str(r[3]),
+                "time": float(r[4]),
+                "source": str(r[5]),
+            }
+            for r in self.conn.execute(
+                "SELECT negative_id, item_id, label, annotator, time, source FROM negatives "
+                "WHERE " + " AND ".join(where) + " ORDER BY negative_id",
+                params,
+            )
+        ]
+
+    # ------------------------------------------------------------------ review, history
+
+    def conflicts(self) -> list[int]:
+        """Items in conflict: annotated, but the rule (or a negative observation) leaves
+        them without a resolved label; by item id."""
+        return [
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT DISTINCT a.item_id FROM annotations a WHERE NOT EXISTS "
+                "(SELECT 1 FROM current_labels c WHERE c.item_id = a.item_id) ORDER BY a.item_id"
+            )
+        ]
+
+    def annotation_rows(self, item_id: int | None = None) -> list[LabelEvent]:
+        """The label events that are annotations now (each annotator's latest per item),
+        by item then event."""
+        where = "" if item_id is None else " WHERE a.item_id = ?"
+        params = () if item_id is None else (int(item_id),)
+        return [
+            LabelEvent(*row)
+            for row in self.conn.execute(
+                "SELECT "
+                + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+                + " FROM annotations a JOIN events e ON e.event_id = a.event_id"
+                + where
+                + " ORDER BY a.item_id, a.event_id",
+                params,
+            )
+        ]
+
+    def history(self, annotator: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """``annotator``'s label events, newest first: ``event`` (the
+        :class:`LabelEvent`), ``corrected`` (a later event names it in ``corrects``),
+        ``corrected_by`` (that event's id, the latest), ``undone``, ``current`` (it is
+        their annotation of the item now, or a reviewer decision in force)."""
+        rows = self.conn.execute(
+            "SELECT "
+            + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+            + ", (SELECT MAX(f.event_id) FROM events f WHERE f.corrects = e.event_id), "
+            "EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo' AND u.undoes = e.event_id), "
+            "(EXISTS (SELECT 1 FROM annotations a WHERE a.event_id = e.event_id) OR EXISTS "
+            "(SELECT 1 FROM current_labels c WHERE c.event_id = e.event_id)) "
+            "FROM events e WHERE e.annotator = ? AND e.kind = 'label' "
+            "ORDER BY e.event_id DESC LIMIT ? OFFSET ?",
+            (annotator, int(limit), int(offset)),
+        ).fetchall()
+        width = len(_EVENT_COLUMNS.split(","))
+        return [
+            {
+                "event": LabelEvent(*row[:width]),
+                "corrected": row[width] is not None,
+                "corrected_by": None if row[width] is None else int(row[width]),
+                "undone": bool(row[width + 1]),
+                "current": bool(row[width + 2]),
+            }
+            for row in rows
+        ]
+
+    def count_history(self, annotator: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM events WHERE annotator = ? AND kind = 'label'", (annotator,)
+            ).fetchone()[0]
+        )
+
+    # ------------------------------------------------------------------ predictions
+
+    def set_predictions(
+        self,
+        round: int,
+        rows: Sequence[tuple[int, int | None, float | None, float | None, bytes | None]],
+    ) -> None:
+        """Replace the pool's predictions by ``round``'s: ``(item_id, predicted, prob,
+        uncertainty, probs)`` with ``probs`` the class probabilities as float16 bytes."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM predictions")
+            conn.executemany(
+                "INSERT INTO predictions(item_id, round, predicted, prob, uncertainty, probs) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(int(i), round, p, _none_if_nan(q), _none_if_nan(u), b) for i, p, q, u, b in rows],
+            )
+
+    def predictions(self) -> list[tuple[int, int, int | None, float | None, float | None, bytes]]:
+        """The latest predictions of the pool: ``(item_id, round, predicted, prob,
+        uncertainty, probs)`` by item id."""
+        return [
+            (int(r[0]), int(r[1]), r[2], r[3], r[4], r[5])
+            for r in self.conn.execute(
+                "SELECT item_id, round, predicted, prob, uncertainty, probs FROM predictions "
+                "ORDER BY item_id"
+            )
+        ]
+
     # ------------------------------------------------------------------ summaries
 
     def counts_by_annotator(self) -> dict[str, int]:
@@ -902,7 +1427,7 @@ class SessionStore:
         return {
             int(label): int(n)
             for label, n in self.conn.execute(
-                "SELECT label, COUNT(*) FROM current_labels GROUP BY label"
+                "SELECT label, COUNT(*) FROM current_labels WHERE label IS NOT NULL GROUP BY label"
             )
         }
 
@@ -917,6 +1442,26 @@ class SessionStore:
             (limit,),
         ).fetchall()
         return [(int(p), int(y)) for p, y in rows]
+
+
+#: The annotator of the labels the data came with.
+DATA_ANNOTATOR = "data"
+_OVERLAP_SCALE = 1_000_000_000
+_OVERLAP_STEP = 618_033_989  # the golden ratio's fraction, times the scale
+
+
+def overlap_sql(items: str = "items") -> str:
+    """SQL of an item's place in ``[0, 10^9)`` for the overlap: its fallback order
+    (a seeded permutation) times the golden ratio, modulo 1, scaled. Items whose place is
+    below ``overlap * 10^9`` form the overlap share: spread evenly over the fallback
+    order, a fixed set per session, of size ``overlap * N`` (to within a few items)."""
+    return f"(({items}.fallback_order * {_OVERLAP_STEP}) % {_OVERLAP_SCALE})"
+
+
+def _overlap_threshold(overlap: float) -> int:
+    if not 0.0 <= overlap <= 1.0:
+        raise InvalidInputError(f"overlap must be a share in [0, 1], got {overlap!r}")
+    return round(overlap * _OVERLAP_SCALE)
 
 
 def _statements(script: str) -> list[str]:
