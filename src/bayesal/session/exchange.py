@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +66,7 @@ ROWS_PER_ITEM = 20
 MIN_IMPORT_ROWS = 1000
 #: The first characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def max_import_rows(num_items: int) -> int:
@@ -75,7 +77,11 @@ def max_import_rows(num_items: int) -> int:
 def spreadsheet_safe(value: str) -> str:
     """``value`` as a CSV cell no spreadsheet runs: a single quote in front of text that
     begins with ``= + - @``, a tab or a carriage return, or with a quote followed by one
-    of those or a quote (so that :func:`from_spreadsheet_safe` undoes it exactly)."""
+    of those or a quote (so that :func:`from_spreadsheet_safe` undoes it exactly). A
+    plain number (``-0.5``, ``+3``, ``1e-3``: a regression label) is no formula and stays
+    as it is."""
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
     if value.startswith(FORMULA_STARTS) or (
         value.startswith("'") and value[1:2] != "" and value[1:2] in (*FORMULA_STARTS, "'")
     ):
