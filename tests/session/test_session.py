@@ -373,11 +373,11 @@ def test_status_counts_and_the_budget_rule(make_session) -> None:
         (4, 9, "cy"),
     ]:
         session.label(item, label, who)
-    session.label(2, 1, "ann", correct=True)  # now counts for ann and class one
+    session.label(2, 1, "ann", correct=True)  # class one now; bob's annotation is kept
     status = session.status()
     assert status.num_labelled == 5
     assert status.per_class == {**dict.fromkeys(DIGITS, 0), "one": 3, "nine": 2}
-    assert status.per_annotator == {"ann": 3, "bob": 1, "cy": 1}
+    assert status.per_annotator == {"ann": 3, "bob": 2, "cy": 1}  # annotations each gave
     assert status.labels_since_round == 6
     assert [name for name, _ in status.stopping] == ["budget"]
     assert not status.should_stop

@@ -1414,12 +1414,12 @@ class SessionStore:
     # ------------------------------------------------------------------ summaries
 
     def counts_by_annotator(self) -> dict[str, int]:
-        """Current labels per annotator of the event that set them."""
+        """Annotations per annotator (the items each has labelled now; with several
+        annotators per item, each counts). Reviewers' decisions are not annotations."""
         return {
             str(a): int(n)
             for a, n in self.conn.execute(
-                "SELECT e.annotator, COUNT(*) FROM current_labels c "
-                "JOIN events e ON e.event_id = c.event_id GROUP BY e.annotator"
+                "SELECT annotator, COUNT(*) FROM annotations GROUP BY annotator ORDER BY annotator"
             )
         }
 
