@@ -237,3 +237,99 @@ def server_for() -> Iterator[Callable[..., ServerProcess]]:
     yield make
     for server in made:
         server.cleanup()
+
+
+# ---------------------------------------------------------------- a real browser
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Training small enough that a retrain in a test takes a fraction of a second.
+FAST_TRAINING = {"epochs": 2, "min_steps": 5, "batch_size": 32}
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Debian chromium driven by Playwright (skipped, saying why, without
+    either; never a downloaded browser)."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("chromium is not installed (Debian: `apt-get install -y chromium`)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="Playwright's Python package is not installed (the dev extra; never "
+        "`playwright install`, the browser is Debian's chromium)",
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def start_labelling(browser: Any, url: str, annotator: str, *, mode: str = "fast") -> Any:
+    """A new page of ``browser`` at ``url``'s ``/label`` as ``annotator`` (``mode``:
+    ``fast``, the JSON path, or ``form``, full page loads), ready for a key."""
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(url + "/")
+    page.fill("#annotator", annotator)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.goto(f"{url}/label?mode={mode}")
+    wait_ready(page)
+    return page
+
+
+def wait_for(page: Any, expression: str, arg: Any = None, timeout: float = 30.0) -> Any:
+    """Poll ``expression`` (a JavaScript function of ``arg``) in ``page`` until it is
+    truthy; return its value. (Playwright's ``wait_for_function`` evaluates a string,
+    which the page's Content-Security-Policy forbids; ``evaluate`` is allowed.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {expression}")
+        time.sleep(0.01)
+
+
+def wait_ready(page: Any, not_item: int | None = None, timeout: float = 30.0) -> int:
+    """Wait until the page shows an item ready for a key (other than ``not_item``);
+    return its id."""
+    found = wait_for(
+        page,
+        "(prev) => document.body.dataset.ready === '1' && document.body.dataset.item"
+        " && document.body.dataset.item !== String(prev) && document.body.dataset.item",
+        -1 if not_item is None else not_item,
+        timeout,
+    )
+    return int(found)
+
+
+def label_and_retrain(session_dir: Path, truth: dict[int, int], n: int) -> None:
+    """Label ``n`` items (their true class, annotator ``seed``) and retrain once, so
+    the queue carries the model's predictions."""
+    from bayesal.session import LabellingSession
+
+    session = LabellingSession.open(session_dir)
+    try:
+        for item in sorted(truth)[:n]:
+            session.label(item, truth[item], "seed")
+        session.retrain()
+    finally:
+        session.close()

@@ -1,7 +1,8 @@
 """The labelling UI in a real browser (Debian's chromium, driven by Playwright's Python
 package; never a downloaded browser).
 
-One session of 200 digit images: label 30 by keyboard (the digit key of the true
+One session of 200 digit images, on the form path (``?mode=form``: a page load per
+key, as without JavaScript): label 30 by keyboard (the digit key of the true
 class), watch a background retrain re-rank the queue, undo one label (``u``) and give
 it again, stop the server with SIGTERM, start it again, and find all 30 labels intact
 through the API, the page and the SQLite file.
@@ -87,6 +88,9 @@ def test_label_by_keyboard_retrain_undo_and_restart(
         with page.expect_navigation():
             page.click("button[type=submit]")
         assert page.url.endswith("/label")
+        # The form path (Post/Redirect/Get, a page load per key), as without JavaScript;
+        # the JSON path is tested in test_fast_page.py.
+        page.goto(server.url + "/label?mode=form")
 
         def label_one() -> int:
             item = _shown_item(page)

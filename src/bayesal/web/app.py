@@ -65,6 +65,7 @@ from bayesal.web.pages import (
     item_page,
     start_page,
 )
+from bayesal.web.pool import peek_after
 from bayesal.web.security import Auth, Guard, TokenBook, auth_of, is_loopback
 
 __all__ = ["WebState", "create_app", "serve"]
@@ -97,6 +98,8 @@ class NextRequest(_Body):
     """``POST /api/next``: lease the next item to ``annotator``."""
 
     annotator: Name | None = None
+    #: Also name the item most likely to come after this one (``after``), unleased.
+    prefetch: StrictBool = False
 
 
 class LabelRequest(_Body):
@@ -108,12 +111,14 @@ class LabelRequest(_Body):
     label: LabelValue
     annotator: Name | None = None
     correct: StrictBool = False
+    prefetch: StrictBool = False
 
 
 class UndoRequest(_Body):
     """``POST /api/undo``: take back ``annotator``'s latest label."""
 
     annotator: Name | None = None
+    prefetch: StrictBool = False
 
 
 class SkipRequest(_Body):
@@ -121,6 +126,7 @@ class SkipRequest(_Body):
 
     item_id: ItemId
     annotator: Name | None = None
+    prefetch: StrictBool = False
 
 
 class LeasedElsewhereError(BayesalError):
@@ -236,6 +242,14 @@ class WebState:
         """Lease ``item_id`` back to ``annotator`` after an undo (see
         :meth:`LabellingSession.hold`)."""
         return self.session.hold(item_id, annotator)
+
+    def after_json(self, annotator: str, held: ItemView | None) -> dict[str, Any] | None:
+        """The item ``annotator`` will most likely be given after ``held`` (not leased:
+        a hint for prefetching its image; see :func:`bayesal.web.pool.peek_after`)."""
+        if held is None:
+            return None
+        after = peek_after(self.session.store, annotator, held.item_id)
+        return None if after is None else self.item_json(self.session.item_view(after))
 
     def item_json(self, view: ItemView | None) -> dict[str, Any] | None:
         if view is None:
@@ -660,11 +674,14 @@ def _add_api(app: FastAPI, state: WebState) -> None:
         annotator = _annotator(request, None if body is None else body.annotator)
         with state.write_lock:
             view = session.next_item(annotator)
-        return {
+        out = {
             "annotator": annotator,
             "item": state.item_json(view),
             "lease_seconds": float(session.config.lease_seconds),
         }
+        if body is not None and body.prefetch:
+            out["after"] = state.after_json(annotator, view)
+        return out
 
     @app.post("/api/label")
     def api_label(request: Request, body: LabelRequest) -> dict[str, Any]:
@@ -677,7 +694,7 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             now = session.label_of(item)
             view = session.next_item(annotator)
         state.poke()
-        return {
+        out = {
             "event_id": event.event_id,
             "item_id": item,
             "label": state.label_names[index],
@@ -688,6 +705,9 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             "item_label_by": None if now is None else now[1].annotator,
             "next": state.item_json(view),
         }
+        if body.prefetch:
+            out["after"] = state.after_json(annotator, view)
+        return out
 
     @app.post("/api/undo")
     def api_undo(request: Request, body: UndoRequest | None = None) -> dict[str, Any]:
@@ -700,11 +720,14 @@ def _add_api(app: FastAPI, state: WebState) -> None:
                 view = session.item_view(event.item_id)
         if event is not None:
             state.poke()
-        return {
+        out = {
             "annotator": annotator,
             "undone": None if event is None else _event_json(state, event),
             "item": state.item_json(view),
         }
+        if body is not None and body.prefetch:
+            out["after"] = state.after_json(annotator, view)
+        return out
 
     @app.post("/api/skip")
     def api_skip(request: Request, body: SkipRequest) -> dict[str, Any]:
@@ -713,7 +736,10 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             item = state.check_item(body.item_id)
             session.skip(item, annotator, source="api")
             view = session.next_item(annotator)
-        return {"annotator": annotator, "skipped": item, "next": state.item_json(view)}
+        out = {"annotator": annotator, "skipped": item, "next": state.item_json(view)}
+        if body.prefetch:
+            out["after"] = state.after_json(annotator, view)
+        return out
 
     @app.get("/api/status")
     def api_status() -> dict[str, Any]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from bayesal.web.script import SCRIPT
+
 __all__ = [
     "SCRIPT",
     "STYLE",
@@ -153,54 +155,64 @@ def _item_block(page: ItemPage) -> str:
             wide = ' class="long"' if len(text) > 80 else ""
             cell = f"<td{wide}>{_e(text)}</td>"
             rows.append(f'<tr><th scope="row">{_e(name)}</th>{cell}</tr>')
-        shown = f'<table class="fields"><tbody>{"".join(rows)}</tbody></table>'
+        shown = f'<table class="fields"><tbody id="item-fields">{"".join(rows)}</tbody></table>'
 
-    prediction = item.get("prediction")
-    if prediction:
-        guess = (
-            '<div class="guess">'
-            f'<div><span class="k">Model\'s guess</span><span class="v" id="predicted">'
-            f"{_e(prediction['label'])}</span></div>"
-            f'<div><span class="k">Probability</span><span class="v">'
-            f"{_fmt_pct(prediction.get('probability'))}</span></div>"
-            f'<div><span class="k">Uncertainty (BALD)</span><span class="v">'
-            f"{_fmt_num(prediction.get('uncertainty'))} <small>nats</small></span></div>"
-            f'<div><span class="k">Model</span><span class="v">round '
-            f"{_e(prediction.get('round'))}</span></div></div>"
-        )
-    else:
-        guess = (
-            '<div class="guess none">No model prediction for this item yet '
-            "(the first items come in a random order; the model ranks them after the "
-            "first retrain).</div>"
-        )
+    prediction = item.get("prediction") or {}
+    # Both blocks are always there (one hidden), so the script can switch between them.
+    guess = (
+        f'<div class="guess" id="guess"{"" if prediction else " hidden"}>'
+        f'<div><span class="k">Model\'s guess</span><span class="v" id="predicted">'
+        f"{_e(prediction.get('label', ''))}</span></div>"
+        f'<div><span class="k">Probability</span><span class="v" id="guess-prob">'
+        f"{_fmt_pct(prediction.get('probability'))}</span></div>"
+        f'<div><span class="k">Uncertainty (BALD)</span><span class="v">'
+        f'<span id="guess-unc">{_fmt_num(prediction.get("uncertainty"))}</span> '
+        "<small>nats</small></span></div>"
+        f'<div><span class="k">Model</span><span class="v" id="guess-round">round '
+        f"{_e(prediction.get('round'))}</span></div></div>"
+        f'<div class="guess none" id="guess-none"{" hidden" if prediction else ""}>'
+        "No model prediction for this item yet "
+        "(the first items come in a random order; the model ranks them after the "
+        "first retrain).</div>"
+    )
 
-    predicted_name = prediction.get("label") if prediction else None
+    predicted_name = prediction.get("label")
     buttons = []
+    accept_value = ""
     for index, (name, key) in enumerate(zip(page.label_names, page.keys, strict=True)):
         cls = "cls guessed" if name == predicted_name else "cls"
+        if name == predicted_name:
+            accept_value = str(index)
         data_key = f' data-keys="{_e(key)}"' if key else ""
         badge = f"<kbd>{_e(key)}</kbd>" if key else '<kbd class="blank"></kbd>'
         buttons.append(
             f'<button type="submit" name="label" value="{index}" class="{cls}"'
             f'{data_key} title="{_e(name)}">{badge}<span>{_e(name)}</span></button>'
         )
+    hidden = "" if prediction else " hidden disabled"
+    accept = (
+        f'<button type="submit" name="label" value="{accept_value}" id="accept" '
+        f'class="primary accept" data-keys="enter"{hidden}><kbd>Enter</kbd>'
+        f'<span>Accept the guess: <strong id="accept-name">{_e(predicted_name or "")}'
+        "</strong></span></button>"
+    )
     return (
         '<section class="card item">'
-        f'<div class="item-head"><h1>Which label?</h1><span class="muted">'
+        f'<div class="item-head"><h1>Which label?</h1><span class="muted" id="item-meta">'
         f"{' &middot; '.join(meta)}</span></div>"
         f'<div class="item-ref muted small" id="item-ref">{_e(item.get("ref", ""))}</div>'
         f"{shown}{guess}"
-        f'<form method="post" action="/label" class="classes" id="label-form">'
+        f'<form method="post" action="/label" class="classes" id="label-form" '
+        'data-action="label">'
         f'<input type="hidden" name="item_id" value="{item_id}">'
         f'<input type="hidden" name="expect" value="{int(page.expect)}">'
-        f"{''.join(buttons)}</form>"
+        f"{accept}{''.join(buttons)}</form>"
         '<div class="actions">'
-        '<form method="post" action="/skip">'
+        '<form method="post" action="/skip" id="skip-form" data-action="skip">'
         f'<input type="hidden" name="item_id" value="{item_id}">'
         '<button type="submit" class="ghost" data-keys="s"><kbd>S</kbd>Skip</button>'
         "</form>"
-        '<form method="post" action="/undo">'
+        '<form method="post" action="/undo" id="undo-form" data-action="undo">'
         '<button type="submit" class="ghost" data-keys="u backspace">'
         "<kbd>U</kbd>Undo last label</button></form>"
         "</div></section>"
@@ -214,7 +226,7 @@ def _progress_block(page: ItemPage) -> str:
     per_class = s["per_class"]
     top = max([1, *per_class.values()])
     class_rows = "".join(
-        f'<li><span class="name">{_e(name)}</span>'
+        f'<li data-name="{_e(name)}"><span class="name">{_e(name)}</span>'
         f'<progress max="{top}" value="{int(count)}"></progress>'
         f'<span class="count">{int(count)}</span></li>'
         for name, count in per_class.items()
@@ -270,8 +282,10 @@ def _progress_block(page: ItemPage) -> str:
         '<aside class="side">'
         '<section class="card"><h2>Progress</h2>'
         f'<p class="stat"><span class="big" id="num-labelled">{n_labelled}</span>'
-        f' <span class="muted">of {n_items} labelled &middot; you: {page.your_labels}</span></p>'
-        f'<progress class="wide" max="{max(n_items, 1)}" value="{n_labelled}"></progress>'
+        f' <span class="muted">of {n_items} labelled &middot; you: <span id="you" '
+        f'data-annotator="{_e(page.annotator)}">{page.your_labels}</span></span></p>'
+        f'<progress class="wide" id="progress-all" max="{max(n_items, 1)}" '
+        f'value="{n_labelled}"></progress>'
         f'<ul class="bars">{class_rows}</ul></section>'
         f'<section class="card"><h2>Estimated accuracy</h2>{accuracy_html}</section>'
         f'<section class="card"><h2>Model</h2>{model_html}</section>'
@@ -290,11 +304,14 @@ def item_page(page: ItemPage) -> str:
     """The labelling page: the item, the model's guess, a button per class, progress."""
     help_keys = (
         '<footer class="help"><kbd>1</kbd>&ndash;<kbd>9</kbd> <kbd>0</kbd> label'
-        " &middot; <kbd>S</kbd> skip &middot; <kbd>U</kbd> or <kbd>&#9003;</kbd> undo"
+        " &middot; <kbd>Enter</kbd> accept the guess &middot; <kbd>S</kbd> skip"
+        " &middot; <kbd>U</kbd> or <kbd>&#9003;</kbd> undo"
         " &middot; every label is saved when given</footer>"
     )
+    item_id = int(page.item["item_id"]) if page.item else ""
     body = (
-        f'<main class="grid"><div class="col">{_flash(page)}{_item_block(page)}'
+        f'<main class="grid" id="label-main" data-item="{item_id}"><div class="col">'
+        f"{_flash(page)}{_item_block(page)}"
         f"{help_keys}</div>{_progress_block(page)}</main>"
     )
     return _page(
@@ -406,6 +423,8 @@ kbd {
 }
 button.pressed kbd, button.primary kbd { background: rgba(255,255,255,.2); color: inherit; }
 kbd.blank { visibility: hidden; }
+[hidden] { display: none !important; }
+button.accept { grid-column: 1 / -1; justify-content: flex-start; }
 .actions { display: flex; gap: 8px; margin-top: 14px; justify-content: flex-end; }
 .actions form { margin: 0; }
 .stat { margin: 0 0 8px; }
@@ -446,41 +465,4 @@ input:focus { outline: 3px solid rgba(47, 84, 216, .25); border-color: var(--acc
 footer.help { margin: 12px 4px; font-size: 12.5px; color: var(--muted); }
 footer.help kbd { font-size: 11px; padding: 2px 5px; min-width: 0; }
 body.busy .item { opacity: .6; transition: opacity .15s .1s; }
-"""
-
-SCRIPT = """
-(function () {
-  "use strict";
-  var busy = false;
-  function press(button) {
-    if (busy) { return; }
-    busy = true;
-    button.classList.add("pressed");
-    if (button.form.requestSubmit) { button.form.requestSubmit(button); }
-    else { button.click(); }
-  }
-  document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
-    var target = event.target;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" ||
-        target.tagName === "SELECT" || target.isContentEditable)) { return; }
-    var key = event.key === "Backspace" ? "backspace" : String(event.key).toLowerCase();
-    var buttons = document.querySelectorAll("button[data-keys]");
-    for (var i = 0; i < buttons.length; i++) {
-      if (buttons[i].getAttribute("data-keys").split(" ").indexOf(key) >= 0) {
-        event.preventDefault();
-        press(buttons[i]);
-        return;
-      }
-    }
-  });
-  document.addEventListener("submit", function () {
-    busy = true;
-    document.body.classList.add("busy");
-  });
-  window.addEventListener("pageshow", function () {
-    busy = false;
-    document.body.classList.remove("busy");
-  });
-})();
 """

@@ -20,10 +20,11 @@ One pure ASGI middleware, :class:`Guard`, sits in front of every route:
 * **Redirects** stay on this server: the ``?token=`` redirect goes to the request's
   path with leading slashes and backslashes collapsed to one (``//evil.example/x`` is
   a path here, but a browser would read it as another host).
-* **Response headers.** ``Content-Security-Policy`` (scripts and styles only from the
-  server itself, no inline code), ``X-Content-Type-Options: nosniff``, no framing, a
-  referrer only to the server itself (``no-referrer`` would make browsers send
-  ``Origin: null`` with the forms, which the cross-site check refuses).
+* **Response headers.** ``Content-Security-Policy`` (scripts, styles and the page's
+  ``fetch`` requests only to the server itself, no inline code),
+  ``X-Content-Type-Options: nosniff``, no framing, a referrer only to the server itself
+  (``no-referrer`` would make browsers send ``Origin: null`` with the forms, which the
+  cross-site check refuses).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ ML_PATHS = frozenset({"/setup", "/predict", "/train", "/webhook"})
 
 CSP = (
     "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = (

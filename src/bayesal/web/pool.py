@@ -1,0 +1,67 @@
+"""Read-only views of a session's pool for the web app: which item an annotator is
+likely to be given after the one they hold (for prefetching), and the model's
+predictions per item (for browsing, and the yes/no mode's candidates).
+
+These are hints and lists, never leases: nothing here writes. The lease itself is
+always taken by the store (:meth:`bayesal.session.store.SessionStore.lease_next` or
+:meth:`~bayesal.session.store.SessionStore.hold`), so a hint that turns out wrong (the
+queue was re-ranked, another annotator took the item) only costs a prefetch.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bayesal.session.store import QueueEntry, SessionStore
+
+__all__ = ["peek_after", "predictions"]
+
+_FREE = (
+    "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
+    "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i} AND l.expires > :now)"
+)
+_NOT_SKIPPED = (
+    "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
+    "AND s.annotator = :a AND s.item_id = {i})"
+)
+
+
+def peek_after(store: SessionStore, annotator: str, exclude: int | None = None) -> int | None:
+    """The item the store would most likely lease to ``annotator`` next, once the item it
+    holds now is labelled: the first free queue item of the current round that the
+    annotator did not skip, else the first such item in the fallback order. ``exclude``
+    (the held item) is never returned. None when there is nothing else.
+
+    The same order as :meth:`SessionStore.lease_next`, read without a lease (a hint for
+    prefetching; the lease is taken when the item is asked for)."""
+    params = {"a": annotator, "now": time.time(), "x": -1 if exclude is None else int(exclude)}
+    conn = store.conn
+    current = store.current_round()
+    if current is not None:
+        row = conn.execute(
+            "SELECT q.item_id FROM queue q WHERE q.round = :r AND q.item_id != :x AND "
+            + _FREE.format(i="q.item_id")
+            + " AND "
+            + _NOT_SKIPPED.format(i="q.item_id")
+            + " ORDER BY q.rank LIMIT 1",
+            {**params, "r": current},
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+    row = conn.execute(
+        "SELECT t.item_id FROM items t WHERE t.item_id != :x AND "
+        + _FREE.format(i="t.item_id")
+        + " AND "
+        + _NOT_SKIPPED.format(i="t.item_id")
+        + " ORDER BY t.fallback_order LIMIT 1",
+        params,
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def predictions(store: SessionStore) -> dict[int, QueueEntry]:
+    """The model's prediction per item of the current round: ``item_id -> entry``
+    (predicted class, its probability, BALD uncertainty, score, rank). Only items the
+    round ranked have one: the first ``queue_size`` (set ``queue_size`` to the pool's
+    size to have every item predicted). Empty before the first model."""
+    return {entry.item_id: entry for entry in store.queue() if entry.predicted is not None}
