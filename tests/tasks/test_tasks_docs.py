@@ -21,6 +21,7 @@ def test_every_score_module_is_described() -> None:
         "predictive_variance",
         "epistemic_variance",
         "gaussian_mutual_information",
+        "gaussian_epig",
         "stream_scores",
         "top_q",
         "f1_micro",

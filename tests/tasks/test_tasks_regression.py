@@ -298,3 +298,94 @@ def test_metrics_and_their_checks() -> None:
         regression.nll([1.0], mean, torch.zeros(1, 2))
     empty = torch.zeros(0, 2)
     assert math.isnan(regression.rmse([], empty, empty))
+
+
+# ------------------------------------------------------------------------- Gaussian EPIG
+
+
+def _ref_epig(mean, var, target_mean, target_var) -> list[float]:
+    N, K = mean.shape
+    M = target_mean.shape[0]
+
+    def moments(mu: list[float], s2: list[float]) -> tuple[float, float, list[float]]:
+        bar = sum(mu) / K
+        centred = [m - bar for m in mu]
+        return bar, sum(s2) / K + sum(c * c for c in centred) / K, centred
+
+    out = []
+    for n in range(N):
+        _, total, centred = moments(mean[n].tolist(), var[n].tolist())
+        acc = 0.0
+        for m in range(M):
+            _, t_total, t_centred = moments(target_mean[m].tolist(), target_var[m].tolist())
+            cov = sum(a * b for a, b in zip(centred, t_centred, strict=True)) / K
+            acc += -0.5 * math.log(1 - cov * cov / (total * t_total))
+        out.append(acc / M)
+    return out
+
+
+@SETTINGS
+@given(gaussians(min_n=1), gaussians(min_n=1), st.integers(1, 7))
+def test_gaussian_epig_matches_brute_force(pool, targets, chunk_size: int) -> None:
+    mean, var = pool
+    K = mean.shape[1]
+    target_mean, target_var = targets[0][:, :1].expand(-1, K), targets[1][:, :1].expand(-1, K)
+    target_mean = target_mean + torch.linspace(-1, 1, K, dtype=torch.float64)  # vary over K
+    scores = regression.gaussian_epig(mean, var, target_mean, target_var, chunk_size=chunk_size)
+    expected = _ref_epig(mean, var, target_mean, target_var)
+    assert scores.tolist() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert (scores >= 0).all()
+    # never more than the information about the parameters, under the same approximation
+    assert (scores <= regression.gaussian_mutual_information(mean, var) + 1e-9).all()
+
+
+def test_gaussian_epig_invariances_and_one_sample() -> None:
+    g = torch.Generator().manual_seed(5)
+    mean, var = torch.randn(6, 5, generator=g).double(), torch.rand(6, 5, generator=g).double()
+    t_mean, t_var = torch.randn(4, 5, generator=g).double(), torch.rand(4, 5, generator=g).double()
+    var, t_var = var + 0.1, t_var + 0.1
+    scores = regression.gaussian_epig(mean, var, t_mean, t_var)
+    items, samples, targets = torch.randperm(6), torch.randperm(5), torch.randperm(4)
+    assert torch.allclose(
+        regression.gaussian_epig(mean[items], var[items], t_mean, t_var), scores[items]
+    )
+    assert torch.allclose(
+        regression.gaussian_epig(
+            mean[:, samples], var[:, samples], t_mean[:, samples], t_var[:, samples]
+        ),
+        scores,
+    )
+    assert torch.allclose(
+        regression.gaussian_epig(mean, var, t_mean[targets], t_var[targets]), scores
+    )
+    one = regression.gaussian_epig(mean[:, :1], var[:, :1], t_mean[:, :1], t_var[:, :1])
+    assert torch.equal(one, torch.zeros(6, dtype=torch.float64))
+    with pytest.raises(InvalidInputError, match="pool's K"):
+        regression.gaussian_epig(mean, var, t_mean[:, :3], t_var[:, :3])
+    with pytest.raises(InvalidInputError, match="target Gaussians.*> 0"):
+        regression.gaussian_epig(mean, var, t_mean, torch.zeros(4, 5))
+
+
+def test_gaussian_scores_are_exact_for_a_bayesian_linear_model() -> None:
+    # θ ~ N(m, S) in R^3, y = x·θ + ε, ε ~ N(0, s²): the joint predictive of any inputs is
+    # Gaussian, with Var[y] = xᵀSx + s² and Cov[y, y*] = xᵀSx*. With many samples θ_k
+    # the Gaussian BALD and EPIG approach the exact mutual informations.
+    g = torch.Generator().manual_seed(0)
+    K, noise = 400_000, 0.3
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    S = A @ A.T / 3
+    theta_K_3 = torch.randn(K, 3, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(S).T
+    x_N_3 = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    x_target_M_3 = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    mean, t_mean = x_N_3 @ theta_K_3.T, x_target_M_3 @ theta_K_3.T
+    var, t_var = torch.full_like(mean, noise), torch.full_like(t_mean, noise)
+    prior_N = torch.einsum("nd,de,ne->n", x_N_3, S, x_N_3)
+    exact_bald = 0.5 * torch.log1p(prior_N / noise)
+    assert torch.allclose(regression.gaussian_mutual_information(mean, var), exact_bald, rtol=0.01)
+    prior_M = torch.einsum("md,de,me->m", x_target_M_3, S, x_target_M_3)
+    cov_N_M = x_N_3 @ S @ x_target_M_3.T
+    rho2 = cov_N_M.square() / ((prior_N + noise)[:, None] * (prior_M + noise)[None, :])
+    exact_epig = (-0.5 * torch.log1p(-rho2)).mean(dim=1)
+    assert torch.allclose(
+        regression.gaussian_epig(mean, var, t_mean, t_var), exact_epig, rtol=0.02, atol=1e-4
+    )
