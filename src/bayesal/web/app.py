@@ -429,6 +429,9 @@ def create_app(
     from bayesal.web.labelstudio_backend import add_ml_backend
 
     add_ml_backend(app, state)
+    from bayesal.web.team import add_team_routes
+
+    add_team_routes(app, state)
     return app
 
 

@@ -124,10 +124,10 @@ class ItemPage:
 
 
 def _who(page: ItemPage) -> str:
-    switch = "" if page.annotator_fixed else ' <a href="/start">switch</a>'
-    return (
-        f'<span class="muted">{_e(page.session_name)}</span> &middot; '
-        f"<strong>{_e(page.annotator)}</strong>{switch}"
+    from bayesal.web.team_pages import nav
+
+    return f'<span class="muted">{_e(page.session_name)}</span> &middot; ' + nav(
+        page.annotator, page.annotator_fixed, "/label"
     )
 
 
@@ -465,4 +465,32 @@ input:focus { outline: 3px solid rgba(47, 84, 216, .25); border-color: var(--acc
 footer.help { margin: 12px 4px; font-size: 12.5px; color: var(--muted); }
 footer.help kbd { font-size: 11px; padding: 2px 5px; min-width: 0; }
 body.busy .item { opacity: .6; transition: opacity .15s .1s; }
+nav.links { display: inline; }
+nav.links a { margin: 0 6px; text-decoration: none; }
+nav.links a.here { font-weight: 700; text-decoration: underline; }
+main.wide { max-width: 1240px; margin: 22px auto; padding: 0 20px; }
+form.filters { display: flex; flex-wrap: wrap; gap: 10px 14px; align-items: flex-end;
+  margin-bottom: 14px; }
+form.filters label.f { display: flex; flex-direction: column; font-size: 12.5px;
+  color: var(--muted); gap: 3px; }
+form.filters input { width: 120px; padding: 6px 8px; }
+select { font: inherit; padding: 6px 8px; border-radius: 8px; border: 1px solid #cfd4dc; }
+form.bulk { display: flex; gap: 12px; align-items: center; margin-bottom: 14px;
+  flex-wrap: wrap; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));
+  gap: 10px; }
+label.tile { display: flex; flex-direction: column; gap: 6px; background: var(--card);
+  border: 1px solid var(--line); border-radius: 10px; padding: 8px; cursor: pointer;
+  position: relative; font-size: 12.5px; }
+label.tile:has(input:checked) { border-color: var(--accent);
+  box-shadow: inset 0 0 0 2px var(--accent); }
+label.tile input { position: absolute; top: 8px; left: 8px; }
+label.tile img { width: 100%; aspect-ratio: 1; object-fit: contain; image-rendering: pixelated;
+  background: #f0f2f5; border-radius: 6px; }
+label.tile .meta { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+label.tile .lab { background: var(--good-soft); color: var(--good); border-radius: 6px;
+  padding: 1px 6px; font-weight: 600; }
+.choose { display: flex; flex-wrap: wrap; gap: 6px; }
+form.yesno { display: flex; gap: 10px; }
+form.yesno button { min-width: 110px; justify-content: center; }
 """
