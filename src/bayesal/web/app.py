@@ -46,6 +46,7 @@ from bayesal.errors import BayesalError, InvalidInputError
 from bayesal.session.session import ItemView, LabellingSession, RetrainBusyError
 from bayesal.session.store import (
     DB_NAME,
+    MAX_COMMENT,
     MAX_NAME,
     SQLITE_BUSY,
     SQLITE_FULL,
@@ -112,6 +113,9 @@ class LabelRequest(_Body):
     annotator: Name | None = None
     correct: StrictBool = False
     prefetch: StrictBool = False
+    #: Flag the item as unsure, and/or a comment (saved with the label as a note).
+    unsure: StrictBool | None = None
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT)] | None = None
 
 
 class UndoRequest(_Body):
@@ -432,6 +436,9 @@ def create_app(
     from bayesal.web.team import add_team_routes
 
     add_team_routes(app, state)
+    from bayesal.web.review import add_review_routes
+
+    add_review_routes(app, state)
     return app
 
 
@@ -586,6 +593,8 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
         item_id: Annotated[int, Form(ge=-_INT64, lt=_INT64)],
         label: Annotated[str, Form(min_length=1, max_length=MAX_NAME)],
         expect: Annotated[int, Form(ge=0, lt=_INT64)] = 0,
+        unsure: Annotated[bool, Form()] = False,
+        comment: Annotated[str, Form(max_length=MAX_COMMENT)] = "",
     ) -> Response:
         annotator = _page_annotator(request)
         if annotator is None:
@@ -601,7 +610,14 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
                         "bad",
                     )
                 state.check_lease(item, annotator)
-                event = session.label(item, label, annotator, source="ui")
+                event = session.label(
+                    item,
+                    label,
+                    annotator,
+                    source="ui",
+                    unsure=True if unsure else None,
+                    comment=comment or None,
+                )
         except BayesalError as exc:
             return _redirect("/label", str(exc), "bad")
         state.poke()
@@ -693,7 +709,15 @@ def _add_api(app: FastAPI, state: WebState) -> None:
             item = state.check_item(body.item_id)
             index = session.label_index(body.label)
             state.check_lease(item, annotator)
-            event = session.label(item, index, annotator, source="api", correct=body.correct)
+            event = session.label(
+                item,
+                index,
+                annotator,
+                source="api",
+                correct=body.correct,
+                unsure=body.unsure,
+                comment=body.comment,
+            )
             now = session.label_of(item)
             view = session.next_item(annotator)
         state.poke()

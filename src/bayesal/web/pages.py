@@ -206,7 +206,12 @@ def _item_block(page: ItemPage) -> str:
         'data-action="label">'
         f'<input type="hidden" name="item_id" value="{item_id}">'
         f'<input type="hidden" name="expect" value="{int(page.expect)}">'
-        f"{accept}{''.join(buttons)}</form>"
+        f"{accept}{''.join(buttons)}"
+        '<div class="notes"><label class="unsure"><input type="checkbox" name="unsure" '
+        'value="true" id="unsure"> Unsure</label>'
+        '<textarea name="comment" id="comment" maxlength="2000" rows="1" '
+        'placeholder="Comment (optional, saved with the label)"></textarea></div>'
+        "</form>"
         '<div class="actions">'
         '<form method="post" action="/skip" id="skip-form" data-action="skip">'
         f'<input type="hidden" name="item_id" value="{item_id}">'
@@ -289,9 +294,38 @@ def _progress_block(page: ItemPage) -> str:
         f'<ul class="bars">{class_rows}</ul></section>'
         f'<section class="card"><h2>Estimated accuracy</h2>{accuracy_html}</section>'
         f'<section class="card"><h2>Model</h2>{model_html}</section>'
+        f"{_agreement_block(s)}"
         f'<section class="card"><h2>Stopping rules</h2>{stop_html}</section>'
         "</aside>"
     )
+
+
+def _agreement_block(s: Mapping[str, Any]) -> str:
+    """Annotator agreement (over items two or more annotators labelled) and conflicts."""
+    agreement = s.get("agreement")
+    if not isinstance(agreement, Mapping):
+        return ""
+    kappa = agreement.get("kappa")
+    items = int(agreement.get("items") or 0)
+    conflicts = int(s.get("conflicts") or 0)
+    review = (
+        f'<p class="small"><a href="/review" id="conflicts">{conflicts} conflicts</a> to review</p>'
+        if conflicts
+        else '<p class="muted small" id="conflicts">no conflicts</p>'
+    )
+    if kappa is None:
+        shown = (
+            '<p class="stat"><span class="big" id="agreement">&ndash;</span></p>'
+            f'<p class="note">Shown once two annotators have labelled the same items '
+            f"({items} so far).</p>"
+        )
+    else:
+        shown = (
+            f'<p class="stat"><span class="big" id="agreement">{_fmt_num(kappa, 2)}</span> '
+            f'<span class="muted">{_e(agreement.get("method") or "")} over {items} items</span>'
+            "</p>"
+        )
+    return f'<section class="card"><h2>Annotator agreement</h2>{shown}{review}</section>'
 
 
 def _flash(page: ItemPage) -> str:
@@ -425,6 +459,19 @@ button.pressed kbd, button.primary kbd { background: rgba(255,255,255,.2); color
 kbd.blank { visibility: hidden; }
 [hidden] { display: none !important; }
 button.accept { grid-column: 1 / -1; justify-content: flex-start; }
+.notes { grid-column: 1 / -1; display: flex; gap: 10px; align-items: center; }
+.notes textarea { flex: 1; font: inherit; padding: 6px 9px; border-radius: 8px;
+  border: 1px solid #cfd4dc; resize: vertical; }
+.notes label.unsure { display: flex; gap: 5px; align-items: center; font-size: 14px; }
+table.history { width: 100%; border-collapse: collapse; font-size: 14px; }
+table.history td { padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: middle; }
+img.thumb { width: 40px; height: 40px; image-rendering: pixelated; object-fit: contain;
+  background: #f0f2f5; border-radius: 4px; }
+img.thumb.big { width: 120px; height: 120px; }
+form.inline { display: flex; gap: 6px; margin: 0; }
+section.conflict { display: flex; gap: 16px; margin-bottom: 12px; }
+ul.said { margin: 6px 0 10px; padding-left: 18px; }
+h1.page { margin: 0 0 12px; }
 .actions { display: flex; gap: 8px; margin-top: 14px; justify-content: flex-end; }
 .actions form { margin: 0; }
 .stat { margin: 0 0 8px; }

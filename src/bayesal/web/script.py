@@ -132,6 +132,9 @@ SCRIPT = r"""
     }
     var pressed = document.querySelectorAll("button.pressed");
     for (var m = 0; m < pressed.length; m++) { pressed[m].classList.remove("pressed"); }
+    var unsure = el("unsure"), comment = el("comment");
+    if (unsure) { unsure.checked = false; }
+    if (comment) { comment.value = ""; }
   }
 
   function show(item, t0) {
@@ -211,8 +214,9 @@ SCRIPT = r"""
         if (s.estimated_accuracy !== null) { setText("accuracy", pct(s.estimated_accuracy)); }
         if (s.round !== null) { setText("round", "round " + s.round); }
         setText("since", String(s.labels_since_round));
-        if (s.agreement !== null && s.agreement !== undefined) {
-          setText("agreement", num(s.agreement));
+        var agreement = s.agreement;
+        if (agreement && agreement.kappa !== null && agreement.kappa !== undefined) {
+          setText("agreement", Number(agreement.kappa).toFixed(2));
         }
       }).catch(function () { /* progress only: the next refresh tries again */ });
     }, 800);
@@ -297,7 +301,11 @@ SCRIPT = r"""
     if (action === "label") {
       var button = event.submitter;
       if (!button || button.value === "") { done(); return; }
-      send("/api/label", { item_id: item, label: Number(button.value) }, t0, "label");
+      var payload = { item_id: item, label: Number(button.value) };
+      var unsure = el("unsure"), comment = el("comment");
+      if (unsure && unsure.checked) { payload.unsure = true; }
+      if (comment && comment.value.trim() !== "") { payload.comment = comment.value; }
+      send("/api/label", payload, t0, "label");
     } else if (action === "skip") {
       send("/api/skip", { item_id: item }, t0, "skip");
     } else if (action === "undo") {
@@ -316,7 +324,9 @@ SCRIPT = r"""
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
     var target = event.target;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" ||
+    var typing = target && target.tagName === "INPUT" &&
+      target.type !== "checkbox" && target.type !== "radio";
+    if (target && (typing || target.tagName === "TEXTAREA" ||
         target.tagName === "SELECT" || target.isContentEditable)) { return; }
     var key = String(event.key).toLowerCase();
     var buttons = document.querySelectorAll("button[data-keys]");

@@ -253,3 +253,144 @@ def yesno_page(
     )
     title = f"{state.name}: yes/no" + (f" {label}" if label else "")
     return _page(title, body, header_right=header)
+
+
+def _when(seconds: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _label_text(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return "" if value is None else str(value)
+
+
+def history_page(
+    state: WebState,
+    annotator: str,
+    request: Request,
+    data: Mapping[str, Any],
+    flash: str,
+    kind: str,
+) -> str:
+    """The annotator's labels, newest first, each with a form to change it."""
+    names = state.label_names
+    rows = []
+    for h in data["items"]:
+        if h["undone"]:
+            status = '<span class="pill go">undone</span>'
+        elif h["corrected"]:
+            status = f'<span class="pill go">changed by event {_e(h["corrected_by"])}</span>'
+        elif h["current"]:
+            status = '<span class="pill stop">current</span>'
+        else:
+            status = '<span class="pill go">not the item\'s label</span>'
+        edits = (
+            f' <span class="muted small">corrects {_e(h["corrects"])}</span>'
+            if h["corrects"]
+            else ""
+        )
+        note = ""
+        if h.get("unsure"):
+            note += '<span class="pill busy">unsure</span> '
+        if h.get("comment"):
+            note += f'<span class="muted small">{_e(h["comment"])}</span>'
+        can_edit = not h["undone"] and not h["corrected"]
+        form = (
+            f'<form method="post" action="/history/edit" class="inline" '
+            f'id="edit-{int(h["event_id"])}">'
+            f'<input type="hidden" name="event_id" value="{int(h["event_id"])}">'
+            + _select("label", [(n, n) for n in names], _label_text(h["label"]))
+            + '<button type="submit">Change</button></form>'
+            if can_edit and state.session.task == "classification"
+            else ""
+        )
+        thumb = (
+            f'<img src="/items/{int(h["item_id"])}/image" alt="" class="thumb">'
+            if state.session.item_kind == "image"
+            else ""
+        )
+        rows.append(
+            f'<tr data-event="{int(h["event_id"])}"><td>{thumb}</td>'
+            f'<td>item {int(h["item_id"])}<br><span class="muted small">{_e(h["ref"])}</span></td>'
+            f'<td class="lab-cell"><strong>{_e(_label_text(h["label"]))}</strong>{edits}</td>'
+            f"<td>{status} {note}</td>"
+            f'<td class="muted small">{_e(_when(h["time"]))} &middot; '
+            f"event {int(h['event_id'])}</td>"
+            f"<td>{form}</td></tr>"
+        )
+    total = int(data["total"])
+    offset = int(data["offset"])
+    more = (
+        f'<a href="/history?offset={offset + int(data["limit"])}">older &rarr;</a>'
+        if offset + len(data["items"]) < total
+        else ""
+    )
+    body = (
+        f'<main class="wide">{_flash(flash, kind)}<section class="card">'
+        f'<h1>Your labels</h1><p class="muted">{total} label events by '
+        f"{_e(annotator)}, newest first. Changing one records a new event that names "
+        "the one it corrects; nothing is overwritten.</p>"
+        f'<table class="history" id="history"><tbody>{"".join(rows)}</tbody></table>'
+        f"<p>{more}</p></section></main>"
+    )
+    return _page(
+        f"{state.name}: history", body, header_right=nav(annotator, _fixed(request), "/history")
+    )
+
+
+def review_page(
+    state: WebState,
+    annotator: str,
+    request: Request,
+    items: Sequence[Mapping[str, Any]],
+    allowed: bool,
+    flash: str,
+    kind: str,
+) -> str:
+    """The conflicts queue: each item, every annotation of it, a button per label."""
+    header = nav(annotator, _fixed(request), "/review")
+    if not allowed:
+        body = (
+            '<main class="narrow"><section class="card"><h1>Reviewers only</h1>'
+            f"<p>{_e(annotator)} is not a reviewer of this session. Reviewers are named in "
+            "the session's <code>reviewers</code>, and sign in with their own token.</p>"
+            "</section></main>"
+        )
+        return _page(f"{state.name}: review", body, header_right=header)
+    cards = []
+    for c in items:
+        item_id = int(c["item_id"])
+        said = "".join(
+            f"<li><strong>{_e(a['annotator'])}</strong>: {_e(_label_text(a['label']))}</li>"
+            for a in c["annotations"]
+        ) + "".join(
+            f"<li><strong>{_e(g['annotator'])}</strong>: not {_e(g['label'])}</li>"
+            for g in c.get("negatives", [])
+        )
+        media = (
+            f'<img src="/items/{item_id}/image" alt="item {item_id}" class="thumb big">'
+            if state.session.item_kind == "image"
+            else ""
+        )
+        buttons = "".join(
+            f'<button type="submit" name="label" value="{_e(n)}" class="cls">{_e(n)}</button>'
+            for n in state.label_names
+        )
+        cards.append(
+            f'<section class="card conflict" data-item="{item_id}">{media}'
+            f'<div><h2>item {item_id} <span class="muted small">{_e(c["ref"])}</span></h2>'
+            f'<ul class="said">{said}</ul>'
+            f'<form method="post" action="/review/resolve" class="classes">'
+            f'<input type="hidden" name="item_id" value="{item_id}">{buttons}</form></div>'
+            "</section>"
+        )
+    empty = '<p class="muted" id="no-conflicts">No conflicts to review.</p>' if not items else ""
+    body = (
+        f'<main class="wide">{_flash(flash, kind)}'
+        f'<h1 class="page">Conflicts to review: <span id="conflict-count">{len(items)}</span></h1>'
+        f'{empty}<div class="conflicts">{"".join(cards)}</div></main>'
+    )
+    return _page(f"{state.name}: review", body, header_right=header)
