@@ -5,6 +5,7 @@ from bayesal.posterior.base import Posterior, PosteriorDraw
 from bayesal.posterior.ensemble import EnsemblePosterior
 from bayesal.posterior.forest import ForestMethod, ForestPosterior
 from bayesal.posterior.graph import LabelSpreadingMethod, LabelSpreadingPosterior
+from bayesal.posterior.graph_gp import GraphGPMethod
 from bayesal.posterior.laplace import LaplaceMethod, LastLayerLaplacePosterior
 from bayesal.posterior.mc_dropout import MCDropoutDraw, MCDropoutPosterior
 from bayesal.posterior.methods import (
@@ -26,6 +27,7 @@ from bayesal.posterior.methods import (
 POSTERIORS.register("laplace", LaplaceMethod)
 POSTERIORS.register("forest", ForestMethod)
 POSTERIORS.register("label_spreading", LabelSpreadingMethod)
+POSTERIORS.register("graph_gp", GraphGPMethod)
 POSTERIORS.mark_builtin()
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "FitSeeds",
     "FittedPosterior",
     "ForestMethod",
+    "GraphGPMethod",
     "ForestPosterior",
     "LabelSpreadingMethod",
     "LabelSpreadingPosterior",
