@@ -93,7 +93,7 @@ def gp_posterior(
     lower = np.linalg.cholesky(precision)
     rhs = phi_L_m.T @ (targets_L / noise_L)
     mean = np.linalg.solve(lower.T, np.linalg.solve(lower, rhs))
-    return mean, lower.T
+    return np.asarray(mean, dtype=np.float64), np.asarray(lower.T, dtype=np.float64)
 
 
 class GraphGPMethod(LabelSpreadingMethod):
