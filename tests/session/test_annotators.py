@@ -330,6 +330,17 @@ def test_yes_no_candidates_are_the_most_probable_unlabelled_items_of_the_class(
     assert session.item_view(ids[0]).negatives == ("two",)
 
 
+def test_prediction_of_one_item_matches_the_pool_predictions(make_session, digits_folder) -> None:
+    session = make_session()
+    assert session.prediction(3) is None  # no trained round yet
+    session, _ = trained(make_session, digits_folder, name="trained")
+    every = {p["item_id"]: p for p in session.predictions()}
+    one = session.prediction(51)
+    assert one == every[51] and one["predicted"] == max(one["probs"], key=one["probs"].get)
+    assert sum(one["probs"].values()) == pytest.approx(1.0, abs=1e-2)  # float16
+    assert 0.0 <= one["uncertainty"] <= np.log(10)
+
+
 def test_a_negative_observation_keeps_that_class_from_being_resolved(make_session) -> None:
     session = make_session()
     session.negative(7, "two", "bob")

@@ -806,7 +806,6 @@ class LabellingSession:
         in the session yet)."""
         out = []
         for item_id, r, predicted, prob, uncertainty, blob in self.store.predictions():
-            probs = np.frombuffer(blob, dtype=np.float16) if blob is not None else None
             out.append(
                 {
                     "item_id": item_id,
@@ -814,14 +813,30 @@ class LabellingSession:
                     "predicted": None if predicted is None else self.label_names[predicted],
                     "probability": prob,
                     "uncertainty": uncertainty,
-                    "probs": (
-                        {}
-                        if probs is None
-                        else dict(zip(self.label_names, map(float, probs), strict=True))
-                    ),
+                    "probs": {} if blob is None else _class_probs(self.label_names, blob),
                 }
             )
         return out
+
+    def prediction(self, item_id: object) -> dict[str, Any] | None:
+        """The latest trained round's prediction of one item (in the queue or not), as
+        an entry of :meth:`predictions`; None before the first trained round."""
+        found = self.check_item(item_id)
+        row = self.store.conn.execute(
+            "SELECT round, predicted, prob, uncertainty, probs FROM predictions WHERE item_id = ?",
+            (found[0],),
+        ).fetchone()
+        if row is None:
+            return None
+        probs = {} if row[4] is None else _class_probs(self.label_names, row[4])
+        return {
+            "item_id": found[0],
+            "round": int(row[0]),
+            "predicted": None if row[1] is None else self.label_names[int(row[1])],
+            "probability": row[2],
+            "uncertainty": row[3],
+            "probs": probs,
+        }
 
     def conflicts(self) -> list[dict[str, Any]]:
         """The review queue: items annotated but unresolved (annotators disagree and the
@@ -1344,6 +1359,12 @@ class LabellingSession:
 
     def __repr__(self) -> str:
         return f"LabellingSession({str(self.directory)!r})"
+
+
+def _class_probs(names: Sequence[str], blob: bytes) -> dict[str, float]:
+    """``{class name: probability}`` of a row of float16 class probabilities."""
+    probs = np.frombuffer(blob, dtype=np.float16)
+    return {name: float(p) for name, p in zip(names, probs, strict=True)}
 
 
 def _check_comment(comment: object) -> str | None:
