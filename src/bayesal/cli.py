@@ -581,21 +581,30 @@ def session_edit(directory: Path, event: int, label: str, annotator: str) -> Non
 @session.command("conflicts")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Also the items whose annotators disagree but the rule resolved (resolve: first).",
+)
 @_session_errors
-def session_conflicts(directory: Path, as_json: bool) -> None:
+def session_conflicts(directory: Path, as_json: bool, every: bool) -> None:
     """Items whose annotations disagree and wait for a reviewer."""
     import json
 
-    rows = _open_session(directory).conflicts()
+    rows = _open_session(directory).conflicts(disagreements=every)
     for row in rows:
         if as_json:
             click.echo(json.dumps(row))
             continue
         given = ", ".join(f"{a['annotator']}: {_shown(a['label'])}" for a in row["annotations"])
         nos = ", ".join(f"{g['annotator']}: not {g['label']}" for g in row["negatives"])
-        click.echo(f"item {row['item_id']}\t{row['ref']}\t{given}" + (f"; {nos}" if nos else ""))
+        now = "" if row["label"] is None else f" (resolved: {_shown(row['label'])})"
+        click.echo(
+            f"item {row['item_id']}\t{row['ref']}\t{given}" + (f"; {nos}" if nos else "") + now
+        )
     if not as_json:
-        click.echo(f"{len(rows)} conflicts", err=True)
+        click.echo(f"{len(rows)} {'disagreements' if every else 'conflicts'}", err=True)
 
 
 @session.command("resolve")

@@ -413,3 +413,17 @@ def test_a_schema_2_file_is_migrated_with_annotations_and_the_same_labels(
     assert store.conflicts() == [] and store.notes() == [] and store.negatives() == []
     store.close()
     assert SessionStore.open(path).current_labels() == {0: (1, 1), 1: (2, 4)}  # once only
+
+
+def test_disagreements_under_the_first_rule_are_listed_for_review_on_request(
+    make_session,
+) -> None:
+    session = make_session()
+    session.label(1, "one", "ann")
+    session.label(1, "seven", "bob")
+    session.label(2, "two", "ann")
+    session.label(2, "two", "bob")
+    assert session.conflicts() == []  # first resolves it: no conflict
+    (row,) = session.conflicts(disagreements=True)
+    assert row["item_id"] == 1 and row["label"] == "one"
+    assert [a["label"] for a in row["annotations"]] == ["one", "seven"]

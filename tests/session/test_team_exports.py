@@ -204,3 +204,29 @@ def test_cli_export_annotations_and_candidates(make_session, digits_folder, tmp_
     assert picked.exit_code == 0, picked.output
     ids = [int(line.split("\t")[0]) for line in picked.stdout.splitlines()]
     assert ids == [v.item_id for v in session.yes_no_candidates("two", 3)] and len(ids) == 3
+
+
+def test_cli_multilabel_and_regression_labels(make_session) -> None:
+    multi = make_session("m", task="multilabel", labels=["cat", "dog", "car"])
+    done = cli("session", "label", multi.directory, 4, "dog,cat", "--annotator", "ann")
+    assert done.exit_code == 0 and done.stdout.strip() == "item 4: {cat,dog} (event 1)"
+    empty = cli("session", "label", multi.directory, 5, "", "--annotator", "ann")
+    assert empty.exit_code == 0 and empty.stdout.strip() == "item 5: {} (event 2)"
+    bad = cli("session", "label", multi.directory, 6, "cat,bird", "--annotator", "ann")
+    assert bad.exit_code == 2 and "unknown label 'bird'" in bad.stderr
+    numbers = make_session("r", task="regression", labels=None)
+    # a negative number after "--", or click reads it as an option
+    given = cli("session", "label", numbers.directory, "--annotator", "ann", "--", 4, "-2.5")
+    assert given.exit_code == 0 and given.stdout.strip() == "item 4: -2.5 (event 1)"
+    nan = cli("session", "label", numbers.directory, 5, "nan", "--annotator", "ann")
+    assert nan.exit_code == 2 and "finite" in nan.stderr
+
+
+def test_cli_conflicts_all_lists_resolved_disagreements(make_session) -> None:
+    session = make_session()
+    session.label(1, "one", "ann")
+    session.label(1, "seven", "bob")
+    assert cli("session", "conflicts", session.directory).stdout == ""
+    listed = cli("session", "conflicts", session.directory, "--all")
+    assert "ann: one, bob: seven (resolved: one)" in listed.stdout
+    assert "1 disagreements" in listed.stderr

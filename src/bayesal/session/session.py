@@ -838,18 +838,25 @@ class LabellingSession:
             "probs": probs,
         }
 
-    def conflicts(self) -> list[dict[str, Any]]:
+    def conflicts(self, *, disagreements: bool = False) -> list[dict[str, Any]]:
         """The review queue: items annotated but unresolved (annotators disagree and the
         rule leaves it open, or a label contradicts a negative observation), by item id:
-        ``{"item_id", "ref", "annotations": [{"event_id", "annotator", "label", "time"}],
-        "negatives": [{"annotator", "label"}]}``."""
+        ``{"item_id", "ref", "label" (the resolved label, None in conflict),
+        "annotations": [{"event_id", "annotator", "label", "time"}], "negatives":
+        [{"annotator", "label"}]}``. ``disagreements=True`` also lists the items whose
+        annotators disagree although the rule resolved them (under ``first``), for a
+        reviewer to check."""
         out = []
-        for item_id in self.store.conflicts():
+        resolved = self.store.resolved()
+        for item_id in self.store.conflicts(disagreements=disagreements):
             found = self.store.item(item_id)
             out.append(
                 {
                     "item_id": item_id,
                     "ref": "" if found is None else found[1],
+                    "label": (
+                        self.display_label(resolved[item_id][0]) if item_id in resolved else None
+                    ),
                     "annotations": [
                         {
                             "event_id": e.event_id,

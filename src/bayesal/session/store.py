@@ -1320,14 +1320,22 @@ class SessionStore:
 
     # ------------------------------------------------------------------ review, history
 
-    def conflicts(self) -> list[int]:
+    def conflicts(self, *, disagreements: bool = False) -> list[int]:
         """Items in conflict: annotated, but the rule (or a negative observation) leaves
-        them without a resolved label; by item id."""
+        them without a resolved label; by item id. ``disagreements=True`` adds the items
+        whose annotators disagree although the rule resolved them (``first`` does), for
+        a review."""
+        unresolved = "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = a.item_id)"
+        if disagreements:
+            unresolved = (
+                f"({unresolved} OR (SELECT COUNT(DISTINCT COALESCE(b.label, b.value)) FROM "
+                "annotations b WHERE b.item_id = a.item_id) > 1)"
+            )
         return [
             int(r[0])
             for r in self.conn.execute(
-                "SELECT DISTINCT a.item_id FROM annotations a WHERE NOT EXISTS "
-                "(SELECT 1 FROM current_labels c WHERE c.item_id = a.item_id) ORDER BY a.item_id"
+                f"SELECT DISTINCT a.item_id FROM annotations a WHERE {unresolved} "
+                "ORDER BY a.item_id"
             )
         ]
 
