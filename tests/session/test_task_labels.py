@@ -148,3 +148,13 @@ def test_formulas_that_begin_like_numbers_are_still_quoted(value: str) -> None:
 
     assert spreadsheet_safe(value) == "'" + value
     assert from_spreadsheet_safe(spreadsheet_safe(value)) == value
+
+
+def test_label_of_gives_the_resolved_value_of_every_task(make_session) -> None:
+    multi = make_session("m", task="multilabel", labels=["cat", "dog"])
+    event = multi.label(0, ["dog", "cat"], "ann")
+    assert multi.label_of(0) == (["cat", "dog"], event)
+    numbers = make_session("r", task="regression", labels=None)
+    event = numbers.label(0, 0.25, "ann")
+    assert numbers.label_of(0) == (0.25, event)
+    assert numbers.label_of(1) is None

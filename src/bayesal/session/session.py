@@ -919,10 +919,16 @@ class LabellingSession:
                 by_item.setdefault(item_id, {})[who] = value
         return annotator_agreement(by_item, max(1, self.num_classes), self.task)
 
-    def label_of(self, item_id: object) -> tuple[str, LabelEvent] | None:
-        """The item's label name now and the event that set it (None: unlabelled)."""
+    def label_of(self, item_id: object) -> tuple[LabelValue, LabelEvent] | None:
+        """The item's resolved label now (a class name; multi-label: a list of names;
+        regression: a number) and the event that set it (None: unlabelled, or in
+        conflict)."""
         found = self.store.label_of(self.check_item(item_id)[0])
-        return None if found is None else (self.label_names[found[0]], found[1])
+        if found is None:
+            return None
+        shown = self.display_label(found[0])
+        assert shown is not None
+        return shown, found[1]
 
     def undo(self, annotator: str = "default", *, source: str = "api") -> LabelEvent | None:
         """Take back ``annotator``'s latest label (the item gets its earlier label back,

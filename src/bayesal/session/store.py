@@ -764,16 +764,18 @@ class SessionStore:
                 out.append(event)
         return out
 
-    def label_of(self, item_id: int) -> tuple[int, LabelEvent] | None:
-        """The item's label now and the event that set it (None: unlabelled)."""
+    def label_of(self, item_id: int) -> tuple[int | float, LabelEvent] | None:
+        """The item's resolved label now (a class index, a multi-label bit mask or a
+        regression value) and the event that set it (None: unlabelled or in conflict)."""
         row = self.conn.execute(
-            "SELECT event_id FROM current_labels WHERE item_id = ?", (int(item_id),)
+            "SELECT event_id, label, value FROM current_labels WHERE item_id = ?",
+            (int(item_id),),
         ).fetchone()
         if row is None:
             return None
         event = self.event(int(row[0]))
-        assert event is not None and event.label is not None
-        return event.label, event
+        assert event is not None
+        return (float(row[2]) if row[1] is None else int(row[1])), event
 
     def event(self, event_id: int) -> LabelEvent | None:
         row = self.conn.execute(
