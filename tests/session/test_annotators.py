@@ -427,3 +427,17 @@ def test_disagreements_under_the_first_rule_are_listed_for_review_on_request(
     (row,) = session.conflicts(disagreements=True)
     assert row["item_id"] == 1 and row["label"] == "one"
     assert [a["label"] for a in row["annotations"]] == ["one", "seven"]
+
+
+def test_an_overlap_item_in_conflict_goes_to_no_third_annotator(make_session) -> None:
+    session = make_session(overlap=1.0, resolve="majority")
+    a = session.next_item("ann")
+    assert a is not None
+    session.label(a.item_id, "one", "ann")
+    b = session.next_item("bob")
+    assert b is not None and b.item_id == a.item_id
+    session.label(b.item_id, "two", "bob")  # a tie: a conflict for a reviewer
+    assert session.store.conflicts() == [a.item_id]
+    for who in ("cy", "dan", "eve"):
+        view = session.next_item(who)
+        assert view is not None and view.item_id != a.item_id
