@@ -441,3 +441,14 @@ def test_an_overlap_item_in_conflict_goes_to_no_third_annotator(make_session) ->
     for who in ("cy", "dan", "eve"):
         view = session.next_item(who)
         assert view is not None and view.item_id != a.item_id
+
+
+def test_a_plain_label_with_unsure_false_writes_no_note_but_clears_an_earlier_flag(
+    make_session,
+) -> None:
+    session = make_session()
+    session.label(1, "one", "ann", unsure=False)
+    assert session.notes() == []
+    session.label(2, "two", "ann", unsure=True)
+    session.label(2, "three", "ann", unsure=False)  # sure now
+    assert session.notes(unsure=True) == [] and len(session.notes(item_id=2)) == 1

@@ -518,14 +518,27 @@ class LabellingSession:
                 "by a correction here; your label is kept as your annotation, and a reviewer "
                 "resolves a disagreement (resolve_conflict, `bayesal session resolve`)"
             )
+        text = _check_comment(comment)
+        flag = self._note_flag(found[0], annotator, unsure, text)
         return self.store.add_labels(
             [(found[0], stored, annotator)],
             source=check_name(source, "source"),
             correct=bool(correct),
             check_leases=True,
-            unsure=None if unsure is None else bool(unsure),
-            comment=_check_comment(comment),
+            unsure=flag,
+            comment=text,
         )[0]
+
+    def _note_flag(
+        self, item_id: int, annotator: str, unsure: bool | None, comment: str | None
+    ) -> bool | None:
+        """The ``unsure`` to record with a label: None (no note) for ``unsure=False``
+        without a comment when the annotator has no note on the item (a plain label),
+        else the flag (False then clears their earlier unsure flag)."""
+        if unsure is None or unsure or comment is not None:
+            return None if unsure is None and comment is None else bool(unsure)
+        earlier = self.store.notes(item_id=item_id, annotator=annotator)
+        return False if earlier else None
 
     # ------------------------------------------------------------------ label values
 
@@ -632,6 +645,7 @@ class LabellingSession:
         if undone is not None:
             raise InvalidInputError(f"event {event_id} was undone; label the item again instead")
         stored = self.label_value(label)
+        text = _check_comment(comment)
         return self.store.add_labels(
             [(event.item_id, stored, annotator)],
             source=check_name(source, "source"),
@@ -639,8 +653,8 @@ class LabellingSession:
             release_leases=False,
             shown=False,
             role=event.role,
-            unsure=None if unsure is None else bool(unsure),
-            comment=_check_comment(comment),
+            unsure=self._note_flag(event.item_id, annotator, unsure, text),
+            comment=text,
         )[0]
 
     def history(self, annotator: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
