@@ -39,7 +39,15 @@ from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayesal.errors import BayesalError, InvalidInputError
@@ -89,6 +97,16 @@ _INT64 = 2**63
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
 ItemId = Annotated[StrictInt, Field(ge=-_INT64, lt=_INT64)]
 LabelValue = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
+#: A label of any task: a class (name or index), a list of class names (multi-label), a
+#: number (regression).
+AnyLabel = (
+    StrictInt
+    | StrictFloat
+    | Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
+    | Annotated[
+        list[Annotated[str, StringConstraints(max_length=MAX_NAME)]], Field(max_length=1000)
+    ]
+)
 
 
 class _Body(BaseModel):
@@ -109,7 +127,7 @@ class LabelRequest(_Body):
     stays and this one is kept as an annotation."""
 
     item_id: ItemId
-    label: LabelValue
+    label: AnyLabel
     annotator: Name | None = None
     correct: StrictBool = False
     prefetch: StrictBool = False
@@ -247,6 +265,12 @@ class WebState:
         :meth:`LabellingSession.hold`)."""
         return self.session.hold(item_id, annotator)
 
+    def display(self, event: Any) -> Any:
+        """A label event's label as the session hands it out (a class name, a list of
+        class names, a number)."""
+        stored = event.value if event.label is None else event.label
+        return self.session.display_label(stored)
+
     def after_json(self, annotator: str, held: ItemView | None) -> dict[str, Any] | None:
         """The item ``annotator`` will most likely be given after ``held`` (not leased:
         a hint for prefetching its image; see :func:`bayesal.web.pool.peek_after`)."""
@@ -274,6 +298,7 @@ class WebState:
             "image_url": f"/items/{view.item_id}/image" if view.kind == "image" else None,
             "fields": _plain(dict(view.fields)),
             "label": view.label,
+            "value": view.value,
             "prediction": prediction,
             "rank": view.rank,
             "round": view.round,
@@ -548,6 +573,7 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
         status = state.status_json()
         flash, kind = _take_flash(request)
         return ItemPage(
+            task=session.task,
             session_name=state.name,
             annotator=annotator,
             annotator_fixed=auth_of(request.state).annotator is not None,
@@ -591,7 +617,9 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
     def label_form(
         request: Request,
         item_id: Annotated[int, Form(ge=-_INT64, lt=_INT64)],
-        label: Annotated[str, Form(min_length=1, max_length=MAX_NAME)],
+        label: Annotated[str, Form(max_length=MAX_NAME)] = "",
+        labels: Annotated[list[str] | None, Form(max_length=1000)] = None,
+        value: Annotated[str, Form(max_length=100)] = "",
         expect: Annotated[int, Form(ge=0, lt=_INT64)] = 0,
         unsure: Annotated[bool, Form()] = False,
         comment: Annotated[str, Form(max_length=MAX_COMMENT)] = "",
@@ -599,6 +627,13 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
         annotator = _page_annotator(request)
         if annotator is None:
             return RedirectResponse("/", status_code=303)
+        given: Any = label
+        if session.task == "multilabel":
+            given = [name for name in labels or [] if name]
+        elif session.task == "regression":
+            given = value
+        elif not label:
+            return _redirect("/label", "No label was given.", "bad")
         try:
             with state.write_lock:
                 item = state.check_item(item_id)
@@ -612,7 +647,7 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
                 state.check_lease(item, annotator)
                 event = session.label(
                     item,
-                    label,
+                    given,
                     annotator,
                     source="ui",
                     unsure=True if unsure else None,
@@ -621,9 +656,10 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
         except BayesalError as exc:
             return _redirect("/label", str(exc), "bad")
         state.poke()
-        return _redirect(
-            "/label", f"Saved item {item} as {state.label_names[int(event.label or 0)]}.", "good"
-        )
+        shown = state.display(event)
+        if isinstance(shown, list):
+            shown = ", ".join(shown) or "none of the classes"
+        return _redirect("/label", f"Saved item {item} as {shown}.", "good")
 
     @app.post("/skip")
     def skip_form(
@@ -707,11 +743,15 @@ def _add_api(app: FastAPI, state: WebState) -> None:
         annotator = _annotator(request, body.annotator)
         with state.write_lock:
             item = state.check_item(body.item_id)
-            index = session.label_index(body.label)
+            index: Any = (
+                session.label_index(body.label)
+                if session.task == "classification"
+                else session.label_value(body.label)
+            )
             state.check_lease(item, annotator)
             event = session.label(
                 item,
-                index,
+                index if session.task == "classification" else body.label,
                 annotator,
                 source="api",
                 correct=body.correct,
@@ -724,8 +764,8 @@ def _add_api(app: FastAPI, state: WebState) -> None:
         out = {
             "event_id": event.event_id,
             "item_id": item,
-            "label": state.label_names[index],
-            "label_index": index,
+            "label": state.display(event),
+            "label_index": index if session.task == "classification" else None,
             "annotator": annotator,
             "corrects": event.corrects,
             "item_label": None if now is None else now[0],

@@ -121,6 +121,9 @@ class ItemPage:
     flash_kind: str = "info"
     your_labels: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``classification`` (a button per class), ``multilabel`` (a checkbox per class, keys
+    #: toggle, Enter saves) or ``regression`` (a number, Enter saves).
+    task: str = "classification"
 
 
 def _who(page: ItemPage) -> str:
@@ -189,6 +192,8 @@ def _item_block(page: ItemPage) -> str:
             f'<button type="submit" name="label" value="{index}" class="{cls}"'
             f'{data_key} title="{_e(name)}">{badge}<span>{_e(name)}</span></button>'
         )
+    if page.task != "classification":
+        return _task_block(page, item_id, meta, shown, guess)
     hidden = "" if prediction else " hidden disabled"
     accept = (
         f'<button type="submit" name="label" value="{accept_value}" id="accept" '
@@ -218,6 +223,52 @@ def _item_block(page: ItemPage) -> str:
         '<button type="submit" class="ghost" data-keys="s"><kbd>S</kbd>Skip</button>'
         "</form>"
         '<form method="post" action="/undo" id="undo-form" data-action="undo">'
+        '<button type="submit" class="ghost" data-keys="u backspace">'
+        "<kbd>U</kbd>Undo last label</button></form>"
+        "</div></section>"
+    )
+
+
+def _task_block(page: ItemPage, item_id: int, meta: list[str], shown: str, guess: str) -> str:
+    """The item block of a multi-label item (a checkbox per class: its key toggles it,
+    Enter saves) or a regression item (a number; Enter saves). Plain forms."""
+    ref = page.item.get("ref", "") if page.item else ""
+    if page.task == "multilabel":
+        boxes = "".join(
+            f'<label class="chk"><input type="checkbox" name="labels" value="{_e(name)}"'
+            f"{f' data-keys={chr(34)}{_e(key)}{chr(34)}' if key else ''}>"
+            f"<kbd>{_e(key or '')}</kbd><span>{_e(name)}</span></label>"
+            for name, key in zip(page.label_names, page.keys, strict=True)
+        )
+        question = "Which labels apply?"
+        entry = f'<div class="checks">{boxes}</div>'
+    else:
+        question = "What number?"
+        entry = (
+            '<input type="number" name="value" id="value" step="any" required autofocus '
+            'inputmode="decimal" placeholder="a number">'
+        )
+    return (
+        '<section class="card item">'
+        f'<div class="item-head"><h1>{question}</h1><span class="muted" id="item-meta">'
+        f"{' &middot; '.join(meta)}</span></div>"
+        f'<div class="item-ref muted small" id="item-ref">{_e(ref)}</div>'
+        f"{shown}{guess}"
+        f'<form method="post" action="/label" class="classes" id="label-form">'
+        f'<input type="hidden" name="item_id" value="{item_id}">'
+        f'<input type="hidden" name="expect" value="{int(page.expect)}">{entry}'
+        '<button type="submit" class="primary accept" id="save" data-keys="enter">'
+        "<kbd>Enter</kbd><span>Save</span></button>"
+        '<div class="notes"><label class="unsure"><input type="checkbox" name="unsure" '
+        'value="true" id="unsure"> Unsure</label>'
+        '<textarea name="comment" id="comment" maxlength="2000" rows="1" '
+        'placeholder="Comment (optional, saved with the label)"></textarea></div></form>'
+        '<div class="actions">'
+        '<form method="post" action="/skip" id="skip-form">'
+        f'<input type="hidden" name="item_id" value="{item_id}">'
+        '<button type="submit" class="ghost" data-keys="s"><kbd>S</kbd>Skip</button>'
+        "</form>"
+        '<form method="post" action="/undo" id="undo-form">'
         '<button type="submit" class="ghost" data-keys="u backspace">'
         "<kbd>U</kbd>Undo last label</button></form>"
         "</div></section>"
@@ -344,7 +395,8 @@ def item_page(page: ItemPage) -> str:
     )
     item_id = int(page.item["item_id"]) if page.item else ""
     body = (
-        f'<main class="grid" id="label-main" data-item="{item_id}"><div class="col">'
+        f'<main class="grid" id="label-main" data-item="{item_id}" '
+        f'data-task="{_e(page.task)}"><div class="col">'
         f"{_flash(page)}{_item_block(page)}"
         f"{help_keys}</div>{_progress_block(page)}</main>"
     )
@@ -459,6 +511,11 @@ button.pressed kbd, button.primary kbd { background: rgba(255,255,255,.2); color
 kbd.blank { visibility: hidden; }
 [hidden] { display: none !important; }
 button.accept { grid-column: 1 / -1; justify-content: flex-start; }
+.checks { grid-column: 1 / -1; display: flex; flex-wrap: wrap; gap: 8px; }
+label.chk { display: flex; gap: 8px; align-items: center; border: 1px solid var(--line);
+  border-radius: 9px; padding: 8px 12px; cursor: pointer; }
+label.chk:has(input:checked) { border-color: var(--accent); background: var(--accent-soft); }
+input#value { grid-column: 1 / -1; font-size: 20px; }
 .notes { grid-column: 1 / -1; display: flex; gap: 10px; align-items: center; }
 .notes textarea { flex: 1; font: inherit; padding: 6px 9px; border-radius: 8px;
   border: 1px solid #cfd4dc; resize: vertical; }

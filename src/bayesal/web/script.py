@@ -41,7 +41,7 @@ SCRIPT = r"""
     if (params.get("mode") === "form") { store.setItem("bayesalMode", "form"); }
     if (params.get("mode") === "fast") { store.removeItem("bayesalMode"); }
   }
-  var fast = Boolean(main) && Boolean(window.fetch) &&
+  var fast = Boolean(main) && Boolean(window.fetch) && main.dataset.task === "classification" &&
     !(store && store.getItem("bayesalMode") === "form");
   var state = { item: null, after: null, images: {} };
 
@@ -329,12 +329,16 @@ SCRIPT = r"""
     if (target && (typing || target.tagName === "TEXTAREA" ||
         target.tagName === "SELECT" || target.isContentEditable)) { return; }
     var key = String(event.key).toLowerCase();
-    var buttons = document.querySelectorAll("button[data-keys]");
+    var buttons = document.querySelectorAll("button[data-keys], input[data-keys]");
     for (var i = 0; i < buttons.length; i++) {
       if (buttons[i].getAttribute("data-keys").split(" ").indexOf(key) >= 0) {
         if (buttons[i].hidden || buttons[i].disabled) { continue; }
         event.preventDefault();
         if (busy) { return; }
+        if (buttons[i].tagName === "INPUT") {  // a multi-label checkbox: the key toggles it
+          buttons[i].checked = !buttons[i].checked;
+          return;
+        }
         press(buttons[i], event.timeStamp);
         return;
       }

@@ -187,22 +187,29 @@ def add_team_routes(app: FastAPI, state: WebState) -> None:
                     return view
         return None
 
-    def answer(item_id: int, label: object, reply: str, annotator: str, source: str) -> str:
+    def answer(
+        item_id: int, label: object, reply: str, annotator: str, source: str
+    ) -> dict[str, Any]:
+        """Record ``reply``; returns ``message`` and the id of what was recorded
+        (``event_id`` of a yes or a skip, ``negative_id`` of a no)."""
+        out: dict[str, Any] = {"event_id": None, "negative_id": None}
         with state.write_lock:
             item = state.check_item(item_id)
             state.check_lease(item, annotator)
             if reply == "yes":
                 event = session.label(item, label, annotator, source=source)
-                message = f"Saved item {item} as {state.label_names[int(event.label or 0)]}."
+                out["event_id"] = event.event_id
+                name = state.label_names[int(event.label or 0)]
+                out["message"] = f"Saved item {item} as {name}."
             elif reply == "no":
-                session.negative(item, label, annotator, source=source)
+                out["negative_id"] = session.negative(item, label, annotator, source=source)
                 name = session.label_names[session.label_index(label)]
-                message = f"Item {item} is not {name}: noted."
+                out["message"] = f"Item {item} is not {name}: noted."
             else:
                 session.skip(item, annotator, source=source)
-                message = f"Skipped item {item}."
+                out["message"] = f"Skipped item {item}."
         state.poke()
-        return message
+        return out
 
     @app.post("/api/yesno/next")
     def api_yesno_next(request: Request, body: YesNoNextRequest) -> dict[str, Any]:
@@ -218,12 +225,12 @@ def add_team_routes(app: FastAPI, state: WebState) -> None:
     def api_yesno(request: Request, body: YesNoRequest) -> dict[str, Any]:
         annotator = _annotator(request, body.annotator)
         name = state.label_names[session.label_index(body.label)]
-        message = answer(body.item_id, name, body.answer, annotator, "api-yesno")
+        done = answer(body.item_id, name, body.answer, annotator, "api-yesno")
         return {
             "label": name,
             "annotator": annotator,
             "answer": body.answer,
-            "message": message,
+            **done,
             "next": state.item_json(candidate(name, annotator)),
         }
 
@@ -267,7 +274,7 @@ def add_team_routes(app: FastAPI, state: WebState) -> None:
             return _redirect("/yesno", str(exc), "bad")
         target = "/yesno?" + urlencode({"label": name})
         try:
-            message = answer(item_id, name, answer_, annotator, "ui-yesno")
+            message = answer(item_id, name, answer_, annotator, "ui-yesno")["message"]
         except BayesalError as exc:
             return _redirect(target, str(exc), "bad")
         return _redirect(target, message, "good" if answer_ != "skip" else "info")
