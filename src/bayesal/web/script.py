@@ -137,6 +137,15 @@ SCRIPT = r"""
     if (comment) { comment.value = ""; }
   }
 
+  // Load the next item's image ahead; body.dataset.after names it once loaded.
+  function prefetch() {
+    var after = state.after;
+    if (!after) { return; }
+    loadImage(after.image_url).then(function () {
+      if (state.after === after) { body.dataset.after = String(after.item_id); }
+    });
+  }
+
   function show(item, t0) {
     state.item = item;
     return loadImage(item.image_url).then(function (loaded) {
@@ -165,7 +174,7 @@ SCRIPT = r"""
             } catch (e) { /* an older browser: the sessionStorage record below is kept */ }
             record("fast", at - t0, item.item_id);
           }
-          if (state.after) { loadImage(state.after.image_url); }
+          prefetch();
           resolve();
         });
       });
@@ -226,6 +235,7 @@ SCRIPT = r"""
   function send(path, payload, t0, kind) {
     busy = true;
     body.dataset.ready = "0";
+    delete body.dataset.after;
     body.classList.add("busy");
     payload.prefetch = true;
     return window.fetch(path, {
@@ -376,7 +386,7 @@ SCRIPT = r"""
         state.item = j.item;
         state.after = j.after || null;
         if (String(j.item.item_id) !== shown) { return show(j.item, null); }
-        if (state.after) { loadImage(state.after.image_url); }
+        prefetch();
         return null;
       }).catch(function () { fast = false; });
     } else {
