@@ -11,13 +11,15 @@ import pytest
 import torch
 
 from bayesal.acquisition import ScoredStrategy, StochasticSelector, TopKSelector
-from bayesal.acquisition.registry import STRATEGIES
-from bayesal.errors import InvalidInputError
+from bayesal.acquisition.registry import STRATEGIES, get_strategy
+from bayesal.errors import InvalidInputError, UnknownStrategyError
 from bayesal.tasks import (
     TASK_METRICS,
     TASK_SCORES,
     TASK_STRATEGIES,
     TASKS,
+    build_strategy,
+    multilabel,
     regression,
     segmentation,
     strategies_for,
@@ -46,12 +48,17 @@ def test_classification_lists_the_registry_builtins() -> None:
 def test_every_task_has_its_scores_and_metrics() -> None:
     assert tuple(TASK_STRATEGIES) == TASKS
     for task in TASKS[1:]:
-        assert set(TASK_SCORES[task]) == set(TASK_STRATEGIES[task])
+        names = TASK_STRATEGIES[task]
+        assert len(set(names)) == len(names)
+        top_k = {n for n in names if n.split("_", 1)[0] not in ("power", "softmax", "softrank")}
+        assert top_k == set(TASK_SCORES[task])
+        assert "power_margin" not in names  # margins are never positive
         assert "random" in TASK_STRATEGIES[task] and "bald" in TASK_STRATEGIES[task]
         assert task in TASK_METRICS
     assert strategies_for("regression") == TASK_STRATEGIES["regression"]
     assert tasks_for("bald") == TASKS
     assert tasks_for("epistemic_variance") == ("regression",)
+    assert tasks_for("softmax_bald") == TASKS
     assert tasks_for("my_plugin") == ()
     with pytest.raises(InvalidInputError, match="unknown task 'ranking'"):
         strategies_for("ranking")
@@ -109,3 +116,56 @@ def test_the_package_imports_only_errors_acquisition_and_itself() -> None:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith("bayesal"), (path.name, alias.name)
+
+
+@pytest.mark.parametrize("task", TASKS[1:])
+def test_build_strategy_builds_every_listed_name(task: str) -> None:
+    output = _outputs()[task]
+    for name in TASK_STRATEGIES[task]:
+        params = (
+            {"temperature": 0.5}
+            if "_" in name and name.split("_")[0] in ("power", "softmax", "softrank")
+            else {}
+        )
+        strategy = build_strategy(task, name, **params)
+        assert strategy.name == name
+        assert pickle.loads(pickle.dumps(strategy)) == strategy
+        g = torch.Generator().manual_seed(2)
+        picked = strategy.select(output, 4, generator=g).indices_B.tolist()
+        assert len(set(picked)) == 4
+        again = strategy.select(output, 4, generator=torch.Generator().manual_seed(2))
+        assert again.indices_B.tolist() == picked  # the generator is the only randomness
+
+
+def test_build_strategy_parameters() -> None:
+    outputs = _outputs()
+    seg = outputs["segmentation"]
+    g = torch.Generator().manual_seed(0)
+    top_q = build_strategy("segmentation", "bald", reduction="top_q", q=0.2)
+    expected = segmentation.bald(seg, "top_q", q=0.2)
+    assert torch.equal(
+        top_q.select(seg, 9, generator=g).scores_B.sort().values, expected.sort().values
+    )
+    minimum = build_strategy("multilabel", "softrank_margin", reduction="min", temperature=2.0)
+    assert minimum.scorer.fn(outputs["multilabel"]).tolist() == (  # type: ignore[attr-defined]
+        multilabel.margin(outputs["multilabel"], reduction="min").tolist()
+    )
+    assert build_strategy("classification", "softmax_bald", temperature=0.5) == get_strategy(
+        "softmax_bald", temperature=0.5
+    )
+    with pytest.raises(UnknownStrategyError, match="does not apply to task 'regression'"):
+        build_strategy("regression", "margin")
+    with pytest.raises(UnknownStrategyError, match="power_margin"):
+        build_strategy("multilabel", "power_margin")
+    with pytest.raises(InvalidInputError, match="takes no parameter.*temperature"):
+        build_strategy("regression", "bald", temperature=0.5)
+    with pytest.raises(InvalidInputError, match="takes no parameter.*reduction"):
+        build_strategy("multilabel", "bald", reduction="min")
+    with pytest.raises(InvalidInputError, match="'mean' or 'min'"):
+        build_strategy("multilabel", "margin", reduction="top_q")
+    with pytest.raises(InvalidInputError, match="q must lie in"):
+        build_strategy("segmentation", "entropy", reduction="top_q", q=0)
+    with pytest.raises(InvalidInputError, match="temperature"):
+        build_strategy("segmentation", "softmax_entropy", temperature=-1.0)
+    with pytest.raises(InvalidInputError, match="unknown task"):
+        build_strategy("ranking", "bald")

@@ -13,8 +13,9 @@ module per task:
   entropy, BALD and margin reduced per image (mean, sum, top-q), streamed over chunks of
   images; per-class and mean IoU, pixel accuracy.
 
-:mod:`~bayesal.tasks.table` says which strategies apply to which task and maps each name
-to its score and each task to its metrics. This package imports only
+:mod:`~bayesal.tasks.table` says which strategies apply to which task, maps each name
+to its score and each task to its metrics, and builds a task's strategy by name
+(:func:`build_strategy`). This package imports only
 :mod:`bayesal.errors` and :mod:`bayesal.acquisition` (whose per-pixel scores segmentation
 reuses). Wiring a task into the learner, the config and the labelling session is the
 learner's task seam, not this package.
@@ -27,6 +28,7 @@ from bayesal.tasks.table import (
     TASK_STRATEGIES,
     TASKS,
     RegressionOutputScore,
+    build_strategy,
     regression_metrics,
     regression_random,
     strategies_for,
@@ -39,6 +41,7 @@ __all__ = [
     "TASK_SCORES",
     "TASK_STRATEGIES",
     "RegressionOutputScore",
+    "build_strategy",
     "multilabel",
     "regression",
     "regression_metrics",
