@@ -31,7 +31,8 @@ How the learner is organised: this module is the ask/tell story (the constructor
 its own, which the class calls:
 
 * :mod:`bayesal.learner.validation`: the constructor's inputs, checked and resolved
-  (strategy and posterior names, the model builder, training settings, ...);
+  (strategy and posterior names, the model builder and its output's width, ids,
+  training settings, ...);
 * :mod:`bayesal.learner.task`: the task seam (:class:`~bayesal.learner.task.Task`):
   label checks, the model's output width, which strategies apply, the metrics of
   ``evaluate``; one class per task type, :class:`~bayesal.learner.task.ClassificationTask`
@@ -61,9 +62,9 @@ from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
 from bayesal.acquisition.base import TARGET_LOG_PROBS, Strategy, strategy_inputs
-from bayesal.data.pool import MISSING, IdArray, Pool, as_id_array
+from bayesal.data.pool import MISSING, IdArray, as_id_array
 from bayesal.data.source import PoolInputs, as_pool_inputs
-from bayesal.device import DeviceLike, model_dtype, resolve_device, to_model_input
+from bayesal.device import DeviceLike, resolve_device
 from bayesal.errors import InvalidInputError
 from bayesal.learner import dispatch, persistence
 from bayesal.learner.embeddings import kcenter_greedy
@@ -83,14 +84,17 @@ from bayesal.learner.validation import (
     check_embed,
     check_executor,
     model_builder,
+    model_free_width,
+    model_output_width,
     no_model,
+    pool_and_rows,
     positive_int,
     posterior_method,
     strategy_of,
     train_config,
 )
 from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod
-from bayesal.posterior.base import PosteriorDraw, evaluation_mode
+from bayesal.posterior.base import PosteriorDraw
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.scoring.engine import DEFAULT_MAX_LOG_PROBS_BYTES, ScoringReport, check_prefilter
 from bayesal.training import TrainConfig
@@ -279,18 +283,13 @@ class ActiveLearner:
             )
 
         # Ids: the pool sorts them; _rows maps a pool position to the input row.
-        if ids is None:
-            self.pool = Pool(n)
-            self._rows: NDArray[np.int64] = np.arange(n, dtype=np.int64)
-        else:
-            given = as_id_array(ids)
-            if len(given) != n:
-                raise InvalidInputError(f"{len(given)} ids for a pool of {n} inputs")
-            self.pool = Pool.from_ids(given)
-            self._rows = np.argsort(given, kind="stable").astype(np.int64)
+        self.pool, self._rows = pool_and_rows(ids, n)
         wanted = None if num_classes is None else positive_int("num_classes", num_classes, 2)
+        #: The width of the model's output (C classes), as the task read it.
         self.num_classes: int = (
-            self._check_model(wanted) if model is not None else self._check_model_free(wanted)
+            model_output_width(self.task, self._build_model, self.inputs, self.device, wanted)
+            if self._build_model is not None
+            else model_free_width(self.method, self.inputs, wanted)
         )
 
         # The state of the story: the round, the labels' version and the fitted posterior.
@@ -338,39 +337,6 @@ class ActiveLearner:
     def labels(self, ids: ArrayLike | None = None) -> IdArray:
         """Label values of ``ids`` (default: all ids, sorted), -1 where missing."""
         return self.pool.labels(ids)
-
-    def _check_model(self, num_classes: int | None) -> int:
-        """Build the model once and run it on the first pool input; the task checks its
-        output (classification: logits ``[1, C]`` with C >= 2, C = ``num_classes`` when
-        given). Returns the output's width C."""
-        assert self._build_model is not None
-        x = self.inputs.take(np.zeros(1, np.int64))
-        model = self._build_model(0).to(self.device)
-        try:
-            with torch.no_grad(), evaluation_mode(model):
-                out = model(to_model_input(x, self.device, model_dtype(model)))
-        except Exception as exc:  # the user's model: any error means a mismatch
-            raise InvalidInputError(
-                f"the model does not run on the pool's inputs (one input of shape "
-                f"{tuple(x.shape[1:])}, dtype {x.dtype}): {type(exc).__name__}: {exc}"
-            ) from None
-        return self.task.output_width(out, num_classes)
-
-    def _check_model_free(self, num_classes: int | None) -> int:
-        """C for a learner without a model (a posterior that trains none): it must be
-        given, and the pool's inputs must be numbers."""
-        if num_classes is None:
-            raise InvalidInputError(
-                "model=None needs num_classes= (the number of classes C; without a model "
-                "there is no output width to read it from)"
-            )
-        x = self.inputs.take(np.zeros(1, np.int64))
-        if not isinstance(x, Tensor) or x.is_complex() or x.dtype == torch.bool:
-            raise InvalidInputError(
-                f"posterior {self.method.name!r} needs numeric pool inputs, got "
-                f"{getattr(x, 'dtype', type(x).__name__)}"
-            )
-        return num_classes
 
     def teach(self, ids: ArrayLike, labels: ArrayLike, *, overwrite: bool = False) -> None:
         """Record ``labels`` (ints in ``[0, C)``) for ``ids`` (pool ids, any order).

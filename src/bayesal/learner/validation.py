@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
 from bayesal.acquisition import get_strategy
 from bayesal.acquisition.base import Strategy
-from bayesal.device import resolve_device
+from bayesal.data.pool import Pool, as_id_array
+from bayesal.data.source import PoolInputs
+from bayesal.device import model_dtype, resolve_device, to_model_input
 from bayesal.errors import InvalidInputError
 from bayesal.posterior import PosteriorMethod, get_posterior
+from bayesal.posterior.base import evaluation_mode
 from bayesal.registry import accepted_parameters
 from bayesal.scoring.engine import EXECUTORS
 from bayesal.training import TrainConfig
+
+if TYPE_CHECKING:
+    from bayesal.learner.task import Task
 
 __all__ = [
     "COLD_STARTS",
@@ -34,7 +41,10 @@ __all__ = [
     "check_executor",
     "device_exists",
     "model_builder",
+    "model_free_width",
+    "model_output_width",
     "no_model",
+    "pool_and_rows",
     "positive_int",
     "posterior_method",
     "strategy_of",
@@ -209,3 +219,54 @@ class _SeededModel:
                 f"the model factory returned {type(model).__name__}, not a torch.nn.Module"
             )
         return model
+
+
+def pool_and_rows(ids: ArrayLike | None, n: int) -> tuple[Pool, NDArray[np.int64]]:
+    """``ids=`` for a pool of ``n`` inputs: the :class:`~bayesal.data.pool.Pool` (which
+    sorts the ids) and the input row of each pool position."""
+    if ids is None:
+        return Pool(n), np.arange(n, dtype=np.int64)
+    given = as_id_array(ids)
+    if len(given) != n:
+        raise InvalidInputError(f"{len(given)} ids for a pool of {n} inputs")
+    return Pool.from_ids(given), np.argsort(given, kind="stable").astype(np.int64)
+
+
+def model_output_width(
+    task: Task,
+    build_model: Callable[[int], nn.Module],
+    inputs: PoolInputs,
+    device: torch.device,
+    expected: int | None,
+) -> int:
+    """Build the model once and run it on the first pool input; the task checks its
+    output (classification: logits ``[1, C]`` with C >= 2, C = ``expected`` when given).
+    Returns the output's width C."""
+    x = inputs.take(np.zeros(1, np.int64))
+    model = build_model(0).to(device)
+    try:
+        with torch.no_grad(), evaluation_mode(model):
+            out = model(to_model_input(x, device, model_dtype(model)))
+    except Exception as exc:  # the user's model: any error means a mismatch
+        raise InvalidInputError(
+            f"the model does not run on the pool's inputs (one input of shape "
+            f"{tuple(x.shape[1:])}, dtype {x.dtype}): {type(exc).__name__}: {exc}"
+        ) from None
+    return task.output_width(out, expected)
+
+
+def model_free_width(method: PosteriorMethod, inputs: PoolInputs, expected: int | None) -> int:
+    """C for a learner without a model (a posterior that trains none): it must be
+    given, and the pool's inputs must be numbers."""
+    if expected is None:
+        raise InvalidInputError(
+            "model=None needs num_classes= (the number of classes C; without a model "
+            "there is no output width to read it from)"
+        )
+    x = inputs.take(np.zeros(1, np.int64))
+    if not isinstance(x, Tensor) or x.is_complex() or x.dtype == torch.bool:
+        raise InvalidInputError(
+            f"posterior {method.name!r} needs numeric pool inputs, got "
+            f"{getattr(x, 'dtype', type(x).__name__)}"
+        )
+    return expected
