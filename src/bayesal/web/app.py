@@ -74,7 +74,7 @@ from bayesal.web.pages import (
     item_page,
     start_page,
 )
-from bayesal.web.pool import peek_after
+from bayesal.web.pool import peek_after, pool_prediction
 from bayesal.web.security import Auth, Guard, TokenBook, auth_of, is_loopback
 
 __all__ = ["WebState", "create_app", "serve"]
@@ -291,6 +291,18 @@ class WebState:
                 "score": _finite(view.score),
                 "round": view.round,
             }
+        elif self.session.task == "classification":
+            # Outside the ranked queue: the round's prediction of the whole pool (unless
+            # someone said the item is not that class).
+            found = pool_prediction(self.session.store, view.item_id)
+            if found is not None and self.label_names[found[0]] not in view.negatives:
+                prediction = {
+                    "label": self.label_names[found[0]],
+                    "probability": _finite(found[1]),
+                    "uncertainty": _finite(found[2]),
+                    "score": None,
+                    "round": found[3],
+                }
         return {
             "item_id": view.item_id,
             "kind": view.kind,

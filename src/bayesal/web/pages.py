@@ -360,7 +360,8 @@ def _agreement_block(s: Mapping[str, Any]) -> str:
     items = int(agreement.get("items") or 0)
     conflicts = int(s.get("conflicts") or 0)
     review = (
-        f'<p class="small"><a href="/review" id="conflicts">{conflicts} conflicts</a> to review</p>'
+        f'<p class="small"><a href="/review" id="conflicts">{conflicts} '
+        f"conflict{'' if conflicts == 1 else 's'}</a> to review</p>"
         if conflicts
         else '<p class="muted small" id="conflicts">no conflicts</p>'
     )
@@ -527,6 +528,7 @@ img.thumb { width: 40px; height: 40px; image-rendering: pixelated; object-fit: c
 img.thumb.big { width: 120px; height: 120px; }
 form.inline { display: flex; gap: 6px; margin: 0; }
 section.conflict { display: flex; gap: 16px; margin-bottom: 12px; }
+section.conflict > div { flex: 1; }
 ul.said { margin: 6px 0 10px; padding-left: 18px; }
 h1.page { margin: 0 0 12px; }
 .actions { display: flex; gap: 8px; margin-top: 14px; justify-content: flex-end; }

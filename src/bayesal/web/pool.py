@@ -10,11 +10,12 @@ queue was re-ranked, another annotator took the item) only costs a prefetch.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from bayesal.session.store import QueueEntry, SessionStore
 
-__all__ = ["peek_after", "predictions"]
+__all__ = ["peek_after", "pool_prediction", "predictions"]
 
 _FREE = (
     "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
@@ -65,3 +66,21 @@ def predictions(store: SessionStore) -> dict[int, QueueEntry]:
     round ranked have one: the first ``queue_size`` (set ``queue_size`` to the pool's
     size to have every item predicted). Empty before the first model."""
     return {entry.item_id: entry for entry in store.queue() if entry.predicted is not None}
+
+
+def pool_prediction(
+    store: SessionStore, item_id: int
+) -> tuple[int, float | None, float | None, int] | None:
+    """The latest round's prediction of one item from the predictions of the whole pool
+    (recorded at each retrain): ``(predicted class, probability, uncertainty, round)``,
+    or None (no trained round yet, or a session without that table)."""
+    try:
+        row = store.conn.execute(
+            "SELECT predicted, prob, uncertainty, round FROM predictions WHERE item_id = ?",
+            (int(item_id),),
+        ).fetchone()
+    except sqlite3.OperationalError:  # an older session file, before the table
+        return None
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), row[1], row[2], int(row[3])
