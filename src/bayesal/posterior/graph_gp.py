@@ -111,7 +111,10 @@ class GraphGPMethod(LabelSpreadingMethod):
         alpha_eps: the Dirichlet pseudo-count of the classes an item is not labelled as
             (default 0.01, Milios et al.'s default).
         normalise_prior: give every node the same prior variance (default true).
-        max_nodes, graph_seed, min_prob: as for ``label_spreading``.
+        max_nodes: the most pool items in the graph (default 20,000), as for
+            ``label_spreading``.
+        graph_seed: the seed of the node sample of a larger pool (default 0).
+        min_prob: the probability floor (default ``1e-6``).
     """
 
     name = "graph_gp"
