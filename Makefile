@@ -10,7 +10,7 @@ PIN    := -c .ci/constraints.txt
 extra   = $$($(PY) -c 'import sys, tomllib; \
   print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"][sys.argv[1]])' $(1))
 
-.PHONY: demo test typecheck lint bench bench-deps ray-deps laplace-deps docs-deps test-deps \
+.PHONY: demo test typecheck lint bench bench-deps ray-deps umap-deps laplace-deps docs-deps test-deps \
   docs clean
 
 # The virtual environment itself (order-only: its age never triggers a reinstall).
@@ -39,7 +39,8 @@ demo: $(STAMP)
 # Everything the test suite needs, each part installed once (a stamp file in .venv per
 # part; a change to pyproject.toml reinstalls). What the tests need from the system
 # instead comes from Debian (.ci/run): `apt-get install -y dataset-fashion-mnist chromium`.
-TEST_STAMPS := $(STAMP) $(VENV)/.ray-installed $(VENV)/.laplace-installed $(VENV)/.docs-installed
+TEST_STAMPS := $(STAMP) $(VENV)/.ray-installed $(VENV)/.laplace-installed $(VENV)/.docs-installed \
+  $(VENV)/.umap-installed
 test-deps: $(TEST_STAMPS)
 
 # Lint, mypy --strict, then every test, the wheel test included (tests/test_wheel.py:
@@ -69,6 +70,12 @@ bench-deps: $(STAMP)
 ray-deps: $(VENV)/.ray-installed
 $(VENV)/.ray-installed: $(STAMP)
 	$(PY) -m pip install -q $(PIN) $(call extra,ray)
+	touch $@
+
+# umap-learn for `encoder: {reduce: {method: umap}}` (numba, llvmlite, pynndescent).
+umap-deps: $(VENV)/.umap-installed
+$(VENV)/.umap-installed: $(STAMP)
+	$(PY) -m pip install -q $(PIN) $(call extra,umap)
 	touch $@
 
 # laplace-torch for `posterior: laplace`. Without its declared dependencies: they pull

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -260,6 +261,8 @@ def _config(cache: Path, **encoder: Any) -> dict[str, Any]:
         ({"seed": -1}, "encoder.seed"),
         ({"colour": "red"}, "encoder.colour"),
         ({"name": "no_such_module_x:factory"}, "cannot import"),
+        ({"reduce": {"method": "tsne", "dims": 2}}, "one of umap, pca"),
+        ({"reduce": {"method": "umap"}}, "encoder.reduce.dims"),
     ],
 )
 def test_config_validation_errors(
@@ -285,6 +288,10 @@ def test_config_without_encoder_dumps_as_before(helpers: Any, cache: Path) -> No
     assert config_trial_digest(with_enc, "bald", 0) != config_trial_digest(
         config_from_dict(plain), "bald", 0
     )
+    # A reduce map enters the digest; an encoder without one keeps its digest.
+    reduced = config_from_dict({**raw, "encoder": {**raw["encoder"], "reduce": PCA}})
+    assert config_trial_digest(reduced, "bald", 0) != config_trial_digest(with_enc, "bald", 0)
+    assert "reduce" not in with_enc.encoder.identity()  # type: ignore[union-attr]
 
 
 def test_tiny_experiment_runs_on_features(
@@ -382,3 +389,84 @@ def test_concurrent_processes_train_one_encoder_once(helpers: Any, cache: Path) 
         loaded = pool.starmap(_encode_in_child, [(folder, str(cache))] * 2)
     assert sorted(loaded) == [False, True]  # one trained it, the other waited and loaded it
     assert len(list(cache.glob("simclr_mnist-*"))) == 1
+
+
+# ``encoder: {reduce: ...}``: UMAP / PCA of the features, fitted on the pool only.
+PCA = {"method": "pca", "dims": 3}
+
+
+def test_pca_is_fitted_on_the_pool_only_and_applied_to_the_test_set(
+    helpers: Any,
+    cache: Path,
+) -> None:
+    from sklearn.decomposition import PCA as SkPCA
+
+    data = helpers.tiny_images()
+    plain, _ = encode_dataset(data, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache)
+    feats, rec = encode_dataset(
+        data, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache, reduce=PCA
+    )
+    assert feats.train_x.shape == (80, 3) and feats.test_x.shape == (40, 3)
+    reference = SkPCA(3, random_state=0).fit(plain.train_x.double().numpy())
+    np.testing.assert_allclose(
+        feats.test_x.numpy(), reference.transform(plain.test_x.double().numpy()), atol=1e-5
+    )
+    assert not rec["reduce_loaded"] and rec["feature_dim"] == 3
+    again, rec2 = encode_dataset(
+        data, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache, reduce=PCA
+    )
+    assert rec2["reduce_loaded"] and torch.equal(again.test_x, feats.test_x)
+    # Another test set: the map is refitted on the same pool, the pool's rows unchanged.
+    moved = type(data)(data.name, data.train_x, data.train_y, data.test_x[:7], data.test_y[:7], 4)
+    other, rec3 = encode_dataset(
+        moved, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache, reduce=PCA
+    )
+    assert not rec3["reduce_loaded"] and torch.allclose(other.train_x, feats.train_x)
+
+
+@pytest.mark.parametrize(
+    ("reduce", "message"),
+    [
+        ({"method": "tsne", "dims": 2}, "one of umap, pca"),
+        ({"method": "pca", "dims": 0}, "positive integer"),
+        ({"method": "pca", "dims": 3, "params": {"whiten": True}}, "takes no params"),
+        ({"method": "pca", "dims": 3, "colour": 1}, "method, dims, params, seed"),
+        ({"method": "pca", "dims": 6}, "below the features' width"),
+    ],
+)
+def test_bad_reduce_settings_are_refused(
+    helpers: Any,
+    cache: Path,
+    reduce: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        encode_dataset(
+            helpers.tiny_images(),
+            "enc_test_helpers:pooled",
+            {"width": 6},
+            cache_dir=cache,
+            reduce=reduce,
+        )
+
+
+def test_umap_maps_the_pool_and_the_test_set_reproducibly(
+    helpers: Any,
+    cache: Path,
+) -> None:
+    pytest.importorskip("umap", reason="umap-learn is not installed (make umap-deps)")
+    data = helpers.tiny_images()
+    umap_cfg = {"method": "umap", "dims": 2, "params": {"n_neighbors": 10}}
+    feats, rec = encode_dataset(
+        data, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache, reduce=umap_cfg
+    )
+    assert feats.train_x.shape == (80, 2) and feats.test_x.shape == (40, 2)
+    assert torch.isfinite(feats.train_x).all() and torch.isfinite(feats.test_x).all()
+    assert rec["reduce"]["method"] == "umap" and not rec["reduce_loaded"]
+    fresh, _ = encode_dataset(
+        data, "enc_test_helpers:pooled", {"width": 6}, cache_dir=cache / "other", reduce=umap_cfg
+    )
+    assert torch.equal(fresh.train_x, feats.train_x)  # seeded: the same embedding
+    # Four well-separated classes stay separable: 1-NN in the map labels the test set.
+    d = torch.cdist(feats.test_x, feats.train_x)
+    assert (data.train_y[d.argmin(1)] == data.test_y).float().mean() > 0.9

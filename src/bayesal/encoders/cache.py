@@ -287,6 +287,51 @@ class EncoderCache:
             atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
         return out, {"features_loaded": False, "feature_seconds": round(seconds, 3)}
 
+    def reduced(
+        self,
+        folder: Path,
+        features_key: str,
+        reduce: dict[str, Any],
+        splits: dict[str, Tensor | None],
+    ) -> tuple[dict[str, Tensor | None], dict[str, Any]]:
+        """The ``splits``' features mapped by ``reduce`` (``{method, dims, params,
+        seed}``: :mod:`bayesal.encoders.reduce`, fitted on ``splits["train"]``), loaded or
+        computed and stored under ``folder`` like :meth:`features`. Returns ``(mapped
+        by split, {reduce_loaded, reduce_seconds})``."""
+        from bayesal.encoders.reduce import fit_reduce
+
+        digests = {split: tensor_digest(x) for split, x in splits.items()}
+        rkey = _json_key(
+            {
+                "format": CACHE_FORMAT,
+                "features": features_key,
+                "inputs": digests,
+                "reduce": reduce,
+                "versions": versions(),
+            }
+        )
+        data_path = folder / f"reduced-{rkey[:20]}.pt"
+        meta_path = folder / f"reduced-{rkey[:20]}.json"
+        with _exclusive(self.root / ".locks" / f"reduced-{rkey[:20]}.lock"):
+            if data_path.exists() or meta_path.exists():
+                loaded = self._load_features(data_path, meta_path, rkey, splits)
+                if loaded is not None:
+                    return loaded, {"reduce_loaded": True, "reduce_seconds": 0.0}
+            start = time.perf_counter()
+            train = splits["train"]
+            assert train is not None
+            others = {split: x for split, x in splits.items() if split != "train"}
+            mapped_train, mapped = fit_reduce(
+                reduce["method"], reduce["dims"], reduce["params"], reduce["seed"], train, others
+            )
+            out = {"train": mapped_train, **mapped}
+            seconds = time.perf_counter() - start
+            data = _torch_bytes({k: v for k, v in out.items() if v is not None})
+            atomic_write_bytes(data_path, data)
+            meta = {"key": rkey, "inputs": digests, "sha256": _sha(data), "seconds": seconds}
+            atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
+        return out, {"reduce_loaded": False, "reduce_seconds": round(seconds, 3)}
+
     def _load_features(
         self, data_path: Path, meta_path: Path, fkey: str, splits: dict[str, Tensor | None]
     ) -> dict[str, Tensor | None] | None:

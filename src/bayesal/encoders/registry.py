@@ -27,6 +27,7 @@ from torch import nn
 from bayesal.data.dataset import Dataset
 from bayesal.encoders.cache import CACHE_FORMAT, EncoderCache, _json_key, state_digest
 from bayesal.encoders.features import standardize
+from bayesal.encoders.reduce import check_reduce
 from bayesal.encoders.trainers import AutoencoderTrainer, EncoderTrainer, SimCLRTrainer
 from bayesal.errors import InvalidInputError
 from bayesal.registry import Registry
@@ -76,6 +77,7 @@ def encode_dataset(
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
     standardize_features: bool = True,
+    reduce: dict[str, Any] | None = None,
 ) -> tuple[Dataset, dict[str, Any]]:
     """``dataset`` with its inputs replaced by features of encoder ``name``.
 
@@ -84,7 +86,10 @@ def encode_dataset(
     (:class:`~bayesal.encoders.cache.EncoderCache` in ``cache_dir``). Features of the
     pool, the test set and the validation split are computed once (chunked, without
     gradients) and cached. With ``standardize_features`` every feature is shifted and
-    scaled by its mean and std over the pool.
+    scaled by its mean and std over the pool. With ``reduce`` (``{method: umap | pca,
+    dims, params, seed}``) the (standardised) features are then mapped to ``dims``
+    dimensions by a map fitted on the pool only (:mod:`bayesal.encoders.reduce`), cached
+    beside them.
 
     Returns ``(dataset of features [N, D], record)``; the record holds the encoder's
     training record (``train_seconds``, ``epochs``, ``loss_per_epoch``, versions, the
@@ -93,6 +98,13 @@ def encode_dataset(
     params = dict(params or {})
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError(f"encoder seed must be a non-negative integer, got {seed!r}")
+    if reduce is not None:
+        unknown = set(reduce) - {"method", "dims", "params", "seed"}
+        if unknown:
+            raise InvalidInputError(
+                f"reduce takes method, dims, params, seed; got {sorted(unknown)}"
+            )
+        check_reduce(reduce.get("method"), reduce.get("dims"), reduce.get("params", {}))
     built = build_encoder(name, **params)
     cache = EncoderCache(cache_dir)
     if isinstance(built, EncoderTrainer):
@@ -130,6 +142,17 @@ def encode_dataset(
             train_f, test_f, val_f = standardize(train_f, test_f, val_f)
         else:
             train_f, test_f = standardize(train_f, test_f)
+    if reduce is not None:
+        reduce = {"params": {}, "seed": 0, **reduce}
+        mapped, reduce_timing = cache.reduced(
+            folder,
+            _json_key({"features": key, "standardize": standardize_features}),
+            reduce,
+            {"train": train_f, "test": test_f, "val": val_f},
+        )
+        train_f, test_f, val_f = mapped["train"], mapped["test"], mapped["val"]
+        assert train_f is not None and test_f is not None
+        timing = {**timing, **reduce_timing, "reduce": reduce}
     features = dataclasses.replace(dataset, train_x=train_f, test_x=test_f, val_x=val_f)
     record = {**record, **timing, "feature_dim": int(train_f.shape[1]), "cache_path": str(folder)}
     return features, record

@@ -482,6 +482,27 @@ class ReportConfig(_Strict):
         return list(check_thresholds(value))
 
 
+class ReduceConfig(_Strict):
+    """A map of the encoder's features to ``dims`` dimensions, fitted on the pool only
+    (:mod:`bayesal.encoders.reduce`): ``method`` ``umap`` (needs ``bayesal[umap]``) or
+    ``pca``; ``params`` go to UMAP (e.g. ``n_neighbors``); ``seed`` fixes the fit."""
+
+    method: str
+    dims: int = Field(ge=1, le=4096)
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: _Seed = 0
+
+    @model_validator(mode="after")
+    def _valid(self) -> ReduceConfig:
+        from bayesal.encoders.reduce import check_reduce
+
+        try:
+            check_reduce(self.method, self.dims, self.params)
+        except BayesalError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class EncoderConfig(_Strict):
     """A frozen encoder (``docs/encoders.md``): the trials run on its features.
 
@@ -496,7 +517,8 @@ class EncoderConfig(_Strict):
     heads and the picks). ``cache_dir``: where trained encoders and features are cached
     (default ``$BAYESAL_CACHE/encoders``, else ``~/.cache/bayesal/encoders``); it does
     not enter the trials' digests. ``standardize``: scale every feature to mean 0, std 1
-    over the pool.
+    over the pool. ``reduce``: then map the features to a few dimensions, fitted on the
+    pool only (``{method: umap, dims: 10}``; :class:`ReduceConfig`), cached with them.
 
     The model is then a head on features, e.g. ``{name: mlp, params: {in_features: D}}``
     with D the encoder's feature width.
@@ -507,6 +529,7 @@ class EncoderConfig(_Strict):
     seed: _Seed = 0
     cache_dir: str | None = None
     standardize: bool = True
+    reduce: ReduceConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -533,6 +556,8 @@ class EncoderConfig(_Strict):
             "params": self.params,
             "seed": self.seed,
             "standardize": self.standardize,
+            # Only when set: the digests of configs without it stay as they were.
+            **({} if self.reduce is None else {"reduce": self.reduce.model_dump()}),
         }
 
 

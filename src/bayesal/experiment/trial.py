@@ -193,6 +193,7 @@ def _cached_encoded(
         seed=encoder["seed"],
         cache_dir=encoder["cache_dir"],
         standardize_features=encoder["standardize"],
+        reduce=encoder.get("reduce"),
     )
 
 
