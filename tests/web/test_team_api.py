@@ -224,3 +224,20 @@ def test_yes_no_page_works_as_plain_forms(trained, client_for, read_events):
     assert f"Saved item {item} as two." in client.get("/yesno?label=two").text
     assert [(e[1], e[3]) for e in read_events(session_dir) if e[4] == "finn"] == [(item, 2)]
     assert client.get("/yesno?label=eleven").status_code == 422
+
+
+def test_new_post_routes_refuse_cross_site_requests_and_need_the_token(trained, client_for):
+    session_dir, _ = trained
+    client = client_for(session_dir)
+    evil = {"origin": "http://evil.example"}
+    for path, body in (
+        ("/api/items/label", {"item_ids": [20], "label": "one", "annotator": "x"}),
+        ("/api/yesno", {"item_id": 20, "label": "one", "answer": "yes", "annotator": "x"}),
+        ("/api/history/edit", {"event_id": 1, "label": "one", "annotator": "seed"}),
+        ("/api/resolve", {"item_id": 20, "label": "one"}),
+    ):
+        assert client.post(path, json=body, headers=evil).status_code == 403, path
+    locked = client_for(session_dir, token="shared-secret-123")
+    assert locked.get("/api/items").status_code == 401
+    assert locked.get("/browse", headers={"accept": "text/html"}).status_code == 401
+    assert locked.post("/api/items/label", json={"item_ids": [20], "label": 1}).status_code == 401
