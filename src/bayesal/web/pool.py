@@ -19,6 +19,7 @@ __all__ = ["peek_after", "pool_prediction", "predictions"]
 
 _FREE = (
     "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
+    "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {i}) "
     "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i} AND l.expires > :now)"
 )
 _NOT_SKIPPED = (
@@ -33,8 +34,10 @@ def peek_after(store: SessionStore, annotator: str, exclude: int | None = None) 
     annotator did not skip, else the first such item in the fallback order. ``exclude``
     (the held item) is never returned. None when there is nothing else.
 
-    The same order as :meth:`SessionStore.lease_next`, read without a lease (a hint for
-    prefetching; the lease is taken when the item is asked for)."""
+    The order of :meth:`SessionStore.lease_next` for items nobody annotated, read without
+    a lease (a hint for prefetching; the lease is taken when the item is asked for). With
+    ``overlap``, the store first serves items one other annotator labelled: those are not
+    foreseen here, so their images are not loaded ahead."""
     params = {"a": annotator, "now": time.time(), "x": -1 if exclude is None else int(exclude)}
     conn = store.conn
     current = store.current_round()
