@@ -206,11 +206,13 @@ def fit(
     seed: int,
     device: DeviceLike | None = None,
     transform: Callable[[Tensor], Tensor] | None = None,
+    loss: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> nn.Module:
     """Train ``model`` in place on inputs ``x`` ``[N, ...]`` and labels ``y`` ``[N]``.
 
     Minimises the mean cross-entropy of the model's outputs (logits or log-probs: both
-    give the same loss, since log_softmax of log-probs is the identity). Dropout is active
+    give the same loss, since log_softmax of log-probs is the identity), or ``loss``
+    when one is given (a task's head, :mod:`bayesal.posterior.heads`). Dropout is active
     during training; every epoch draws a fresh shuffle. Deterministic under ``seed`` on a
     given device (the CPU and a CUDA device draw different dropout masks from the same
     seed, so their models differ); the global RNG state (CPU and the training device's) is
@@ -230,6 +232,10 @@ def fit(
             batch is on the device in the model's dtype; it must return a batch the model
             accepts. Random transforms should use torch's global generator: it is seeded
             from ``seed`` here, so augmented training stays deterministic.
+        loss: ``loss(outputs [b, W], y [b, ...]) -> scalar``, the mean loss of a batch,
+            instead of the cross-entropy; ``y`` is then any ``[N, ...]`` tensor (float
+            targets, ``[N, L]`` label vectors) and is passed as it is. None (default):
+            the cross-entropy of class indices ``y`` ``[N]``.
 
     ``x`` and ``y`` may stay on the CPU: each batch is moved to the device on its own.
     Floating-point inputs are converted to the model's parameter dtype (float64 arrays
@@ -243,7 +249,7 @@ def fit(
         raise InvalidInputError(
             f"x and y must be torch tensors, got {type(x).__name__} and {type(y).__name__}"
         )
-    if x.ndim < 1 or y.ndim != 1 or len(x) != len(y):
+    if x.ndim < 1 or (y.ndim != 1 if loss is None else y.ndim < 1) or len(x) != len(y):
         raise InvalidInputError(
             f"x must be [N, ...] and y [N] with the same N, got {tuple(x.shape)}, {tuple(y.shape)}"
         )
@@ -257,7 +263,8 @@ def fit(
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
     optimizer = _make_optimizer(model, config)
     n = len(y)
-    y = y.long()
+    if loss is None:
+        y = y.long()
     if target.type != "cpu" and x.nbytes + y.nbytes <= DEVICE_RESIDENT_BYTES:
         # The labelled set is small: copy it once, so that each step indexes it on the
         # device (no per-batch host-to-device copies in the loop).
@@ -285,8 +292,11 @@ def fit(
                     logits = model(x_batch)
                 if logits.dtype in _LOW_PRECISION:  # the loss in float32
                     logits = logits.float()
-                loss = F.cross_entropy(logits, y_batch)
-                loss.backward()
+                if loss is None:
+                    batch_loss = F.cross_entropy(logits, y_batch)
+                else:
+                    batch_loss = loss(logits, y_batch)
+                batch_loss.backward()
                 optimizer.step()
     model.eval()
     return model

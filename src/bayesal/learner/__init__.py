@@ -62,11 +62,12 @@ from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
 from bayesal.acquisition.base import TARGET_LOG_PROBS, Strategy, strategy_inputs
-from bayesal.data.pool import MISSING, IdArray, as_id_array
+from bayesal.data.pool import IdArray, as_id_array
 from bayesal.data.source import PoolInputs, as_pool_inputs
 from bayesal.device import DeviceLike, resolve_device
 from bayesal.errors import InvalidInputError
 from bayesal.learner import dispatch, persistence
+from bayesal.learner import multilabel as _multilabel  # noqa: F401  (registers the task)
 from bayesal.learner.embeddings import kcenter_greedy
 from bayesal.learner.oracles import Oracle, SimulatedOracle
 from bayesal.learner.seeds import _COLD, _DRAW, _MODEL_INIT, _SUBSET, _TARGET, _TRAIN, stream_seed
@@ -90,7 +91,6 @@ from bayesal.learner.validation import (
     pool_and_rows,
     positive_int,
     posterior_method,
-    strategy_of,
     train_config,
 )
 from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod
@@ -137,8 +137,11 @@ class ActiveLearner:
             registered model name or an import path ``package.module:factory``.
             None for a posterior that trains no network (``forest``: a scikit-learn
             tree ensemble; ``num_classes`` is then required).
-        task: the task type (:mod:`bayesal.learner.task`): ``"classification"`` (the
-            only one so far; labels are class indices, the model returns logits).
+        task: the task type (:mod:`bayesal.learner.task`): ``"classification"``
+            (default; labels are class indices, the model returns logits ``[N, C]``) or
+            ``"multilabel"`` (labels ``[n, L]`` in {0, 1}, the model returns ``[N, L]``
+            logits: :mod:`bayesal.learner.multilabel`). The task fixes the strategies that
+            apply, the training loss and the metrics of :meth:`evaluate`.
         strategy: a registered strategy name, an import path, or a
             :class:`~bayesal.acquisition.base.Strategy` object; ``strategy_params``
             are passed to its factory.
@@ -271,10 +274,12 @@ class ActiveLearner:
         #: The task type (:mod:`bayesal.learner.task`): label checks, metrics, strategies.
         self.task: Task = get_task(task)
         self._strategy_spec = (strategy, dict(strategy_params or {}))
-        self.strategy: Strategy = strategy_of(strategy, strategy_params)
+        self.strategy: Strategy = self.task.make_strategy(strategy, strategy_params)
         self.task.check_strategy(self.strategy)
         self._posterior_spec = (posterior, dict(posterior_params or {}), num_samples)
-        self.method = posterior_method(posterior, posterior_params, num_samples)
+        self.method = self.task.configure_method(
+            posterior_method(posterior, posterior_params, num_samples)
+        )
         if self._build_model is None and self.method.needs_model:
             raise InvalidInputError(
                 f"posterior {self.method.name!r} trains a network: pass model= (a factory, a "
@@ -284,13 +289,20 @@ class ActiveLearner:
 
         # Ids: the pool sorts them; _rows maps a pool position to the input row.
         self.pool, self._rows = pool_and_rows(ids, n)
-        wanted = None if num_classes is None else positive_int("num_classes", num_classes, 2)
+        wanted = (
+            None
+            if num_classes is None
+            else positive_int("num_classes", num_classes, self.task.min_width)
+        )
         #: The width of the model's output (C classes), as the task read it.
         self.num_classes: int = (
             model_output_width(self.task, self._build_model, self.inputs, self.device, wanted)
             if self._build_model is not None
             else model_free_width(self.method, self.inputs, wanted)
         )
+        if self._build_model is not None:
+            self._build_model = self.task.wrap_model(self._build_model, self.num_classes)
+        self.pool = self.task.label_store(self.pool, self.num_classes)
 
         # The state of the story: the round, the labels' version and the fitted posterior.
         self.round = 0
@@ -305,10 +317,7 @@ class ActiveLearner:
         self._last_draw: tuple[int, PosteriorDraw] | None = None
 
         if labels is not None:
-            values = as_id_array(labels, "labels")
-            if len(values) != n:
-                raise InvalidInputError(f"{len(values)} labels for a pool of {n} inputs")
-            known = values != MISSING
+            known, values = self.task.known_labels(labels, n)
             pool_ids = self.ids_in_pool_order()
             if known.any():
                 self.teach(pool_ids[known], values[known])
@@ -339,7 +348,8 @@ class ActiveLearner:
         return self.pool.labels(ids)
 
     def teach(self, ids: ArrayLike, labels: ArrayLike, *, overwrite: bool = False) -> None:
-        """Record ``labels`` (ints in ``[0, C)``) for ``ids`` (pool ids, any order).
+        """Record ``labels`` (ints in ``[0, C)``; for another task its label form, e.g.
+        ``[n, L]`` 0/1 rows for ``"multilabel"``) for ``ids`` (pool ids, any order).
 
         All-or-nothing: on any error nothing is recorded. Teaching an id the label it
         already has is a no-op; another label needs ``overwrite=True`` (a correction).
@@ -354,7 +364,7 @@ class ActiveLearner:
         before = self.pool.labels().copy(), self.pool.labelled_mask()
         self.pool.label(ids_arr, values, overwrite=overwrite)
         if not (
-            np.array_equal(before[0], self.pool.labels())
+            np.array_equal(before[0], self.pool.labels(), equal_nan=True)
             and np.array_equal(before[1], self.pool.labelled_mask())
         ):
             self._label_version += 1
@@ -567,7 +577,7 @@ class ActiveLearner:
         y = self.task.test_labels(labels, self.num_classes)
         if len(y) == 0:
             return self.task.empty_metrics()
-        predictive = self.predict_log_probs(inputs)
+        predictive = self.task.predict(self, inputs)
         if len(predictive) != len(y):
             raise InvalidInputError(f"{len(predictive)} inputs but {len(y)} labels")
         return self.task.metrics(predictive, y)

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from bayesal import __version__
 from bayesal._atomic import atomic_write
-from bayesal.data.pool import MISSING
 from bayesal.data.source import ArrayInputs, as_pool_inputs
 from bayesal.device import DeviceLike
 from bayesal.errors import InvalidInputError
@@ -232,12 +231,7 @@ def load(
             "the pool given to load() is not the saved learner's pool (its inputs differ)"
         )
     labelled = np.asarray(state["labelled"], dtype=bool)
-    values = np.asarray(state["labels"], dtype=np.int64)
-    sorted_ids = learner.pool.ids
-    with_value = labelled & (values != MISSING)
-    learner.pool.label(sorted_ids[with_value], values[with_value])
-    if (labelled & ~with_value).any():
-        learner.pool.label(sorted_ids[labelled & ~with_value])
+    learner.task.restore_labels(learner.pool, labelled, np.asarray(state["labels"]))
     learner.round = int(state["round"])
     learner._label_version = 1
     fitted = state["fitted"]
@@ -311,8 +305,10 @@ def check_saved_state(state: dict[str, Any], path: Path) -> dict[str, Any]:
     except InvalidInputError as exc:
         raise bad(f"settings.task: {exc}") from None
     num_classes = settings["num_classes"]
-    if not _whole(num_classes, 2):
-        raise bad(f"settings.num_classes is {num_classes!r}, not a whole number >= 2")
+    if not _whole(num_classes, task.min_width):
+        raise bad(
+            f"settings.num_classes is {num_classes!r}, not a whole number >= {task.min_width}"
+        )
     if not _whole(settings["seed"], 0):
         raise bad(f"settings.seed is {settings['seed']!r}, not a whole number >= 0")
     pool_len = state["pool_len"]
@@ -324,20 +320,16 @@ def check_saved_state(state: dict[str, Any], path: Path) -> dict[str, Any]:
             arrays[key] = np.asarray(state[key])
         except (TypeError, ValueError) as exc:
             raise bad(f"{key} is not an array ({exc})") from None
-        if arrays[key].shape != (pool_len,):
-            raise bad(f"{key} has shape {list(arrays[key].shape)}, not [{pool_len}] (pool_len)")
+        shape = (pool_len, *task.label_shape(num_classes)) if key == "labels" else (pool_len,)
+        if arrays[key].shape != shape:
+            expected = ", ".join(str(d) for d in shape)
+            raise bad(f"{key} has shape {list(arrays[key].shape)}, not [{expected}] (pool_len)")
     if arrays["labelled"].dtype != np.bool_:
         raise bad(f"labelled has dtype {arrays['labelled'].dtype}, not bool")
-    labels = arrays["labels"]
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise bad(f"labels have dtype {labels.dtype}, not integers")
-    problem = task.saved_label_problem(
-        labels[arrays["labelled"] & (labels != MISSING)], num_classes
-    )
+    # The task checks the values (classification: class ids in [0, C), MISSING elsewhere).
+    problem = task.saved_labels_problem(arrays["labels"], arrays["labelled"], num_classes)
     if problem is not None:
         raise bad(problem)
-    if (labels[~arrays["labelled"]] != MISSING).any():
-        raise bad(f"unlabelled items carry label values (should be {MISSING})")
     fitted = state["fitted"]
     if fitted is not None:
         if not isinstance(fitted, dict) or not {"models", "extra", "round"} <= set(fitted):

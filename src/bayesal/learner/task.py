@@ -16,28 +16,36 @@ on the form of a label and of the network's output; the learner's ask/tell story
   ``labels_per_class``);
 * :meth:`Task.saved_label_problem`: the check of the labels in a save file.
 
-Only :class:`ClassificationTask` exists now (``task="classification"``, the default; its
-behaviour is the learner's before the seam existed, bit for bit). Adding a task type
-(multi-label ``[N, K, L]`` Bernoulli log-probabilities, regression ``[N, K, 2]``,
-segmentation ``[N, K, C, H, W]``) is: a subclass of :class:`Task` in a module of its own,
-whose methods read the scores and metrics of :mod:`bayesal.tasks`, and one line in
-:data:`TASK_TYPES`. Two things are not behind the seam yet and a new task must extend
-them: the pool stores labels as int64 class indices with ``-1`` for missing
-(:class:`~bayesal.data.pool.Pool`), so float or ``[L]``-vector labels need a label store
-of their own; and the save file (:mod:`bayesal.learner.persistence`) writes the task's
-name only for a task other than classification (so files of classification learners
-stay readable by older versions).
+Hooks every task type implements as well (a task other than classification overrides
+them): :meth:`Task.make_strategy` (the strategy by name), :meth:`Task.configure_method`
+(the posterior method, with the task's output head: :mod:`bayesal.posterior.heads`),
+:meth:`Task.wrap_model` (the model builder), :meth:`Task.label_store` (the pool that keeps
+the label values: int64 class indices, ``-1`` missing, for classification; a
+:class:`~bayesal.learner.labels.ValuePool` for float or ``[L]``-vector labels),
+:meth:`Task.known_labels` (the constructor's ``labels=``), :meth:`Task.predict` (the
+test-set output ``evaluate`` reads), :meth:`Task.label_shape`,
+:meth:`Task.saved_labels_problem` and :meth:`Task.restore_labels` (the save file).
+
+Task types: :class:`ClassificationTask` (``task="classification"``, the default; its
+behaviour is the learner's before the seam existed, bit for bit),
+:class:`~bayesal.learner.multilabel.MultilabelTask` (``"multilabel"``) and
+:class:`~bayesal.learner.regression.RegressionTask` (``"regression"``). Adding one is a
+subclass of :class:`Task` in a module of its own, whose methods read the scores and
+metrics of :mod:`bayesal.tasks`, registered in :data:`TASK_TYPES` (the learner package
+imports the built-in ones). The save file (:mod:`bayesal.learner.persistence`) writes the
+task's name only for a task other than classification (so files of classification
+learners stay readable by older versions).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
-from torch import Tensor
+from torch import Tensor, nn
 
 from bayesal.acquisition.base import (
     EMBEDDINGS,
@@ -47,8 +55,14 @@ from bayesal.acquisition.base import (
     Strategy,
     strategy_inputs,
 )
-from bayesal.data.pool import IdArray, as_id_array
+from bayesal.data.pool import MISSING, IdArray, Pool, as_id_array
 from bayesal.errors import InvalidInputError
+from bayesal.posterior import PosteriorMethod
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from bayesal.learner import ActiveLearner
 
 __all__ = ["TASK_TYPES", "ClassificationTask", "Task", "get_task"]
 
@@ -61,6 +75,8 @@ class Task:
 
     #: The task's name, as ``ActiveLearner(task=...)`` and a save file spell it.
     name: ClassVar[str]
+    #: The smallest output width (``num_classes``) the task accepts.
+    min_width: ClassVar[int] = 2
 
     def output_width(self, out: object, expected: int | None) -> int:
         """The width of the model's output ``out`` for one input (``expected``: the
@@ -94,6 +110,56 @@ class Task:
 
     def saved_label_problem(self, known: IdArray, width: int) -> str | None:
         """What is wrong with the known label values of a save file (None: nothing)."""
+        raise NotImplementedError
+
+    # ---- hooks (:class:`ClassificationTask` has the classification behaviour)
+
+    def make_strategy(self, strategy: object, params: Mapping[str, Any] | None) -> Strategy:
+        """The strategy of ``strategy=`` and ``strategy_params=`` (classification: the strategy
+        registry's, :func:`~bayesal.learner.validation.strategy_of`)."""
+        raise NotImplementedError
+
+    def configure_method(self, method: PosteriorMethod) -> PosteriorMethod:
+        """The posterior method the learner uses (classification: ``method`` itself)."""
+        raise NotImplementedError
+
+    def wrap_model(
+        self, build: Callable[[int], nn.Module], width: int
+    ) -> Callable[[int], nn.Module]:
+        """The model builder the learner trains, given the user's ``build`` whose output
+        has ``width`` columns (classification: ``build`` itself)."""
+        raise NotImplementedError
+
+    def label_store(self, pool: Pool, width: int) -> Pool:
+        """The pool that keeps the label values, for a model output of ``width`` columns
+        (classification: ``pool``, int64 class ids)."""
+        raise NotImplementedError
+
+    def label_shape(self, width: int) -> tuple[int, ...]:
+        """The shape of one stored label value (classification: a scalar)."""
+        raise NotImplementedError
+
+    def known_labels(self, labels: ArrayLike, n: int) -> tuple[NDArray[np.bool_], Any]:
+        """The constructor's ``labels=`` (one per pool input, missing marked): which are
+        known, and the values (classification: ints, :data:`~bayesal.data.pool.MISSING` = -1)."""
+        raise NotImplementedError
+
+    def predict(self, learner: ActiveLearner, inputs: Any) -> Tensor:
+        """What :meth:`metrics` reads for test ``inputs`` (classification: the log predictive
+        ``[N, C]``, :meth:`~bayesal.learner.ActiveLearner.predict_log_probs`)."""
+        raise NotImplementedError
+
+    def saved_labels_problem(
+        self, labels: NDArray[Any], labelled: NDArray[np.bool_], width: int
+    ) -> str | None:
+        """What is wrong with a save file's label values ``labels`` (of the shape
+        :meth:`label_shape` gives per item; ``labelled`` the labelled mask). Classification:
+        integers, :meth:`saved_label_problem` of the known ones, MISSING elsewhere."""
+        raise NotImplementedError
+
+    def restore_labels(self, pool: Pool, labelled: NDArray[np.bool_], labels: NDArray[Any]) -> None:
+        """Put a save file's labels (checked, in the pool's sorted id order) into
+        ``pool``. Classification: class ids, and ids marked labelled without a value."""
         raise NotImplementedError
 
 
@@ -174,6 +240,74 @@ class ClassificationTask(Task):
                 f"{len(out)} label(s) outside the {width} classes [0, {width}) (e.g. {int(out[0])})"
             )
         return None
+
+    # ---- hooks
+
+    def make_strategy(self, strategy: object, params: Mapping[str, Any] | None) -> Strategy:
+        """The strategy of ``strategy=`` and ``strategy_params=`` (classification: the strategy
+        registry's, :func:`~bayesal.learner.validation.strategy_of`)."""
+        from bayesal.learner.validation import strategy_of
+
+        return strategy_of(strategy, params)
+
+    def configure_method(self, method: PosteriorMethod) -> PosteriorMethod:
+        """The posterior method the learner uses (classification: ``method`` itself)."""
+        return method
+
+    def wrap_model(
+        self, build: Callable[[int], nn.Module], width: int
+    ) -> Callable[[int], nn.Module]:
+        """The model builder the learner trains, given the user's ``build`` whose output
+        has ``width`` columns (classification: ``build`` itself)."""
+        return build
+
+    def label_store(self, pool: Pool, width: int) -> Pool:
+        """The pool that keeps the label values, for a model output of ``width`` columns
+        (classification: ``pool``, int64 class ids)."""
+        return pool
+
+    def label_shape(self, width: int) -> tuple[int, ...]:
+        """The shape of one stored label value (classification: a scalar)."""
+        return ()
+
+    def known_labels(self, labels: ArrayLike, n: int) -> tuple[NDArray[np.bool_], Any]:
+        """The constructor's ``labels=`` (one per pool input, missing marked): which are
+        known, and the values (classification: ints, :data:`~bayesal.data.pool.MISSING` = -1)."""
+        values = as_id_array(labels, "labels")
+        if len(values) != n:
+            raise InvalidInputError(f"{len(values)} labels for a pool of {n} inputs")
+        known: NDArray[np.bool_] = values != MISSING
+        return known, values
+
+    def predict(self, learner: ActiveLearner, inputs: Any) -> Tensor:
+        """What :meth:`metrics` reads for test ``inputs`` (classification: the log predictive
+        ``[N, C]``, :meth:`~bayesal.learner.ActiveLearner.predict_log_probs`)."""
+        return learner.predict_log_probs(inputs)
+
+    def saved_labels_problem(
+        self, labels: NDArray[Any], labelled: NDArray[np.bool_], width: int
+    ) -> str | None:
+        """What is wrong with a save file's label values ``labels`` (of the shape
+        :meth:`label_shape` gives per item; ``labelled`` the labelled mask). Classification:
+        integers, :meth:`saved_label_problem` of the known ones, MISSING elsewhere."""
+        if not np.issubdtype(labels.dtype, np.integer):
+            return f"labels have dtype {labels.dtype}, not integers"
+        problem = self.saved_label_problem(labels[labelled & (labels != MISSING)], width)
+        if problem is not None:
+            return problem
+        if (labels[~labelled] != MISSING).any():
+            return f"unlabelled items carry label values (should be {MISSING})"
+        return None
+
+    def restore_labels(self, pool: Pool, labelled: NDArray[np.bool_], labels: NDArray[Any]) -> None:
+        """Put a save file's labels (checked, in the pool's sorted id order) into
+        ``pool``. Classification: class ids, and ids marked labelled without a value."""
+        values = np.asarray(labels, dtype=np.int64)
+        sorted_ids = pool.ids
+        with_value = labelled & (values != MISSING)
+        pool.label(sorted_ids[with_value], values[with_value])
+        if (labelled & ~with_value).any():
+            pool.label(sorted_ids[labelled & ~with_value])
 
 
 #: The task types by name: ``ActiveLearner(task=name)``. A new task type adds its class.

@@ -30,6 +30,7 @@ from bayesal.posterior.base import (
     model_dtype,
     to_model_input,
 )
+from bayesal.posterior.heads import OutputHead
 
 
 class EnsemblePosterior(Posterior):
@@ -43,12 +44,15 @@ class EnsemblePosterior(Posterior):
     Args:
         members: the trained networks, each returning logits ``[N, C]`` with the same C.
             Each runs in eval mode during scoring; its own train/eval flags are restored.
+        head: the output head of a task other than classification
+            (:mod:`bayesal.posterior.heads`): each member's raw output goes through
+            ``head.sample_output`` instead of ``log_softmax``. None (default): logits.
 
     Raises:
         InvalidInputError: no members, or a member that is not an ``nn.Module``.
     """
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module], *, head: OutputHead | None = None) -> None:
         if isinstance(members, nn.Module):
             raise InvalidInputError(
                 "members must be a sequence of nn.Module (one per ensemble member), got a "
@@ -63,6 +67,7 @@ class EnsemblePosterior(Posterior):
                     f"ensemble member {i} must be a torch.nn.Module, got {type(member).__name__}"
                 )
         self.members: list[nn.Module] = members
+        self.head = head
 
     @property
     def num_members(self) -> int:
@@ -84,14 +89,15 @@ class EnsemblePosterior(Posterior):
                     else " or train more members"
                 )
             )
-        return EnsembleDraw(self.members)
+        return EnsembleDraw(self.members, head=self.head)
 
 
 class EnsembleDraw(PosteriorDraw):
     """The K members of an ensemble, applied to any number of input batches."""
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module], *, head: OutputHead | None = None) -> None:
         self._members = list(members)
+        self._head = head
 
     @property
     def num_samples(self) -> int:
@@ -131,9 +137,13 @@ class EnsembleDraw(PosteriorDraw):
                         f"ensemble members disagree on the number of classes: member 0 gives "
                         f"{log_probs_K[0].shape[1]}, member {i} gives {logits_N_C.shape[1]}"
                     )
-                log_probs_K.append(
-                    torch.log_softmax(
-                        logits_N_C, dim=-1, dtype=log_probs_dtype(logits_N_C.dtype)
-                    ).to(out_device)
-                )
+                if self._head is None:
+                    log_probs_K.append(
+                        torch.log_softmax(
+                            logits_N_C, dim=-1, dtype=log_probs_dtype(logits_N_C.dtype)
+                        ).to(out_device)
+                    )
+                else:  # a task's head (multi-label, regression)
+                    output = self._head.sample_output(logits_N_C, log_probs_dtype(logits_N_C.dtype))
+                    log_probs_K.append(output.to(out_device))
         return torch.stack(log_probs_K, dim=1)

@@ -59,6 +59,7 @@ from bayesal.posterior.base import (
     model_dtype,
     to_model_input,
 )
+from bayesal.posterior.heads import OutputHead
 
 #: Default bound on the working set of one internal step on the CPU, in bytes.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -178,6 +179,9 @@ class MCDropoutPosterior(Posterior):
             the CPU, where cache-sized steps run fastest; more on a CUDA device).
         fast_path: use the sequential fast path when the model allows it (switch off only
             to compare against the general path).
+        head: the output head of a task other than classification
+            (:mod:`bayesal.posterior.heads`): each sample's raw output goes through
+            ``head.sample_output`` instead of ``log_softmax``. None (default): logits.
 
     Raises:
         InvalidInputError: no dropout layer with ``p > 0`` (MC dropout would give K
@@ -190,6 +194,7 @@ class MCDropoutPosterior(Posterior):
         *,
         memory_budget_bytes: int | None = None,
         fast_path: bool = True,
+        head: OutputHead | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -204,6 +209,7 @@ class MCDropoutPosterior(Posterior):
         self.model = model
         self.memory_budget_bytes = memory_budget_bytes
         self.fast_path = bool(fast_path)
+        self.head = head
         self._check_has_dropout()
 
     def _check_has_dropout(self) -> list[nn.Module]:
@@ -239,6 +245,7 @@ class MCDropoutPosterior(Posterior):
                 if self.memory_budget_bytes is None
                 else self.memory_budget_bytes
             ),
+            output_head=self.head,
         )
 
 
@@ -275,8 +282,10 @@ class MCDropoutDraw(PosteriorDraw):
         seed: int,
         layers: list[nn.Module] | None,
         memory_budget_bytes: int,
+        output_head: OutputHead | None = None,
     ) -> None:
         self._model = model
+        self._output_head = output_head
         self._dropouts = list(dropouts)
         self._index = {id(m): i for i, m in enumerate(self._dropouts)}
         self._num_samples = num_samples
@@ -471,7 +480,10 @@ class MCDropoutDraw(PosteriorDraw):
                 dtype=log_probs_dtype(logits.dtype),
                 device=logits.device,
             )
-        log_probs = torch.log_softmax(logits, dim=-1, dtype=out.dtype)
+        if self._output_head is None:
+            log_probs = torch.log_softmax(logits, dim=-1, dtype=out.dtype)
+        else:  # a task's head (multi-label, regression)
+            log_probs = self._output_head.sample_output(logits, out.dtype)
         out[start : start + n, k0:k1] = log_probs.transpose(0, 1)
         return out
 

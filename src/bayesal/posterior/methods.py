@@ -28,6 +28,7 @@ from bayesal.device import log_probs_dtype, model_dtype
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import Posterior, PosteriorDraw, check_num_samples
 from bayesal.posterior.ensemble import EnsemblePosterior
+from bayesal.posterior.heads import OutputHead
 from bayesal.posterior.mc_dropout import MCDropoutPosterior
 from bayesal.registry import Registry
 from bayesal.training import TrainConfig, fit
@@ -122,6 +123,12 @@ class PosteriorMethod(ABC):
     #: Whether :meth:`posterior` over copies of the trained models cast to another
     #: dtype is the same posterior in that precision (``TrainConfig.precision``).
     casts_to_precision: bool = False
+    #: Whether the method takes an output :attr:`head` (a task other than
+    #: classification: :mod:`bayesal.posterior.heads`). MC dropout and ensembles do.
+    supports_heads: bool = False
+    #: The output head of a task other than classification (None: logits and
+    #: cross-entropy). The learner sets it on its own copy of the method.
+    head: OutputHead | None = None
 
     @property
     @abstractmethod
@@ -150,10 +157,20 @@ class PosteriorMethod(ABC):
     ) -> FittedPosterior:
         """Train :attr:`num_models` fresh models on ``(x_L, y_L)`` and wrap them."""
         models = []
+        # A head's loss (multi-label, regression) replaces the cross-entropy.
+        loss = None if self.head is None else self.head.loss
         for m in range(self.num_models):
             model = build_model(seeds.init(m)).to(device)
             models.append(
-                fit(model, x_L, y_L, train_config, seed=seeds.train(m), transform=transform)
+                fit(
+                    model,
+                    x_L,
+                    y_L,
+                    train_config,
+                    seed=seeds.train(m),
+                    transform=transform,
+                    loss=loss,
+                )
             )
         return self.wrap(models)
 
@@ -186,6 +203,7 @@ class MCDropoutMethod(PosteriorMethod):
 
     name = "mc_dropout"
     casts_to_precision = True
+    supports_heads = True
 
     def __init__(self, num_samples: int = DEFAULT_NUM_SAMPLES) -> None:
         self._k = check_num_samples(num_samples)
@@ -199,7 +217,7 @@ class MCDropoutMethod(PosteriorMethod):
         return self._k
 
     def posterior(self, models: list[nn.Module]) -> Posterior:
-        return MCDropoutPosterior(models[0])
+        return MCDropoutPosterior(models[0], head=self.head)
 
 
 class EnsembleMethod(PosteriorMethod):
@@ -212,6 +230,7 @@ class EnsembleMethod(PosteriorMethod):
 
     name = "ensemble"
     casts_to_precision = True
+    supports_heads = True
 
     def __init__(self, members: int = 5) -> None:
         if isinstance(members, bool) or not isinstance(members, int) or members < 1:
@@ -227,7 +246,7 @@ class EnsembleMethod(PosteriorMethod):
         return self._members
 
     def posterior(self, models: list[nn.Module]) -> Posterior:
-        return EnsemblePosterior(models)
+        return EnsemblePosterior(models, head=self.head)
 
 
 #: The posterior registry: names (and import paths) -> :class:`PosteriorMethod` factories.
