@@ -63,8 +63,9 @@ def _pool_output(learner: ActiveLearner, r: int) -> tuple[np.ndarray, torch.Tens
     """The unlabelled ids and their posterior output under round ``r``'s draw."""
     x, _ = _data()
     unlabelled = learner.unlabelled_ids
+    draw = learner.draw_for_round(r)  # outside no_grad: it may train
     with torch.no_grad():
-        output = learner.draw_for_round(r).log_probs(torch.from_numpy(x[unlabelled]))
+        output = draw.log_probs(torch.from_numpy(x[unlabelled]))
     return unlabelled, output
 
 

@@ -68,6 +68,7 @@ from bayesal.device import DeviceLike, resolve_device
 from bayesal.errors import InvalidInputError
 from bayesal.learner import dispatch, persistence
 from bayesal.learner import multilabel as _multilabel  # noqa: F401  (registers the task)
+from bayesal.learner import regression as _regression  # noqa: F401  (registers the task)
 from bayesal.learner.embeddings import kcenter_greedy
 from bayesal.learner.oracles import Oracle, SimulatedOracle
 from bayesal.learner.seeds import _COLD, _DRAW, _MODEL_INIT, _SUBSET, _TARGET, _TRAIN, stream_seed
@@ -140,7 +141,9 @@ class ActiveLearner:
         task: the task type (:mod:`bayesal.learner.task`): ``"classification"``
             (default; labels are class indices, the model returns logits ``[N, C]``) or
             ``"multilabel"`` (labels ``[n, L]`` in {0, 1}, the model returns ``[N, L]``
-            logits: :mod:`bayesal.learner.multilabel`). The task fixes the strategies that
+            logits: :mod:`bayesal.learner.multilabel`) or ``"regression"`` (float labels,
+            the model returns ``[N, 2]`` mean and log-variance or ``[N, 1]`` mean:
+            :mod:`bayesal.learner.regression`). The task fixes the strategies that
             apply, the training loss and the metrics of :meth:`evaluate`.
         strategy: a registered strategy name, an import path, or a
             :class:`~bayesal.acquisition.base.Strategy` object; ``strategy_params``
@@ -560,6 +563,22 @@ class ActiveLearner:
             return torch.cat(
                 [fitted.predict_log_probs(x).cpu() for x in source.batches(rows, self.chunk_size)]
             )
+
+    def predict_samples(self, inputs: Any) -> Tensor:
+        """The posterior's output per parameter sample for ``inputs`` (array, tensor or
+        torch Dataset), on the CPU: ``[N, K, C]`` log-probabilities for classification,
+        the task's ``[N, K, ...]`` otherwise (multi-label ``[N, K, L]`` Bernoulli
+        log-probabilities, regression ``[N, K, 2]`` mean and log-variance). The K samples
+        are the draw of the current round (:meth:`draw_for_round`), the one the next
+        query scores with. Trains the posterior first if the labels changed."""
+        draw = self.draw_for_round()  # outside no_grad: it may train
+        source = as_pool_inputs(inputs)
+        rows = np.arange(len(source), dtype=np.int64)
+        with torch.no_grad():
+            chunks = [draw.log_probs(x).cpu() for x in source.batches(rows, self.chunk_size)]
+        if not chunks:
+            return torch.zeros((0, draw.num_samples, self.num_classes))
+        return torch.cat(chunks)
 
     def evaluate(self, inputs: Any, labels: ArrayLike | Tensor) -> dict[str, float]:
         """Accuracy and mean negative log-likelihood of the posterior's predictive on a

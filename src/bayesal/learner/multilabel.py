@@ -24,97 +24,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
-from torch import Tensor, nn
+from torch import Tensor
 
-from bayesal.acquisition.base import POOL_LOG_PROBS, Strategy, strategy_inputs
 from bayesal.data.pool import IdArray, Pool
 from bayesal.errors import InvalidInputError
+from bayesal.learner.head_task import HeadTask
 from bayesal.learner.labels import ValuePool
-from bayesal.learner.task import TASK_TYPES, Task
-from bayesal.posterior import PosteriorMethod
+from bayesal.learner.task import TASK_TYPES
 from bayesal.posterior.heads import MultilabelHead, OutputHead
-from bayesal.tasks import TASK_STRATEGIES, build_strategy
 from bayesal.tasks import multilabel as scores
 
-if TYPE_CHECKING:
-    from bayesal.learner import ActiveLearner
-
-__all__ = ["HeadTask", "MultilabelTask", "posterior_output"]
-
-
-def posterior_output(learner: ActiveLearner, inputs: Any) -> Tensor:
-    """The posterior output ``[N, K, W]`` of test ``inputs`` under the round's draw
-    (:meth:`~bayesal.learner.ActiveLearner.draw_for_round`: the K samples the next query
-    scores with), chunk by chunk, on the CPU. Trains the posterior first if the labels
-    changed."""
-    from bayesal.data.source import as_pool_inputs
-
-    draw = learner.draw_for_round()  # outside no_grad: it may train
-    source = as_pool_inputs(inputs)
-    rows = np.arange(len(source), dtype=np.int64)
-    with torch.no_grad():
-        chunks = [draw.log_probs(x).cpu() for x in source.batches(rows, learner.chunk_size)]
-    if not chunks:
-        return torch.zeros(0)
-    return torch.cat(chunks)
-
-
-class HeadTask(Task):
-    """What the tasks whose posterior output goes through a head
-    (:mod:`bayesal.posterior.heads`) share: strategies from :mod:`bayesal.tasks`, a
-    posterior method that supports heads, metrics from the posterior's K samples."""
-
-    #: The strategy inputs the learner provides: the pool's posterior output only.
-    PROVIDES = frozenset({POOL_LOG_PROBS})
-
-    def head(self) -> OutputHead:
-        """The task's output head."""
-        raise NotImplementedError
-
-    def make_strategy(self, strategy: object, params: Mapping[str, Any] | None) -> Strategy:
-        if isinstance(strategy, str):
-            if strategy not in TASK_STRATEGIES[self.name]:
-                raise InvalidInputError(
-                    f"strategy {strategy!r} does not apply to task {self.name!r}; its "
-                    f"strategies are {', '.join(TASK_STRATEGIES[self.name])} (or a Strategy "
-                    f"object that reads the task's posterior output)"
-                )
-            return build_strategy(self.name, strategy, **dict(params or {}))
-        return super().make_strategy(strategy, params)
-
-    def check_strategy(self, strategy: Strategy) -> None:
-        unsupported = strategy_inputs(strategy) - self.PROVIDES
-        if unsupported:
-            raise InvalidInputError(
-                f"strategy {strategy.name!r} needs {sorted(unsupported)}; for task "
-                f"{self.name!r} the learner provides the pool's posterior output only"
-            )
-
-    def configure_method(self, method: PosteriorMethod) -> PosteriorMethod:
-        if not method.supports_heads:
-            raise InvalidInputError(
-                f"posterior {method.name!r} supports classification only; task "
-                f"{self.name!r} needs 'mc_dropout' or 'ensemble'"
-            )
-        import copy
-
-        configured = copy.copy(method)
-        configured.head = self.head()
-        return configured
-
-    def predict(self, learner: ActiveLearner, inputs: Any) -> Tensor:
-        return posterior_output(learner, inputs)
-
-    def wrap_model(
-        self, build: Callable[[int], nn.Module], width: int
-    ) -> Callable[[int], nn.Module]:
-        return build
+__all__ = ["MultilabelTask"]
 
 
 class MultilabelTask(HeadTask):
