@@ -250,3 +250,15 @@ def test_save_and_load_resume_the_same_queries(tmp_path: Path, model: Any) -> No
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(InvalidInputError, match="should be NaN"):
         ActiveLearner.load(tmp_path / "bad.pt", model=model)
+
+
+def test_a_streamed_pool_picks_what_the_in_memory_one_does() -> None:
+    """A pool over max_log_probs_bytes is scored chunk by chunk (bayesal.scoring), with
+    the same picks; predict_log_probs (classification's predictive) is refused."""
+    in_memory = _taught("bald")
+    streamed = _taught("bald", max_log_probs_bytes=1, chunk_size=7)
+    assert streamed.query(5).tolist() == in_memory.query(5).tolist()
+    assert streamed.last_scoring is not None and streamed.last_scoring.path == "stream"
+    x, _ = _data()
+    with pytest.raises(InvalidInputError, match="use predict_samples"):
+        in_memory.predict_log_probs(x[:2])

@@ -555,7 +555,15 @@ class ActiveLearner:
 
     def predict_log_probs(self, inputs: Any) -> Tensor:
         """``[N, C]`` log predictive of the fitted posterior for ``inputs`` (array, tensor
-        or torch Dataset), on the CPU. Trains the posterior first if the labels changed."""
+        or torch Dataset), on the CPU. Trains the posterior first if the labels changed.
+
+        Classification only: for another task (an output head), :meth:`predict_samples`
+        gives the per-sample output its metrics read."""
+        if self.method.head is not None:
+            raise InvalidInputError(
+                f"predict_log_probs is the classification predictive [N, C]; for task "
+                f"{self.task.name!r} use predict_samples(inputs) (the [N, K, ...] samples)"
+            )
         fitted = self.fit()  # outside no_grad: it may train
         source = as_pool_inputs(inputs)
         rows = np.arange(len(source), dtype=np.int64)
