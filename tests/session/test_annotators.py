@@ -452,3 +452,11 @@ def test_a_plain_label_with_unsure_false_writes_no_note_but_clears_an_earlier_fl
     session.label(2, "two", "ann", unsure=True)
     session.label(2, "three", "ann", unsure=False)  # sure now
     assert session.notes(unsure=True) == [] and len(session.notes(item_id=2)) == 1
+
+
+def test_conflict_error_is_exported_from_the_session_package() -> None:
+    import bayesal.session as session_package
+
+    assert session_package.ConflictError is ConflictError
+    assert "ConflictError" in session_package.__all__
+    assert issubclass(session_package.ConflictError, InvalidInputError)

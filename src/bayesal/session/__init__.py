@@ -6,10 +6,17 @@ SQLite file), :mod:`bayesal.session.exchange` (CSV, Parquet, Label Studio) and
 """
 
 from bayesal.session.config import SessionConfig, load_session_config
-from bayesal.session.session import ItemView, LabellingSession, RetrainBusyError, SessionStatus
+from bayesal.session.session import (
+    ConflictError,
+    ItemView,
+    LabellingSession,
+    RetrainBusyError,
+    SessionStatus,
+)
 from bayesal.session.store import LabelEvent, LeaseHeldError, SessionStore, StoreError
 
 __all__ = [
+    "ConflictError",
     "ItemView",
     "LabelEvent",
     "LabellingSession",
