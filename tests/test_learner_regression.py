@@ -19,6 +19,7 @@ from torch import nn
 
 from bayesal import ActiveLearner
 from bayesal.errors import InvalidInputError
+from bayesal.learner import SimulatedOracle
 from bayesal.learner.regression import WithLearnedNoise
 from bayesal.learner.seeds import _MODEL_INIT, _TRAIN, stream_seed
 from bayesal.posterior.heads import LOG_VAR_MIN, GaussianHead, LearnedNoise
@@ -262,3 +263,13 @@ def test_a_streamed_pool_picks_what_the_in_memory_one_does() -> None:
     x, _ = _data()
     with pytest.raises(InvalidInputError, match="use predict_samples"):
         in_memory.predict_log_probs(x[:2])
+
+
+def test_a_simulated_oracle_answers_with_the_tasks_labels() -> None:
+    _, y = _data()
+    oracle = SimulatedOracle(y[:60])
+    learner = _learner()
+    for _ in range(2):
+        ids = learner.query(4)
+        learner.teach(ids, oracle(ids))
+    np.testing.assert_array_equal(learner.labels(learner.labelled_ids), y[learner.labelled_ids])
