@@ -172,7 +172,10 @@ def test_teach_stores_vectors_and_metrics_count_positives() -> None:
         learner.teach(labelled[:1], flipped)
     learner.teach(labelled[:1], flipped, overwrite=True)
     assert learner.labels(labelled[:1]).tolist() == flipped.tolist()
-    # Bool and float 0/1 rows are labels too.
+    # One id with its [L] row, and bool or float 0/1 rows, are labels too.
+    one = int(learner.unlabelled_ids[0])
+    learner.teach(one, y[one])
+    assert learner.labels([one]).tolist() == [y[one].tolist()]
     ids = learner.unlabelled_ids[:2]
     learner.teach(ids, y[ids].astype(bool))
     learner.teach(learner.unlabelled_ids[:1], y[learner.unlabelled_ids[:1]].astype(float))

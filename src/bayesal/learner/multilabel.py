@@ -90,7 +90,10 @@ class MultilabelTask(HeadTask):
         return values.astype(np.int64)
 
     def check_labels(self, ids: IdArray, labels: ArrayLike | Tensor, width: int) -> Any:
-        values = self._vectors(labels, width, "labels")
+        raw = labels.detach().cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
+        if raw.ndim == 1 and len(ids) == 1:  # teach(id, row): one item's [L] row
+            raw = raw[None]
+        values = self._vectors(raw, width, "labels")
         if len(values) != len(ids):
             raise InvalidInputError(f"{len(ids)} ids but {len(values)} labels")
         return values
