@@ -14,8 +14,7 @@ eigenbasis as in Belkin and Niyogi 2004, "Semi-supervised learning on Riemannian
 manifolds"). With ``normalise_prior`` (default) each node's row of ``Phi`` is scaled so
 every node has prior variance ``amplitude``: without it, a node's prior variance falls
 with the size of its cluster, so the nodes of small, weakly joined components stay the
-most uncertain and BALD spends labels on such outliers (measured:
-``docs/semi_supervised.md``).
+most uncertain and BALD would spend its labels on such outliers.
 
 **Likelihood.** Dirichlet-based GP classification (Milios, Camoriano, Michiardi,
 Rosasco and Filippone, NeurIPS 2018): a label y of item i becomes, per class c,
