@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner, Result
 
 from bayesal.cli import main
+from bayesal.errors import InvalidInputError
 from bayesal.session.exchange import export_labels, import_labels
 from bayesal.session.labelstudio import read_export
 
@@ -121,6 +123,47 @@ def test_a_reviewer_decision_survives_a_label_studio_round_trip(
     target = make_session("b", resolve="reviewer")
     import_labels(target, out)
     assert target.labels() == session.labels() and target.store.conflicts() == []
+
+
+def test_a_label_studio_copy_is_one_more_annotation_by_the_user_who_imported_the_tasks(
+    make_session, tmp_path: Path
+) -> None:
+    """What docs/labelstudio.md says of an export that went through Label Studio (whose
+    importer keeps neither bayesal's fields nor created_at) and of one annotator giving
+    two labels for one item."""
+    session = make_session(resolve="majority")
+    session.label(0, "one", "ann")
+    session.label(1, "four", "ann")
+    out = export_labels(session, tmp_path / "tasks.json", "label-studio")
+    tasks = json.loads(out.read_text())
+    for number, task in enumerate(tasks):  # as Label Studio exports them again
+        task["id"] = number + 1
+        for annotation in task.get("annotations", []):
+            for key in ("bayesal_annotator", "bayesal_role", "bayesal_resolved", "created_at"):
+                annotation.pop(key, None)
+            annotation["completed_by"] = 7
+    session.label(0, "two", "ann")  # ann changes her label in bayesal meanwhile
+    studio = tmp_path / "export.json"
+    studio.write_text(json.dumps(tasks))
+    summary = import_labels(session, studio)
+    assert (summary.recorded, summary.unchanged) == (1, 1)  # item 1: equal to its label
+    annotations = session.store.annotations()
+    names = session.label_names
+    assert names[annotations[(0, "labelstudio:7")]] == "one"  # the importer's annotation
+    assert names[annotations[(0, "ann")]] == "two"  # beside ann's, not over it
+    assert session.label_of(0) is None  # majority rule: one against one, a conflict
+    assert [c["item_id"] for c in session.conflicts()] == [0]
+    # One annotator, two labels for one item: refused whole, naming the item.
+    (task,) = [t for t in tasks if t["data"]["item_id"] == 0]
+    copy = task["annotations"][0]
+    result = {**copy["result"][0], "value": {"choices": ["nine"]}}
+    task["annotations"].append({**copy, "result": [result]})
+    studio.write_text(json.dumps(tasks))
+    before = session.store.annotations()
+    refused = "item 0: .*'one'.*'nine' .annotator 'labelstudio:7'"
+    with pytest.raises(InvalidInputError, match=refused):
+        import_labels(session, studio)
+    assert session.store.annotations() == before
 
 
 # --------------------------------------------------------------------------- command line

@@ -25,8 +25,8 @@ Coming back:
   tasks with their ``annotations``, https://labelstud.io/guide/export#JSON) or the
   ``JSON_MIN`` format (one flat record per annotation,
   https://labelstud.io/guide/export#JSON-MIN), and returns one :class:`ImportedLabel` per
-  submitted annotation, oldest first. A session stores each as a label event; for an item
-  labelled more than once the latest wins.
+  submitted annotation, oldest first. A session records each as that annotator's
+  annotation; its ``resolve`` rule decides the item's label.
 
 Every problem raises :class:`~bayesal.errors.InvalidInputError` (or
 :class:`~bayesal.errors.DataNotFoundError` for a missing file) with a message that names
@@ -53,12 +53,15 @@ from bayesal._atomic import atomic_write_text
 from bayesal.errors import DataNotFoundError, InvalidInputError
 
 __all__ = [
+    "AUTHOR_KEY",
     "DATA_KEYS",
     "DEFAULT_ANNOTATOR",
     "DEFAULT_FROM_NAME",
     "JSON_MIN_META_KEYS",
     "MAX_EXPORT_BYTES",
     "RESERVED_DATA_KEYS",
+    "RESOLVED_KEY",
+    "ROLE_KEY",
     "ImportedLabel",
     "Kind",
     "QueueTask",
@@ -522,7 +525,10 @@ def read_export(
     annotations, and results of other controls (text areas, ratings, ...). Every other
     annotation is kept, so an item labelled twice (two annotators, or one task imported
     twice) gives two labels; they are sorted by time (labels without a time first, in file
-    order), so a session that stores each as an event ends with the latest.
+    order). A session records each as that annotator's annotation and its ``resolve``
+    rule decides the item's label. An annotation's author is read from
+    ``"bayesal_annotator"`` (:data:`AUTHOR_KEY`, written by :func:`export_tasks`) before
+    ``completed_by``.
 
     The item of a task is ``data["item_id"]`` (an integer, or a string of digits). Without
     it, ``ref_to_id`` maps the task's file references to item ids. Each string value of
