@@ -386,6 +386,30 @@ def test_skipped_items_come_back_only_when_nothing_else_is_left(
     assert store.lease_next("ann", 60) is None  # every item is labelled
 
 
+def test_peek_next_foresees_lease_next_without_leasing(tmp_path: Path, clock: Clock) -> None:
+    store = new_store(tmp_path, n=6)
+    add_queue(store, [1, 4, 2])
+    store.add_labels([(4, 0, "data")], source="initial")
+    before = event_rows(store)
+    assert store.peek_next("ann") == 1
+    assert store.leases() == [] and event_rows(store) == before  # read only
+    held = store.lease_next("ann", 60)
+    assert held == (1, True)
+    # While ann holds 1: the item after it, in the queue, then in the fallback order.
+    assert store.peek_next("ann", exclude=1) == 2
+    store.add_labels([(1, 1, "ann")], source="api")
+    assert store.lease_next("ann", 60) == (2, True)
+    assert store.peek_next("ann", exclude=2) == 5  # queue done: fallback order (reverse id)
+    assert store.peek_next("bob") == 5  # 2 is leased to ann
+    store.add_skip(5, "bob", "api")
+    assert store.peek_next("bob") == 3  # bob skipped 5; ann did not
+    assert store.peek_next("ann", exclude=2) == 5
+    clock.now += 120  # ann's lease on 2 expired: free for anyone again
+    assert store.peek_next("bob") == 2
+    store.add_labels([(i, 0, "x") for i in (0, 2, 3, 5)], source="api")
+    assert store.peek_next("ann") is None  # every item is annotated
+
+
 def test_four_threads_of_new_annotators_get_200_distinct_items(tmp_path: Path) -> None:
     store = new_store(tmp_path, n=250)
     add_queue(store, list(range(0, 250, 5)))

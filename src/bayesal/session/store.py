@@ -1053,10 +1053,6 @@ class SessionStore:
         with self.write() as conn:
             now = time.time()  # after the lock is ours: the lease starts now
             conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
-            unannotated = (
-                "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {i}) "
-                "AND NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i})"
-            )
             # An overlap item one other annotator labelled (and nobody else), resolved.
             second = (
                 "(" + overlap_sql("{t}") + " < :ov AND NOT EXISTS (SELECT 1 FROM annotations "
@@ -1064,16 +1060,11 @@ class SessionStore:
                 "annotations a WHERE a.item_id = {i} AND a.annotator != :data) = 1 "
                 "AND EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}))"
             )
-            not_leased = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i})"
-            not_skipped = (
-                "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
-                "AND s.annotator = :a AND s.item_id = {i})"
-            )
-            params = {"a": annotator, "ov": ov, "data": DATA_ANNOTATOR}
+            params = {"a": annotator, "ov": ov, "data": DATA_ANNOTATOR, "now": now}
             held = conn.execute(
                 "SELECT l.item_id FROM leases l JOIN items t ON t.item_id = l.item_id "
                 "WHERE l.annotator = :a AND ("
-                + unannotated.format(i="l.item_id")
+                + _UNANNOTATED.format(i="l.item_id")
                 + " OR "
                 + second.format(i="l.item_id", t="t")
                 + ") ORDER BY l.expires LIMIT 1",
@@ -1098,46 +1089,28 @@ class SessionStore:
                         "SELECT t.item_id FROM items t WHERE "
                         + second.format(i="t.item_id", t="t")
                         + " AND "
-                        + not_leased.format(i="t.item_id")
+                        + _NOT_LEASED.format(i="t.item_id")
                         + " AND "
-                        + not_skipped.format(i="t.item_id")
+                        + _NOT_SKIPPED.format(i="t.item_id")
                         + " ORDER BY (SELECT MIN(a.event_id) FROM annotations a "
                         "WHERE a.item_id = t.item_id) LIMIT 1",
                         params,
                     ).fetchone()
                     from_queue = False
-                if row is None and current is not None:
-                    from_queue = True
-                    row = conn.execute(
-                        "SELECT q.item_id FROM queue q WHERE q.round = :r AND "
-                        + unannotated.format(i="q.item_id")
-                        + " AND "
-                        + not_leased.format(i="q.item_id")
-                        + " AND "
-                        + not_skipped.format(i="q.item_id")
-                        + " ORDER BY q.rank LIMIT 1",
-                        {"r": current, "a": annotator},
-                    ).fetchone()
                 if row is None:
-                    from_queue = False
+                    first = self._first_free(conn, annotator, current, now)
+                    if first is not None:
+                        row, from_queue = (first[0],), first[1]
+                if row is None:
                     row = conn.execute(
                         "SELECT t.item_id FROM items t WHERE "
-                        + unannotated.format(i="t.item_id")
+                        + _UNANNOTATED.format(i="t.item_id")
                         + " AND "
-                        + not_leased.format(i="t.item_id")
-                        + " AND "
-                        + not_skipped.format(i="t.item_id")
+                        + _NOT_LEASED.format(i="t.item_id")
                         + " ORDER BY t.fallback_order LIMIT 1",
-                        {"a": annotator},
+                        {"now": now},
                     ).fetchone()
-                if row is None:
-                    row = conn.execute(
-                        "SELECT t.item_id FROM items t WHERE "
-                        + unannotated.format(i="t.item_id")
-                        + " AND "
-                        + not_leased.format(i="t.item_id")
-                        + " ORDER BY t.fallback_order LIMIT 1"
-                    ).fetchone()
+                    from_queue = False
                 if row is None:
                     return None
                 item_id = int(row[0])
@@ -1146,6 +1119,54 @@ class SessionStore:
                 (item_id, annotator, now + lease_seconds),
             )
             return item_id, from_queue
+
+    def _first_free(
+        self,
+        conn: sqlite3.Connection,
+        annotator: str,
+        current: int | None,
+        now: float,
+        exclude: int | None = None,
+    ) -> tuple[int, bool] | None:
+        """The first item of round ``current``'s queue that nobody annotated, not leased
+        at ``now`` and not skipped by ``annotator``, else the first such item in the
+        fallback order: ``(item_id, from_queue)``, or None. ``exclude`` is never
+        returned. The query :meth:`lease_next` leases from and :meth:`peek_next` reads."""
+        params: dict[str, object] = {"a": annotator, "now": now}
+        other = ""
+        if exclude is not None:
+            other = " AND {i} != :x"
+            params["x"] = int(exclude)
+        free = " AND ".join((_UNANNOTATED, _NOT_LEASED, _NOT_SKIPPED)) + other
+        if current is not None:
+            row = conn.execute(
+                "SELECT q.item_id FROM queue q WHERE q.round = :r AND "
+                + free.format(i="q.item_id")
+                + " ORDER BY q.rank LIMIT 1",
+                {**params, "r": current},
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), True
+        row = conn.execute(
+            "SELECT t.item_id FROM items t WHERE "
+            + free.format(i="t.item_id")
+            + " ORDER BY t.fallback_order LIMIT 1",
+            params,
+        ).fetchone()
+        return None if row is None else (int(row[0]), False)
+
+    def peek_next(self, annotator: str, exclude: int | None = None) -> int | None:
+        """The item :meth:`lease_next` would most likely lease to ``annotator`` once the
+        item it holds (``exclude``, never returned) is labelled: the first item of the
+        current queue that nobody annotated, not leased and not skipped by this
+        annotator, else the first such item in the fallback order; None when there is
+        none. Read only: leases nothing, writes nothing (a hint for prefetching; the
+        lease is taken by :meth:`lease_next` when the item is asked for). With
+        ``overlap``, :meth:`lease_next` first serves items one other annotator labelled;
+        those are not foreseen here, nor a fallback to items the annotator skipped."""
+        conn = self.conn
+        found = self._first_free(conn, annotator, self._current_round(conn), time.time(), exclude)
+        return None if found is None else found[0]
 
     def leases(self) -> list[Lease]:
         now = time.time()
@@ -1456,6 +1477,17 @@ class SessionStore:
 
 #: The annotator of the labels the data came with.
 DATA_ANNOTATOR = "data"
+# SQL conditions on an item ``{i}``: nobody annotated it (no annotation, no resolved
+# label), nobody holds a lease on it at ``:now``, annotator ``:a`` did not skip it.
+_UNANNOTATED = (
+    "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {i}) "
+    "AND NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i})"
+)
+_NOT_LEASED = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i} AND l.expires > :now)"
+_NOT_SKIPPED = (
+    "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
+    "AND s.annotator = :a AND s.item_id = {i})"
+)
 _OVERLAP_SCALE = 1_000_000_000
 _OVERLAP_STEP = 618_033_989  # the golden ratio's fraction, times the scale
 

@@ -11,21 +11,10 @@ queue was re-ranked, another annotator took the item) only costs a prefetch.
 from __future__ import annotations
 
 import sqlite3
-import time
 
 from bayesal.session.store import QueueEntry, SessionStore
 
 __all__ = ["peek_after", "pool_prediction", "predictions"]
-
-_FREE = (
-    "NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = {i}) "
-    "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {i}) "
-    "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = {i} AND l.expires > :now)"
-)
-_NOT_SKIPPED = (
-    "NOT EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
-    "AND s.annotator = :a AND s.item_id = {i})"
-)
 
 
 def peek_after(store: SessionStore, annotator: str, exclude: int | None = None) -> int | None:
@@ -34,33 +23,12 @@ def peek_after(store: SessionStore, annotator: str, exclude: int | None = None) 
     annotator did not skip, else the first such item in the fallback order. ``exclude``
     (the held item) is never returned. None when there is nothing else.
 
-    The order of :meth:`SessionStore.lease_next` for items nobody annotated, read without
-    a lease (a hint for prefetching; the lease is taken when the item is asked for). With
-    ``overlap``, the store first serves items one other annotator labelled: those are not
-    foreseen here, so their images are not loaded ahead."""
-    params = {"a": annotator, "now": time.time(), "x": -1 if exclude is None else int(exclude)}
-    conn = store.conn
-    current = store.current_round()
-    if current is not None:
-        row = conn.execute(
-            "SELECT q.item_id FROM queue q WHERE q.round = :r AND q.item_id != :x AND "
-            + _FREE.format(i="q.item_id")
-            + " AND "
-            + _NOT_SKIPPED.format(i="q.item_id")
-            + " ORDER BY q.rank LIMIT 1",
-            {**params, "r": current},
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-    row = conn.execute(
-        "SELECT t.item_id FROM items t WHERE t.item_id != :x AND "
-        + _FREE.format(i="t.item_id")
-        + " AND "
-        + _NOT_SKIPPED.format(i="t.item_id")
-        + " ORDER BY t.fallback_order LIMIT 1",
-        params,
-    ).fetchone()
-    return None if row is None else int(row[0])
+    :meth:`SessionStore.peek_next`: the query of :meth:`SessionStore.lease_next` for
+    items nobody annotated, read without a lease (a hint for prefetching; the lease is
+    taken when the item is asked for). With ``overlap``, the store first serves items one
+    other annotator labelled: those are not foreseen here, so their images are not loaded
+    ahead."""
+    return store.peek_next(annotator, exclude)
 
 
 def predictions(store: SessionStore) -> dict[int, QueueEntry]:
