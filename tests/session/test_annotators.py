@@ -330,6 +330,30 @@ def test_yes_no_candidates_are_the_most_probable_unlabelled_items_of_the_class(
     assert session.item_view(ids[0]).negatives == ("two",)
 
 
+def test_yes_no_candidates_leave_out_what_the_annotator_skipped_or_put_it_last(
+    make_session, digits_folder
+) -> None:
+    session, _ = trained(make_session, digits_folder)
+    ids = [c.item_id for c in session.yes_no_candidates("two", 60)]
+    session.skip(ids[0], "ann")
+    session.skip(ids[2], "ann")
+
+    def candidates(n: int, **kwargs: object) -> list[int]:
+        return [c.item_id for c in session.yes_no_candidates("two", n, **kwargs)]
+
+    assert candidates(60) == ids  # nobody named: nothing left out
+    assert candidates(60, annotator="bob") == ids  # bob skipped nothing
+    rest = [i for i in ids if i not in (ids[0], ids[2])]
+    assert candidates(60, annotator="ann") == rest
+    assert candidates(3, annotator="ann") == rest[:3]
+    assert candidates(60, annotator="ann", include_skipped=True) == [*rest, ids[0], ids[2]]
+    assert candidates(2, annotator="ann", include_skipped=True) == rest[:2]
+    for item in rest:  # everything else labelled: only the skipped ones are offered
+        session.label(item, "two", "bob")
+    assert candidates(5, annotator="ann") == []
+    assert candidates(5, annotator="ann", include_skipped=True) == [ids[0], ids[2]]
+
+
 def test_prediction_of_one_item_matches_the_pool_predictions(make_session, digits_folder) -> None:
     session = make_session()
     assert session.prediction(3) is None  # no trained round yet

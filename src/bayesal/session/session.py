@@ -780,14 +780,22 @@ class LabellingSession:
         return [{**row, "label": self.label_names[row["label"]]} for row in rows]
 
     def yes_no_candidates(
-        self, class_name: object, n: int = 20, *, annotator: str | None = None
+        self,
+        class_name: object,
+        n: int = 20,
+        *,
+        annotator: str | None = None,
+        include_skipped: bool = False,
     ) -> list[ItemView]:
         """The ``n`` unlabelled items the model thinks most probably are ``class_name``,
         most probable first, for the yes/no mode ("is this a *two*?"): from the latest
         round's predictions of the pool (class probabilities of every item, recorded at
         each retrain). Items anyone annotated, items with a negative observation for this
-        class, and items leased to someone other than ``annotator`` are left out. Empty
-        before the first trained round. Leases nothing (:meth:`hold` leases one).
+        class, and items leased to someone other than ``annotator`` are left out, and so
+        are the items ``annotator`` skipped, unless ``include_skipped``: then they come
+        after all the others (most probable first), so a skipped item is offered again
+        only when nothing else is left. Empty before the first trained round. Leases
+        nothing (:meth:`hold` leases one).
 
         Raises:
             InvalidInputError: a regression session, an unknown class, a bad ``n``.
@@ -798,18 +806,24 @@ class LabellingSession:
         n = _check_count(n, "n", 1, 10_000)
         who = None if annotator is None else check_name(annotator)
         rows = self.store.conn.execute(
-            "SELECT p.item_id, p.probs FROM predictions p WHERE p.probs IS NOT NULL "
+            "SELECT p.item_id, p.probs, EXISTS (SELECT 1 FROM events s WHERE s.kind = 'skip' "
+            "AND s.annotator = ? AND s.item_id = p.item_id) FROM predictions p "
+            "WHERE p.probs IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = p.item_id) "
             "AND NOT EXISTS (SELECT 1 FROM current_labels c WHERE c.item_id = p.item_id) "
             "AND NOT EXISTS (SELECT 1 FROM negatives g WHERE g.item_id = p.item_id "
             "AND g.label = ?) AND NOT EXISTS (SELECT 1 FROM leases l WHERE "
             "l.item_id = p.item_id AND l.expires > ? AND l.annotator != ?)",
-            (index, time.time(), who or ""),
+            (who or "", index, time.time(), who or ""),
         ).fetchall()
+        if not include_skipped:
+            rows = [row for row in rows if not row[2]]
         if not rows:
             return []
-        probs = np.stack([np.frombuffer(b, dtype=np.float16) for _, b in rows])[:, index]
-        order = np.argsort(-probs.astype(np.float64), kind="stable")[:n]
+        probs = np.stack([np.frombuffer(b, dtype=np.float16) for _, b, _ in rows])[:, index]
+        order = np.argsort(-probs.astype(np.float64), kind="stable")
+        skipped = np.array([bool(rows[k][2]) for k in order])
+        order = order[np.argsort(skipped, kind="stable")][:n]  # skipped ones last
         return [self.item_view(int(rows[k][0])) for k in order]
 
     def predictions(self) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ __all__ = ["add_team_routes"]
 
 #: The most items one bulk label request takes.
 MAX_BULK = 500
-#: Candidates read per yes/no request (those this annotator skipped are passed over).
+#: Candidates read per yes/no request (those this annotator skipped come last).
 YESNO_WINDOW = 50
 
 
@@ -165,24 +165,11 @@ def add_team_routes(app: FastAPI, state: WebState) -> None:
     def candidate(label: object, annotator: str) -> ItemView | None:
         """The most probable candidate for ``label`` this annotator did not skip (else the
         most probable one), leased to them."""
-        views = session.yes_no_candidates(label, YESNO_WINDOW, annotator=annotator)
-        if not views:
-            return None
-        ids = [v.item_id for v in views]
-        marks = ",".join("?" * len(ids))
-        skipped = {
-            int(r[0])
-            for r in session.store.conn.execute(
-                "SELECT DISTINCT item_id FROM events WHERE kind = 'skip' AND annotator = ? "
-                f"AND item_id IN ({marks})",
-                [annotator, *ids],
-            )
-        }
-        ordered = [v for v in views if v.item_id not in skipped] + [
-            v for v in views if v.item_id in skipped
-        ]
+        views = session.yes_no_candidates(
+            label, YESNO_WINDOW, annotator=annotator, include_skipped=True
+        )
         with state.write_lock:
-            for view in ordered:
+            for view in views:
                 if session.hold(view.item_id, annotator):
                     return view
         return None
