@@ -98,6 +98,7 @@ from bayesal.posterior import FitSeeds, FittedPosterior, PosteriorMethod
 from bayesal.posterior.base import PosteriorDraw
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.scoring.engine import DEFAULT_MAX_LOG_PROBS_BYTES, ScoringReport, check_prefilter
+from bayesal.scoring.exclusions import Exclusions, condition_log_probs
 from bayesal.training import TrainConfig
 
 __all__ = [
@@ -318,6 +319,8 @@ class ActiveLearner:
         #: How the last query scored its pool (None before the first scored query).
         self.last_scoring: ScoringReport | None = None
         self._last_draw: tuple[int, PosteriorDraw] | None = None
+        # Negative observations: item id -> the classes it is not (teach_negative).
+        self._negatives: dict[int, frozenset[int]] = {}
 
         if labels is not None:
             known, values = self.task.known_labels(labels, n)
@@ -378,6 +381,148 @@ class ActiveLearner:
         if self.pool.is_labelled(ids_arr).any():
             self.pool.unlabel(ids_arr)
             self._label_version += 1
+
+    # ------------------------------------------------------------------ negative observations
+
+    def teach_negative(self, ids: ArrayLike, classes: ArrayLike) -> None:
+        """Record negative observations: item ``ids[j]`` is *not* class ``classes[j]``
+        (a "no" to "is this a *two*?"). Classification only. Not a label: the item stays
+        unlabelled and training is unchanged.
+
+        What it changes: wherever the learner scores a pool item (``query``, in memory,
+        streamed or on Ray) and in :meth:`predict_pool_log_probs` /
+        :meth:`predict_pool_samples`, that item's class distribution under each
+        posterior sample is conditioned on the label not being any of its negated
+        classes: those classes get log-probability ``-inf`` and each sample is
+        renormalised over the others (:func:`~bayesal.scoring.exclusions.condition_log_probs`).
+        BALD, entropy, margin, ... of the item are those of the conditioned ``[K, C]``.
+        Inputs that are not pool items (``predict_log_probs``, ``evaluate``) are never
+        conditioned. Saved and loaded with the learner.
+
+        All-or-nothing: on any error nothing is recorded. A pair given again is a no-op.
+
+        Args:
+            ids: pool ids (one per observation; an id may appear several times).
+            classes: the class each id is not, ints in ``[0, C)``, as many as ``ids``.
+
+        Raises:
+            InvalidInputError: a task other than classification, unknown ids, lengths
+                that differ, classes out of range, a class the item is labelled with, or
+                observations that would negate every class of an item.
+        """
+        if self.task.name != "classification":
+            raise InvalidInputError(
+                f"negative observations are for classification; this learner's task is "
+                f"{self.task.name!r}"
+            )
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        raw = np.atleast_1d(np.asarray(classes))
+        if raw.ndim != 1 or len(raw) != len(ids_arr):
+            raise InvalidInputError(
+                f"{len(ids_arr)} ids but classes of shape {list(raw.shape)}: give one class per id"
+            )
+        if len(raw) and (
+            raw.dtype == np.bool_
+            or not np.issubdtype(raw.dtype, np.integer)
+            or raw.min() < 0
+            or raw.max() >= self.num_classes
+        ):
+            raise InvalidInputError(
+                f"classes must be integers in [0, {self.num_classes}), got {raw.tolist()[:5]}"
+            )
+        self.pool.positions(ids_arr)  # unknown ids raise here
+        merged = dict(self._negatives)
+        for item, c in zip(ids_arr.tolist(), raw.tolist(), strict=True):
+            merged[item] = merged.get(item, frozenset()) | {int(c)}
+        labelled = self.pool.is_labelled(ids_arr)
+        for item in set(ids_arr.tolist()):
+            if len(merged[item]) >= self.num_classes:
+                raise InvalidInputError(
+                    f"item {item} would be negated for all {self.num_classes} classes: "
+                    "its label would be none of them"
+                )
+        for item, is_labelled in zip(ids_arr.tolist(), labelled.tolist(), strict=True):
+            if is_labelled:
+                label = int(self.pool.labels(np.asarray([item]))[0])
+                if label in merged[item]:
+                    raise InvalidInputError(
+                        f"item {item} is labelled class {label}: it cannot also be not {label} "
+                        "(forget the label first)"
+                    )
+        self._negatives = merged
+
+    def forget_negatives(self, ids: ArrayLike | None = None) -> None:
+        """Remove the negative observations of ``ids`` (default: all of them).
+
+        Raises:
+            InvalidInputError: unknown ids.
+        """
+        if ids is None:
+            self._negatives = {}
+            return
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        self.pool.positions(ids_arr)
+        drop = set(ids_arr.tolist())
+        self._negatives = {i: c for i, c in self._negatives.items() if i not in drop}
+
+    @property
+    def negatives(self) -> dict[int, tuple[int, ...]]:
+        """The negative observations: item id -> the classes it is not (sorted)."""
+        return {i: tuple(sorted(c)) for i, c in sorted(self._negatives.items())}
+
+    def _excluded(self, ids: IdArray) -> tuple[NDArray[np.int64], Tensor] | None:
+        """Positions in ``ids`` of the items with negative observations and their
+        ``[P, C]`` excluded classes (None when none of ``ids`` has any)."""
+        if not self._negatives:
+            return None
+        positions = [p for p, i in enumerate(ids.tolist()) if i in self._negatives]
+        if not positions:
+            return None
+        excluded = torch.zeros((len(positions), self.num_classes), dtype=torch.bool)
+        for row, p in enumerate(positions):
+            excluded[row, sorted(self._negatives[int(ids[p])])] = True
+        return np.asarray(positions, dtype=np.int64), excluded
+
+    def _exclusions(self, ids: IdArray) -> Exclusions | None:
+        """The :class:`~bayesal.scoring.exclusions.Exclusions` of the scored ``ids``."""
+        found = self._excluded(ids)
+        if found is None:
+            return None
+        return Exclusions(torch.from_numpy(found[0]), found[1])
+
+    def predict_pool_log_probs(self, ids: ArrayLike) -> Tensor:
+        """``[n, C]`` log predictive of pool items ``ids`` (as :meth:`predict_log_probs`
+        of their inputs), conditioned on their negative observations: the predictive
+        ``p(y | x)`` becomes ``p(y | x, y not in E)``, renormalised over the classes
+        not excluded. Items without negative observations: exactly ``predict_log_probs``.
+
+        Raises:
+            InvalidInputError: unknown ids, or a task other than classification.
+        """
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        log_probs = self.predict_log_probs(self.inputs.take(self._rows_of(ids_arr)))
+        return self._condition(ids_arr, log_probs)
+
+    def predict_pool_samples(self, ids: ArrayLike) -> Tensor:
+        """``[n, K, C]`` log-probs of pool items ``ids`` under the current round's draw
+        (as :meth:`predict_samples`), each sample conditioned on the items' negative
+        observations: what ``query`` scores them with.
+
+        Raises:
+            InvalidInputError: unknown ids.
+        """
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        samples = self.predict_samples(self.inputs.take(self._rows_of(ids_arr)))
+        return self._condition(ids_arr, samples)
+
+    def _condition(self, ids: IdArray, log_probs: Tensor) -> Tensor:
+        found = self._excluded(ids)
+        if found is None:
+            return log_probs
+        positions = torch.from_numpy(found[0])
+        out = log_probs.clone()
+        out[positions] = condition_log_probs(log_probs[positions], found[1])
+        return out
 
     # ------------------------------------------------------------------ training
 
@@ -529,6 +674,7 @@ class ActiveLearner:
             fitted=fitted,
             draw_seed=draw_seed,
             r=r,
+            exclusions=self._exclusions(scored_ids),
         )
         t2 = time.perf_counter()
         positions = selection.indices_B.cpu().numpy().astype(np.int64)

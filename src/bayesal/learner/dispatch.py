@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +44,7 @@ from bayesal.scoring.engine import (
     score_is_deterministic,
     score_locally,
 )
+from bayesal.scoring.exclusions import Exclusions
 
 if TYPE_CHECKING:
     from bayesal.data.pool import IdArray
@@ -64,13 +66,16 @@ def score_and_select(
     fitted: FittedPosterior | None = None,
     draw_seed: int = 0,
     r: int = 0,
+    exclusions: Exclusions | None = None,
 ) -> tuple[Selection, float]:
     """The strategy's selection among ``scored_ids`` under one draw, and the time at
     which scoring ended. Inputs stream chunk by chunk (the pool is never copied).
 
     A pool whose log-probs fit (``max_log_probs_bytes``), scored locally without a
     prefilter, takes the in-memory path (:func:`score_in_memory`); otherwise the pool is
-    streamed (:func:`score_streaming`)."""
+    streamed (:func:`score_streaming`). ``exclusions`` (negative observations of scored
+    items, by position) condition the log-probs on both paths before the strategy
+    reads them (:mod:`bayesal.scoring.exclusions`)."""
     rows = learner._rows_of(scored_ids)
     n_items = len(rows)
     fits = log_probs_bytes(n_items, draw.num_samples, learner.num_classes) <= (
@@ -83,7 +88,9 @@ def score_and_select(
         )
     if executor == "local" and fits and prefilter is None:
         learner.last_scoring = ScoringReport("in_memory", None, n_items)
-        return score_in_memory(learner, draw, rows, batch_size, generator, targets_M)
+        return score_in_memory(
+            learner, draw, rows, batch_size, generator, targets_M, exclusions=exclusions
+        )
     return score_streaming(
         learner,
         draw,
@@ -96,6 +103,7 @@ def score_and_select(
         fitted=fitted,
         draw_seed=draw_seed,
         tie_seed=stream_seed(learner.seed, _PREFILTER, r),
+        exclusions=exclusions,
     )
 
 
@@ -106,11 +114,14 @@ def score_in_memory(
     batch_size: int,
     generator: torch.Generator,
     targets_M: Tensor | None,
+    *,
+    exclusions: Exclusions | None = None,
 ) -> tuple[Selection, float]:
     """The original scoring path: pointwise scores chunk by chunk, concatenated; or,
     for other strategies, the whole ``[N, K, C]`` (and EPIG's targets) in memory."""
     strategy = learner.strategy
     inputs, chunk_size = learner.inputs, learner.chunk_size
+    blocks = _conditioned_blocks(draw, inputs, rows, chunk_size, exclusions)
     if is_pointwise(strategy):
         # Only scores_N is kept, never [N, K, C] of the whole pool. (EPIG is held
         # whole here; score_streaming scores it in its own row blocks, with the
@@ -118,21 +129,11 @@ def score_in_memory(
         # Each chunk's scores are checked as the strategy returns them (a plugin may
         # return the wrong length or NaN: bayesal.scoring.checks).
         if getattr(strategy, "score_uses_generator", True):
-            scores_N = torch.cat(
-                [
-                    _chunk_scores(strategy, draw.log_probs(x).cpu(), generator)
-                    for x in inputs.batches(rows, chunk_size)
-                ]
-            )
+            scores_N = torch.cat([_chunk_scores(strategy, lp.cpu(), generator) for lp in blocks])
         else:
             # Scored where the draw computes (a GPU): the scores come to the host
             # once, not [n, K, C] per chunk (on the CPU the same computation).
-            scores_N = torch.cat(
-                [
-                    _chunk_scores(strategy, draw.log_probs(x), generator)
-                    for x in inputs.batches(rows, chunk_size)
-                ]
-            ).cpu()
+            scores_N = torch.cat([_chunk_scores(strategy, lp, generator) for lp in blocks]).cpu()
         scored = time.perf_counter()
         finite = scores_N[torch.isfinite(scores_N)]
         check_scores_rank(strategy.name, len(finite), len(scores_N))
@@ -143,9 +144,7 @@ def score_in_memory(
         return check_selection(strategy.name, selection, batch_size, len(rows)), scored
     log_probs_N_K_C = None
     if POOL_LOG_PROBS in strategy_inputs(strategy):  # coreset, TypiClust: embeddings only
-        log_probs_N_K_C = torch.cat(
-            [draw.log_probs(x).cpu() for x in inputs.batches(rows, chunk_size)]
-        )
+        log_probs_N_K_C = torch.cat([lp.cpu() for lp in blocks])
     log_probs_target_M_K_C = _target_log_probs(draw, targets_M, chunk_size)
     extra = embedding_inputs(learner, rows)
     scored = time.perf_counter()
@@ -173,6 +172,7 @@ def score_streaming(
     fitted: FittedPosterior | None,
     draw_seed: int,
     tie_seed: int,
+    exclusions: Exclusions | None = None,
 ) -> tuple[Selection, float]:
     """Stream the pool (here or as Ray tasks, :mod:`bayesal.scoring`), keeping only
     what the selection needs; then merge and select."""
@@ -207,6 +207,7 @@ def score_streaming(
             plan,
             strategy,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            exclusions=exclusions,
         )
     else:
         results = score_locally(
@@ -217,6 +218,7 @@ def score_streaming(
             strategy,
             generator=generator,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            exclusions=exclusions,
         )
         seconds = {"ship": 0.0, "score": time.perf_counter() - t0}
     scored = time.perf_counter()
@@ -267,6 +269,24 @@ def _target_log_probs(
             for i in range(0, len(targets_M), chunk_size)
         ]
     )
+
+
+def _conditioned_blocks(
+    draw: PosteriorDraw,
+    inputs: Any,
+    rows: NDArray[np.int64],
+    chunk_size: int,
+    exclusions: Exclusions | None,
+) -> Iterator[Tensor]:
+    """The ``[n, K, C]`` log-probs of the chunks of ``rows``, in order, on the draw's
+    device, conditioned on ``exclusions`` (positions counted from the first row)."""
+    start = 0
+    for x in inputs.batches(rows, chunk_size):
+        lp = draw.log_probs(x)
+        if exclusions is not None:
+            lp = exclusions.block(start, lp)
+        start += len(lp)
+        yield lp
 
 
 def _chunk_scores(strategy: Any, log_probs_n_K_C: Tensor, generator: torch.Generator) -> Tensor:

@@ -9,6 +9,10 @@ pool inputs. :func:`save` writes it atomically; :func:`load` checks it
 builds the learner with the saved settings and restores labels, round and posterior so
 that the next query proposes what the saved learner's would have.
 
+Negative observations (``ActiveLearner.teach_negative``) are saved under
+``"negatives"`` (``ids`` and ``classes``, one pair per observation) only when there are
+any, so the file of a learner without them is what it always was.
+
 Compatibility: settings added after the first release are optional when loading (their
 defaults of that time apply); loading ignores settings it does not know; and ``task`` is
 written only for a task other than classification. So files go both ways between
@@ -128,6 +132,12 @@ def save(learner: ActiveLearner, path: str | Path, *, include_pool: bool | None 
         "pool_len": len(learner.inputs),
         "pool_fingerprint": pool_fingerprint(learner),
     }
+    if learner._negatives:  # files without negative observations stay as they were
+        pairs = [(i, c) for i, cs in sorted(learner._negatives.items()) for c in sorted(cs)]
+        state["negatives"] = {
+            "ids": np.asarray([i for i, _ in pairs], dtype=np.int64),
+            "classes": np.asarray([c for _, c in pairs], dtype=np.int64),
+        }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return atomic_write(path, lambda fh: fh.write(buffer.getvalue()))
@@ -234,6 +244,15 @@ def load(
     learner.task.restore_labels(learner.pool, labelled, np.asarray(state["labels"]))
     learner.round = int(state["round"])
     learner._label_version = 1
+    negatives = state.get("negatives")  # files of older versions have none
+    if negatives is not None:
+        try:
+            learner.teach_negative(negatives["ids"], negatives["classes"])
+        except (InvalidInputError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{path}: its negative observations are refused ({exc}) (an edited or "
+                "damaged save file; save the learner again)"
+            ) from None
     fitted = state["fitted"]
     if fitted is not None:
         models = []

@@ -40,6 +40,7 @@ from bayesal.acquisition.base import Strategy
 from bayesal.data.source import PoolInputs, portable_inputs
 from bayesal.errors import BayesalError, InvalidInputError
 from bayesal.posterior.methods import FittedPosterior
+from bayesal.scoring.exclusions import Exclusions
 from bayesal.scoring.stream import RangeResult, ScorePlan, ShardRange, score_range, shard_ranges
 
 __all__ = ["RAY_INSTALL", "RayScoringUnavailableError", "RayScorer", "import_ray"]
@@ -73,6 +74,7 @@ def _score_shard(
     strategy: Strategy | None,
     targets: Tensor | None,
     threads: int,
+    exclusions: Exclusions | None = None,
 ) -> RangeResult:
     """The body of one Ray task: the draw, then :func:`~.stream.score_range`."""
     torch.set_num_threads(threads)
@@ -87,6 +89,7 @@ def _score_shard(
         strategy,
         generator=torch.Generator().manual_seed(0),
         log_probs_target_M_K_C=targets,
+        exclusions=exclusions,
     )
 
 
@@ -170,8 +173,10 @@ class RayScorer:
         strategy: Strategy,
         *,
         log_probs_target_M_K_C: Tensor | None = None,
+        exclusions: Exclusions | None = None,
     ) -> tuple[list[RangeResult], dict[str, float], int]:
-        """Score the pool ``rows`` (positions ``0..N-1``) in shards on the cluster.
+        """Score the pool ``rows`` (positions ``0..N-1``) in shards on the cluster,
+        conditioned on ``exclusions`` (negative observations, :mod:`~.exclusions`).
 
         Returns the shards' results, the seconds spent shipping (``ray.put``) and
         scoring (submit to last result), and the number of shards.
@@ -195,6 +200,7 @@ class RayScorer:
             self._inputs = (inputs, ray.put(portable_inputs(inputs)))
         strategy_ref = ray.put(strategy if plan.mode in ("top_k", "scores") else None)
         targets_ref = ray.put(log_probs_target_M_K_C)
+        exclusions_ref = ray.put(exclusions)
         t1 = time.perf_counter()
         ranges = shard_ranges(plan, self.shards_for(ray))
         pending = [
@@ -208,6 +214,7 @@ class RayScorer:
                 strategy_ref,
                 targets_ref,
                 self.cpus_per_shard,
+                exclusions_ref,
             )
             for r in ranges
         ]

@@ -37,6 +37,7 @@ from bayesal.data.source import PoolInputs
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import PosteriorDraw
 from bayesal.scoring.checks import check_scores_rank, check_selection
+from bayesal.scoring.exclusions import Exclusions
 from bayesal.scoring.stream import (
     RangeResult,
     ScorePlan,
@@ -187,8 +188,10 @@ def score_locally(
     *,
     generator: torch.Generator,
     log_probs_target_M_K_C: Tensor | None,
+    exclusions: Exclusions | None = None,
 ) -> list[RangeResult]:
-    """The whole pool as one range in this process."""
+    """The whole pool as one range in this process (``exclusions``: negative
+    observations to condition on, :mod:`~.exclusions`)."""
     whole = ShardRange(0, plan.num_items, 0, plan.num_items)
     return [
         score_range(
@@ -200,6 +203,7 @@ def score_locally(
             strategy,
             generator=generator,
             log_probs_target_M_K_C=log_probs_target_M_K_C,
+            exclusions=exclusions,
         )
     ]
 

@@ -45,6 +45,7 @@ from bayesal.data.source import PoolInputs
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import PosteriorDraw
 from bayesal.scoring.checks import check_score_chunk
+from bayesal.scoring.exclusions import Exclusions
 from bayesal.scoring.topk import BestCandidates, TopKCandidates
 
 __all__ = [
@@ -254,6 +255,7 @@ def score_range(
     *,
     generator: torch.Generator,
     log_probs_target_M_K_C: Tensor | None = None,
+    exclusions: Exclusions | None = None,
 ) -> RangeResult:
     """Score positions ``[shard.own_start, shard.own_stop)`` of the pool under ``draw``.
 
@@ -270,6 +272,9 @@ def score_range(
         generator: passed to ``strategy.score`` (the learner's selection generator, so a
             score that draws random numbers draws them as the in-memory path did).
         log_probs_target_M_K_C: target log-probs for strategies that read them (EPIG).
+        exclusions: negative observations of scored items (positions in the whole
+            pool): each block's log-probs are conditioned on them before anything reads
+            them (:mod:`~bayesal.scoring.exclusions`).
 
     Returns:
         A :class:`RangeResult`.
@@ -292,6 +297,8 @@ def score_range(
     total, count, largest = 0.0, 0, -math.inf
     for start, lp in _chunk_blocks(draw, inputs, rows, shard, plan.chunk_size, block, seconds):
         t0 = time.perf_counter()
+        if exclusions is not None:
+            lp = exclusions.block(start, lp)
         positions = torch.arange(start, start + len(lp), dtype=torch.int64)
         if plan.mode == "log_probs":
             kept.append(lp)
