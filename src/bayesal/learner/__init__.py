@@ -501,7 +501,7 @@ class ActiveLearner:
         """
         ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
         log_probs = self.predict_log_probs(self.inputs.take(self._rows_of(ids_arr)))
-        return self._condition(ids_arr, log_probs)
+        return self.condition_pool_log_probs(ids_arr, log_probs)
 
     def predict_pool_samples(self, ids: ArrayLike) -> Tensor:
         """``[n, K, C]`` log-probs of pool items ``ids`` under the current round's draw
@@ -513,10 +513,25 @@ class ActiveLearner:
         """
         ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
         samples = self.predict_samples(self.inputs.take(self._rows_of(ids_arr)))
-        return self._condition(ids_arr, samples)
+        return self.condition_pool_log_probs(ids_arr, samples)
 
-    def _condition(self, ids: IdArray, log_probs: Tensor) -> Tensor:
-        found = self._excluded(ids)
+    def condition_pool_log_probs(self, ids: ArrayLike, log_probs: Tensor) -> Tensor:
+        """``log_probs`` of pool items ``ids`` (``[n, C]`` or ``[n, K, C]``, row ``j``
+        for ``ids[j]``) conditioned on their negative observations (each row, and each
+        sample, renormalised over the classes not excluded); the same tensor when none
+        of ``ids`` has any. For log-probs computed elsewhere (another round's draw).
+
+        Args:
+            ids: pool ids, one per row of ``log_probs``.
+            log_probs: their log-probabilities.
+
+        Raises:
+            InvalidInputError: a length that differs from ``ids``.
+        """
+        ids_arr = as_id_array(np.atleast_1d(ids) if np.isscalar(ids) else ids)
+        if len(ids_arr) != len(log_probs):
+            raise InvalidInputError(f"{len(ids_arr)} ids but {len(log_probs)} rows of log-probs")
+        found = self._excluded(ids_arr)
         if found is None:
             return log_probs
         positions = torch.from_numpy(found[0])

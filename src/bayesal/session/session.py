@@ -1154,11 +1154,16 @@ class LabellingSession:
             y[position[item]] = label
         x = data.x[rows]
         learner = self._learner(x, ids, y)
+        metrics_negatives = self._teach_negatives(learner, y == MISSING, ids)
         last = self.store.current_round()
         r = 0 if last is None else last + 1
         learner.round = r
         size = min(self.config.queue_size, int((y == MISSING).sum()))
-        metrics: dict[str, Any] = {"round": r, "n_labels": len(labels)}
+        metrics: dict[str, Any] = {
+            "round": r,
+            "n_labels": len(labels),
+            "n_negatives_used": metrics_negatives,
+        }
         queue: list[QueueEntry] = []
         stop_predictions: bytes | None = None
         picked = learner.query(size) if size else np.zeros(0, dtype=np.int64)
@@ -1174,8 +1179,10 @@ class LabellingSession:
             scores = None
             if len(picked_rows):
                 x_q = torch.as_tensor(x[picked_rows])
-                log_probs = self._predict(learner, x_q)
-                log_probs_K = draw.log_probs(x_q).cpu()
+                # The guess, score and uncertainty shown are conditioned on the item's
+                # negative observations, as the queue's ranking was.
+                log_probs = learner.condition_pool_log_probs(picked, self._predict(learner, x_q))
+                log_probs_K = learner.condition_pool_log_probs(picked, draw.log_probs(x_q).cpu())
                 if is_pointwise(learner.strategy):
                     generator = torch.Generator().manual_seed(
                         stream_seed(self.config.seed, _SESSION_STREAM, 2, r)
@@ -1236,6 +1243,33 @@ class LabellingSession:
         assert result is not None
         return result
 
+    def _teach_negatives(
+        self, learner: ActiveLearner, unlabelled: np.ndarray, ids: np.ndarray
+    ) -> int:
+        """Hand the session's negative observations of unlabelled items to ``learner``
+        (:meth:`~bayesal.learner.ActiveLearner.teach_negative`), so the queue, the
+        guesses and the round's predictions are conditioned on them. Items with a
+        resolved label are left out (their label says more), so is a "no" its annotator
+        took back (they annotated the item with that class), and so is an item whose
+        negatives cover every class (contradictory: nothing to condition on). Returns
+        how many observations (distinct item and class) the learner got."""
+        open_items = {int(i) for i in ids[unlabelled]}
+        annotations = self.store.annotations()
+        by_item: dict[int, set[int]] = {}
+        for row in self.store.negatives():
+            own = annotations.get((row["item_id"], row["annotator"]))
+            if row["item_id"] in open_items and own != row["label"]:
+                by_item.setdefault(int(row["item_id"]), set()).add(int(row["label"]))
+        pairs = [
+            (item, c)
+            for item, classes in sorted(by_item.items())
+            if len(classes) < self.num_classes
+            for c in sorted(classes)
+        ]
+        if pairs:
+            learner.teach_negative([i for i, _ in pairs], [c for _, c in pairs])
+        return len(pairs)
+
     def _pool_predictions(
         self, learner: ActiveLearner, draw: Any, x: np.ndarray, ids: np.ndarray, r: int
     ) -> tuple[float, list[tuple[int, int | None, float | None, float | None, bytes | None]]]:
@@ -1246,8 +1280,12 @@ class LabellingSession:
         rows: list[tuple[int, int | None, float | None, float | None, bytes | None]] = []
         for start in range(0, len(ids), _PREDICT_CHUNK):
             x_c = torch.as_tensor(x[start : start + _PREDICT_CHUNK])
-            probs_B_C = self._predict(learner, x_c).exp().cpu()
-            bald_B = mutual_information(draw.log_probs(x_c).cpu())
+            ids_c = ids[start : start + _PREDICT_CHUNK]
+            probs_B_C = learner.condition_pool_log_probs(ids_c, self._predict(learner, x_c))
+            probs_B_C = probs_B_C.exp().cpu()
+            bald_B = mutual_information(
+                learner.condition_pool_log_probs(ids_c, draw.log_probs(x_c).cpu())
+            )
             prob_B, predicted_B = probs_B_C.max(-1)
             half = probs_B_C.numpy().astype(np.float16)
             for k in range(len(x_c)):
