@@ -244,6 +244,18 @@ def trial_seconds(study: str, strategy: str | None = None) -> Source:
     return source
 
 
+def round0_seconds(study: str) -> Source:
+    """The median over trials of round 0's training seconds (a graph posterior builds
+    its graph there): ``median``."""
+
+    def source(root: Path) -> Values:
+        df = _results(root, study)
+        return {"median": float(df[df["round"] == 0]["train_seconds"].median())}
+
+    source.__doc__ = f"round0_seconds({study!r})"
+    return source
+
+
 def accuracy_at(study: str, strategy: str, n_labels: int) -> Source:
     """Test accuracy (%) at ``n_labels`` over seeds: ``median``, ``mean``, ``min``, ``max``."""
 
@@ -584,6 +596,7 @@ ENCODER = "mnist_encoder"
 ENS_README = f"benchmarks/results/{ENSEMBLE}/README.md"
 POST_README = f"benchmarks/results/{POSTERIORS}/README.md"
 WINE_README = "benchmarks/results/wine_tabular/README.md"
+GP_SEMI = "mnist_semi_gp"
 SEMI = "mnist_semi"
 WINE_SEMI = "wine_semi"
 DIGITS_SEMI = "digits_semi"
@@ -626,6 +639,27 @@ VERDICT_NOISE = (
 )
 #: "BALD {VERDICT} random": beats | is within seed noise of | falls below.
 VERDICT = "{verdict:beats|is within seed noise of|falls below}"
+
+
+def _phases_derived(data: Mapping[str, Any]) -> dict[str, Any]:
+    """budget_phases.json: the labels before the first late round, the rounds of each
+    phase (min and max over seeds), and whether every seed's picks were the committed."""
+    seeds = data["seeds"]
+    first = sorted(int(s["first_late_round"]) for s in seeds)
+    labels = [2 + 2 * r for r in first]
+    return {
+        "first_min": first[0],
+        "first_max": first[-1],
+        "labels_min": labels[0],
+        "labels_max": labels[-1],
+        "labels_median": labels[len(labels) // 2],
+        "cov_min": min(s["coverage_rounds"] for s in seeds),
+        "cov_max": max(s["coverage_rounds"] for s in seeds),
+        "late_min": min(s["late_rounds"] for s in seeds),
+        "late_max": max(s["late_rounds"] for s in seeds),
+        "rounds": seeds[0]["rounds"],
+        "all_equal": yes_no(all(s["picks_equal_committed"] for s in seeds)),
+    }
 
 
 def study_claims(
@@ -848,6 +882,85 @@ BENCH_CLAIMS: list[Claim] = [
             "UMAP took {fit_seconds:.1f} s to fit on the pool and {transform_seconds:.1f} s",
         ]
     ],
+    # --- issue 20: the graph GP study's budget-aware phases (budget_phases.json)
+    *[
+        Claim(
+            f"benchmarks/results/{GP_SEMI}/README.md",
+            text,
+            bench(f"benchmarks/results/{GP_SEMI}/budget_phases.json", _phases_derived),
+        )
+        for text in [
+            "picks checked equal to `results.csv` {all_equal:on every seed|not on every seed}",
+            "first BALD round came after {labels_min} to {labels_max} labels (rounds "
+            "{first_min} to {first_max}; median after {labels_median})",
+            "its {rounds} rounds {cov_min} to {cov_max} picked by coverage, {late_min} to "
+            "{late_max} by BALD",
+        ]
+    ],
+    Claim(
+        f"benchmarks/results/{GP_SEMI}/README.md",
+        "by 16 labels it is at {b[acc][16]:.1f}% (median), random at {r[acc][16]:.1f}%",
+        joined(b=medians(GP_SEMI, "budget_aware"), r=medians(GP_SEMI, "random")),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "BALD after {labels_min} to {labels_max} labels and then alternated",
+        bench(f"benchmarks/results/{GP_SEMI}/budget_phases.json", _phases_derived),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "The budget-aware strategy " + VERDICT + " random on AULC (+{mean:.1f} points, "
+        "{wins}/{losses})",
+        paired(GP_SEMI, "budget_aware"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "and reaches 95% at {l95_median_text} labels (median), as do",
+        summary(GP_SEMI, "budget_aware"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "random needs {l95_median_text}. BALD",
+        summary(GP_SEMI, "random"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "BALD ({mean:+.1f} points) and",
+        paired(GP_SEMI, "bald"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "EPIG ({mean:+.1f} points)\n  alone are {verdict:above|within seed noise of|below} random",
+        paired(GP_SEMI, "epig"),
+    ),
+    Claim(
+        "docs/semi_supervised.md",
+        "Under `graph_gp` it is {verdict:above|within seed noise of|below} random",
+        paired(GP_SEMI, "bald"),
+    ),
+    # --- issue 20: the README's summary of the graph GP study
+    Claim(
+        "README.md",
+        "the budget-aware strategy " + VERDICT + " random on AULC by more than seed noise "
+        "({mean:+.1f} points,\n{wins}/{losses})",
+        paired(GP_SEMI, "budget_aware"),
+    ),
+    Claim(
+        "README.md",
+        "and reaches 95% at {l95_median_text} labels (median;",
+        summary(GP_SEMI, "budget_aware"),
+    ),
+    Claim("README.md", "random at {l95_median_text}); margin", summary(GP_SEMI, "random")),
+    Claim(
+        "README.md",
+        "BALD and EPIG alone stay {verdict:above|within seed noise of|below} random",
+        paired(GP_SEMI, "bald"),
+    ),
+    Claim(
+        "README.md",
+        "BALD and EPIG alone stay {verdict:above|within seed noise of|below} random",
+        paired(GP_SEMI, "epig"),
+    ),
     # --- issue 20: the README's summary of the UMAP study
     Claim(
         "README.md",
@@ -868,7 +981,7 @@ BENCH_CLAIMS: list[Claim] = [
     ),
     Claim(
         "README.md",
-        "budget-aware {mean:+.1f}). Commands and tables:",
+        "budget-aware {mean:+.1f}). Under `posterior: graph_gp`",
         paired("mnist_semi_umap", "budget_aware"),
     ),
     # --- issue 20: the UMAP study's labels to 95%
@@ -924,6 +1037,56 @@ BENCH_CLAIMS: list[Claim] = [
             ("BALD, forest", "bald_forest"),
         ],
         (6, 8, 12, 20, 36),
+    ),
+    *study_claims(
+        GP_SEMI,
+        [
+            ("margin", "margin", "random"),
+            ("TypiClust", "typiclust", "random"),
+            ("the budget-aware strategy", "budget_aware", "random"),
+            ("EPIG", "epig", "random"),
+            ("BALD", "bald", "random"),
+        ],
+        [
+            ("random", "random"),
+            ("margin", "margin"),
+            ("BALD", "bald"),
+            ("EPIG", "epig"),
+            ("TypiClust", "typiclust"),
+            ("budget-aware", "budget_aware"),
+        ],
+        (2, 10, 16, 20, 30, 40, 60, 100),
+    ),
+    *[
+        Claim(
+            f"benchmarks/results/{GP_SEMI}/README.md",
+            name + " {l95_median_text} [{l95_q25_text}, {l95_q75_text}] ({l95_reached}/{n})",
+            summary(GP_SEMI, label),
+        )
+        for name, label in [
+            ("margin", "margin"),
+            ("TypiClust", "typiclust"),
+            ("the budget-aware\nstrategy", "budget_aware"),
+            ("EPIG", "epig"),
+            ("BALD", "bald"),
+            ("random\n", "random"),
+        ]
+    ],
+    *[
+        Claim(f"benchmarks/results/{GP_SEMI}/README.md", text, trial_seconds(GP_SEMI, label))
+        for text, label in [
+            ("cores): random {median:.1f} s", "random"),
+            ("margin {median:.1f} s, BALD", "margin"),
+            ("BALD {median:.1f} s, EPIG", "bald"),
+            ("EPIG {median:.1f} s,\nTypiClust", "epig"),
+            ("TypiClust {median:.1f} s, budget-aware", "typiclust"),
+            ("budget-aware {median:.1f} s; round 0", "budget_aware"),
+        ]
+    ],
+    Claim(
+        f"benchmarks/results/{GP_SEMI}/README.md",
+        "its eigenvectors, once per trial) {median:.1f} s",
+        round0_seconds(GP_SEMI),
     ),
     *study_claims(
         "mnist_semi_umap",
