@@ -454,6 +454,9 @@ class ActiveLearner:
     def forget_negatives(self, ids: ArrayLike | None = None) -> None:
         """Remove the negative observations of ``ids`` (default: all of them).
 
+        Args:
+            ids: pool ids; None: every item.
+
         Raises:
             InvalidInputError: unknown ids.
         """
@@ -496,6 +499,9 @@ class ActiveLearner:
         ``p(y | x)`` becomes ``p(y | x, y not in E)``, renormalised over the classes
         not excluded. Items without negative observations: exactly ``predict_log_probs``.
 
+        Args:
+            ids: pool ids.
+
         Raises:
             InvalidInputError: unknown ids, or a task other than classification.
         """
@@ -507,6 +513,9 @@ class ActiveLearner:
         """``[n, K, C]`` log-probs of pool items ``ids`` under the current round's draw
         (as :meth:`predict_samples`), each sample conditioned on the items' negative
         observations: what ``query`` scores them with.
+
+        Args:
+            ids: pool ids.
 
         Raises:
             InvalidInputError: unknown ids.

@@ -11,7 +11,9 @@ See ``docs/scale.md``.
 * :mod:`~.stream`: one range of the pool scored chunk by chunk under one posterior draw,
   keeping only what the selection needs (bit for bit the in-memory scores);
 * :mod:`~.engine`: the plan (what to keep, by strategy), merging ranges and selecting;
-* :mod:`~.distributed`: shards as Ray tasks (the posterior shipped once).
+* :mod:`~.distributed`: shards as Ray tasks (the posterior shipped once);
+* :mod:`~.exclusions`: negative observations ("item i is not class c"), conditioned on
+  per posterior sample in every scored block.
 """
 
 from bayesal.scoring.distributed import RayScorer, RayScoringUnavailableError

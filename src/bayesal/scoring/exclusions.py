@@ -71,7 +71,12 @@ class Exclusions:
 
     def block(self, start: int, log_probs_n_K_C: Tensor) -> Tensor:
         """The log-probs of positions ``[start, start + n)`` conditioned on the
-        exclusions among them (the same tensor when there are none)."""
+        exclusions among them (the same tensor when there are none).
+
+        Args:
+            start: the position of the block's first row in the scored pool.
+            log_probs_n_K_C: the block's log-probs.
+        """
         lo = int(torch.searchsorted(self.positions, start))
         hi = int(torch.searchsorted(self.positions, start + len(log_probs_n_K_C)))
         if lo == hi:
