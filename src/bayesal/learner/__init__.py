@@ -478,13 +478,14 @@ class ActiveLearner:
         ``[P, C]`` excluded classes (None when none of ``ids`` has any)."""
         if not self._negatives:
             return None
-        positions = [p for p, i in enumerate(ids.tolist()) if i in self._negatives]
-        if not positions:
+        negated = np.fromiter(self._negatives, dtype=np.int64, count=len(self._negatives))
+        positions = np.flatnonzero(np.isin(np.asarray(ids), negated)).astype(np.int64)
+        if len(positions) == 0:
             return None
         excluded = torch.zeros((len(positions), self.num_classes), dtype=torch.bool)
-        for row, p in enumerate(positions):
+        for row, p in enumerate(positions.tolist()):
             excluded[row, sorted(self._negatives[int(ids[p])])] = True
-        return np.asarray(positions, dtype=np.int64), excluded
+        return positions, excluded
 
     def _exclusions(self, ids: IdArray) -> Exclusions | None:
         """The :class:`~bayesal.scoring.exclusions.Exclusions` of the scored ``ids``."""
