@@ -38,9 +38,7 @@ def _fit(name: str) -> FittedPosterior:
         )
     method = get_posterior(name)
     # A semi-supervised method also reads the pool: here X, every row labelled.
-    pool = (
-        {"pool": ArrayInputs(X), "labelled_rows": np.arange(len(X))} if method.reads_pool else {}
-    )
+    pool = {"pool": ArrayInputs(X), "labelled_rows": np.arange(len(X))} if method.reads_pool else {}
     return method.fit(
         _build,
         X,
