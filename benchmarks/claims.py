@@ -1623,6 +1623,39 @@ BENCH_CLAIMS += template_claims(
     "docs/labelling.md", LABELLING_PAGE_TEMPLATE, bench(LABELLING_PAGE_JSON, _page_derived)
 )
 
+#: benchmarks/bench_team_session.py's run (issue 22): the agreement of a scripted
+#: two-annotator session, quoted in docs/labelling.md.
+TEAM_SESSION_JSON = "benchmarks/results/labelling_page/team_session.json"
+TEAM_SESSION_TEMPLATE = """
+A longer scripted session goes through the JSON API of the real app
+(`benchmarks/bench_team_session.py`; raw output in
+`benchmarks/results/labelling_page/team_session.json`): {settings[items]} digit images,
+`overlap: {settings[overlap]:.1f}`, `resolve: {settings[resolve]}`, seed {seed}, two
+annotators taking turns with `POST /api/next` and `POST /api/label`,
+{labels_per_annotator[alice]} labels each. alice gave every item its true class; bob gave
+a wrong class on {wrong_labels_bob} of his {labels_per_annotator[bob]} labels
+({wrong_pct:.0f}%, chosen by the seed). {items_two_annotations} items got two annotations
+(the last item each held was never reached by the other); the two disagreed on
+{disagreements} of them (observed agreement {observed_agreement:.1%}), and `GET
+/api/status` gave an `agreement` of {agreement[kappa]:.3f} ({agreement[method]}) over
+{agreement[items]} items, {same:the same as|not the same as} the script's own Cohen's
+kappa from the two label lists. Those {disagreements} disagreements were
+{conflicts_before_review} conflicts; the reviewer resolved each with `GET /api/conflicts`
+and `POST /api/resolve`, and {conflicts_after_review} were left.
+"""
+
+
+def _team_derived(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``wrong_pct`` (bob's wrong share, in %), ``same`` (the app's kappa equals the
+    hand-computed one)."""
+    same = abs(data["agreement"]["kappa"] - data["kappa_by_hand"]) <= 1e-9
+    return {"wrong_pct": 100 * data["settings"]["wrong_share_bob"], "same": yes_no(same)}
+
+
+BENCH_CLAIMS += template_claims(
+    "docs/labelling.md", TEAM_SESSION_TEMPLATE, bench(TEAM_SESSION_JSON, _team_derived)
+)
+
 
 CLAIMS: list[Claim] = [
     # --- README: the frozen encoder with an ensemble of heads, and with one MC-dropout head
