@@ -38,6 +38,18 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
+def test_strategies_of_a_task_are_the_task_tables() -> None:
+    from bayesal.tasks.table import TASKS, strategies_for
+
+    for task in TASKS:
+        result = CliRunner().invoke(main, ["strategies", "--task", task])
+        assert result.exit_code == 0, result.output
+        expected = available_strategies() if task == "classification" else strategies_for(task)
+        assert result.output.split() == list(expected)
+    bad = CliRunner().invoke(main, ["strategies", "--task", "ranking"])
+    assert bad.exit_code != 0 and "ranking" in bad.output
+
+
 def test_strategies_lists_the_registry() -> None:
     result = CliRunner().invoke(main, ["strategies"])
     assert result.exit_code == 0

@@ -347,9 +347,22 @@ def _list_names(kind: str, plugins: tuple[str, ...]) -> None:
 
 @main.command()
 @_plugin_option
-def strategies(plugins: tuple[str, ...]) -> None:
-    """List the registered acquisition strategy names, one per line."""
-    _list_names("strategy", plugins)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "multilabel", "regression", "segmentation"]),
+    default=None,
+    help="List only the built-in strategies that apply to this task (docs/tasks.md).",
+)
+def strategies(plugins: tuple[str, ...], task: str | None) -> None:
+    """List the registered acquisition strategy names, one per line (with --task, the
+    built-in ones that apply to that task; plugin strategies apply to classification)."""
+    if task is None or task == "classification":
+        _list_names("strategy", plugins)
+        return
+    from bayesal.tasks.table import strategies_for
+
+    for name in strategies_for(task):
+        click.echo(name)
 
 
 @main.command()
