@@ -938,6 +938,56 @@ BENCH_CLAIMS: list[Claim] = [
         "Under `graph_gp` it is {verdict:above|within seed noise of|below} random",
         paired(GP_SEMI, "bald"),
     ),
+    # --- issue 20: digits under graph_gp (encoder + UMAP run by bayesal)
+    *study_claims(
+        "digits_semi_gp",
+        [
+            ("the budget-aware strategy\n", "budget_aware", "random"),
+            ("TypiClust", "typiclust", "random"),
+            ("margin", "margin", "random"),
+            ("EPIG", "epig", "random"),
+            ("BALD", "bald", "random"),
+        ],
+        [
+            ("random", "random"),
+            ("margin", "margin"),
+            ("BALD", "bald"),
+            ("EPIG", "epig"),
+            ("TypiClust", "typiclust"),
+            ("budget-aware", "budget_aware"),
+        ],
+        (2, 10, 20, 30, 50, 70, 100),
+    ),
+    *[
+        Claim(
+            "benchmarks/results/digits_semi_gp/README.md",
+            name + " {l90_median_text} [{l90_q25_text}, {l90_q75_text}] ({l90_reached}/{n})",
+            summary("digits_semi_gp", label),
+        )
+        for name, label in [
+            ("TypiClust", "typiclust"),
+            ("the budget-aware strategy", "budget_aware"),
+            ("BALD", "bald"),
+            ("EPIG", "epig"),
+            ("random", "random"),
+        ]
+    ],
+    *[
+        Claim(
+            "benchmarks/results/digits_semi_gp/README.md",
+            text,
+            trial_seconds("digits_semi_gp", label),
+        )
+        for text, label in [
+            ("{median:.1f} s (margin) to", "margin"),
+            ("to {median:.1f} s (EPIG)", "epig"),
+        ]
+    ],
+    Claim(
+        "benchmarks/results/digits_semi_gp/README.md",
+        "The encoder trained in {train_seconds:.1f} s and UMAP took {reduce_seconds:.1f} s",
+        bench("benchmarks/results/digits_semi_gp/encoder.json"),
+    ),
     # --- issue 20: the README's summary of the graph GP study
     Claim(
         "README.md",
