@@ -2125,6 +2125,27 @@ CLAIMS: list[Claim] = [
 ]
 
 
+def _part_claims() -> list[Claim]:
+    """Claims registered in ``benchmarks/claims_parts/*.py`` (one file per study or topic,
+    so parallel work does not edit one list): each file defines ``claims(c)``, ``c`` this
+    module, returning its list of :class:`Claim`."""
+    import importlib.util
+
+    found: list[Claim] = []
+    this = sys.modules.get(__name__)
+    for path in sorted((ROOT / "benchmarks" / "claims_parts").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"bayesal_claims_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load claims part {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found += module.claims(this)
+    return found
+
+
+CLAIMS += _part_claims()
+
+
 # ---------------------------------------------------------------------------- the check
 
 #: Phrases that state a verdict: each occurrence must lie inside a registered claim.
