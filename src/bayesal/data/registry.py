@@ -4,8 +4,8 @@ Datasets live in the ``dataset`` registry (:mod:`bayesal.registry`): a loader ta
 keyword parameters and returns a :class:`~bayesal.data.dataset.Dataset`. Any name may
 also be an import path ``package.module:loader``. The MNIST family is registered with
 loaders that import :mod:`bayesal.data.mnist` (which reads big files) only when called.
-A user's own files load as ``csv``, ``parquet``, ``npy`` and ``image_folder``
-(:mod:`bayesal.data.files`, :mod:`bayesal.data.images`).
+A user's own files load as ``csv``, ``parquet``, ``npy``, ``image_folder`` and ``text``
+(:mod:`bayesal.data.files`, :mod:`bayesal.data.images`, :mod:`bayesal.data.text`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ DATASETS.register("csv", load_csv)
 DATASETS.register("parquet", load_parquet)
 DATASETS.register("npy", load_npy)
 DATASETS.register("image_folder", load_image_folder)
+DATASETS.register("text", _LazyLoader("bayesal.data.text", "load_text"))  # texts -> features
 DATASETS.mark_builtin()
 
 
