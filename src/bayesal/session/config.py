@@ -53,6 +53,7 @@ _DATA_PARAMS = {
     "image_folder": {"size", "mode"},
     "table": {"label_column", "feature_columns", "id_column", "format"},
     "arrays": {"labels_path", "x_key", "y_key"},
+    "text": {"text_column", "label_column", "id_column", "format", "features", "feature_params"},
 }
 
 
@@ -67,10 +68,14 @@ class DataConfig(_Strict):
     images at its top level, labelled ones in one subfolder per class); params ``size``,
     ``mode``. ``table``: a CSV / Parquet file (``read_table``); params ``label_column``,
     ``feature_columns``, ``id_column``. ``arrays``: a ``.npy`` / ``.npz`` file
-    (``read_arrays``). ``path`` is relative to the config file's folder unless absolute.
+    (``read_arrays``). ``text``: a CSV / Parquet table with a column of texts
+    (:func:`~bayesal.data.text.read_text_features`: params ``text_column``,
+    ``label_column``, ``id_column``, ``format``, ``features`` (``tfidf``, ``hashing``,
+    ``embedding``), ``feature_params``); the page shows each item's text. ``path`` is
+    relative to the config file's folder unless absolute.
     """
 
-    kind: Literal["image_folder", "table", "arrays"]
+    kind: Literal["image_folder", "table", "arrays", "text"]
     path: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
 

@@ -41,6 +41,7 @@ from bayesal.acquisition.base import is_pointwise
 from bayesal.acquisition.information import mutual_information, predictive_entropy
 from bayesal.data.files import MISSING, ArrayData, read_arrays, read_table
 from bayesal.data.images import read_image_folder
+from bayesal.data.text import read_text, read_text_features
 from bayesal.errors import BayesalError, ConfigError, InvalidInputError
 from bayesal.learner import ActiveLearner, stream_seed
 from bayesal.models import build_model
@@ -120,6 +121,8 @@ class ItemView:
     round: int | None = None
     from_queue: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: The item's text (``kind`` ``text``: a text-table session), else None.
+    text: str | None = None
     #: The resolved label of a multi-label (sorted class names) or regression (a number)
     #: item; ``label`` is then None. Classification: ``label`` as before.
     value: list[str] | float | None = None
@@ -188,6 +191,8 @@ def _read_data(config: SessionConfig, root: Path) -> ArrayData:
         return read_image_folder(path, **params)
     if config.data.kind == "table":
         return read_table(path, **params)
+    if config.data.kind == "text":  # features fitted on the whole file (the pool)
+        return read_text_features(path, seed=config.seed, **params)[0]
     return read_arrays(path, **params)
 
 
@@ -287,6 +292,7 @@ class LabellingSession:
         self._label_index = {name: i for i, name in enumerate(self.label_names)}
         self._data: ArrayData | None = None
         self._table: Any = None
+        self._texts: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ create, open
 
@@ -994,6 +1000,8 @@ class LabellingSession:
 
     @property
     def item_kind(self) -> str:
+        if self.config.data.kind == "text":
+            return "text"
         return "image" if self.config.data.kind == "image_folder" else "row"
 
     def item_view(self, item_id: object, *, from_queue: bool = False) -> ItemView:
@@ -1036,6 +1044,7 @@ class LabellingSession:
             round=None if entry is None else entry.round,
             from_queue=from_queue,
             fields=fields,
+            text=self.item_text(item) if self.item_kind == "text" else None,
         )
 
     def image_path(self, item_id: object) -> Path:
@@ -1054,6 +1063,17 @@ class LabellingSession:
         if not path.is_relative_to(root) or not path.is_file():
             raise InvalidInputError(f"item {item_id}: its file is not under the data root")
         return path
+
+    def item_text(self, item_id: int) -> str:
+        """A text session's item text, as the file holds it (read once, not featurized)."""
+        _, _, row = self.check_item(item_id)
+        if self._texts is None:
+            params = self.config.data.params
+            columns = ("text_column", "label_column", "id_column", "format")
+            self._texts = read_text(
+                self.data_root, **{k: params[k] for k in columns if k in params}
+            ).texts
+        return self._texts[row]
 
     def item_fields(self, item_id: int) -> dict[str, Any]:
         """A table item's row as ``column -> value`` (the file's own values); for array

@@ -309,6 +309,7 @@ class WebState:
             "ref": view.ref,
             "image_url": f"/items/{view.item_id}/image" if view.kind == "image" else None,
             "fields": _plain(dict(view.fields)),
+            "text": view.text,
             "label": view.label,
             "value": view.value,
             "prediction": prediction,

@@ -185,7 +185,8 @@ _UNSURE = (
 
 def browse(session: LabellingSession, filters: Filters) -> tuple[list[dict[str, Any]], int]:
     """The items that pass ``filters``, in their order, one page of them; and how many
-    pass in all. Each item: ``item_id``, ``ref``, ``kind``, ``image_url``, ``label`` (its
+    pass in all. Each item: ``item_id``, ``ref``, ``kind``, ``image_url``, ``text`` (a text
+    session's item text, else None), ``label`` (its
     resolved label, or None), ``conflict``, ``prediction`` (``label``, ``probability``,
     ``uncertainty``, ``round`` from the latest round's predictions of the pool, or None),
     ``annotators`` (who labelled it), ``unsure`` (someone's latest note says so)."""
@@ -256,6 +257,7 @@ def browse(session: LabellingSession, filters: Filters) -> tuple[list[dict[str, 
             {
                 "item_id": int(item_id),
                 "ref": str(ref),
+                "text": view.text,
                 "kind": view.kind,
                 "image_url": f"/items/{item_id}/image" if view.kind == "image" else None,
                 "label": view.label if view.value is None else view.value,

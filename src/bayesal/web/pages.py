@@ -134,6 +134,12 @@ def _who(page: ItemPage) -> str:
     )
 
 
+def text_block(text: object) -> str:
+    """A text item's text, escaped, in a box that scrolls when the text is long (the
+    whole text is there)."""
+    return f'<div class="item-text" id="item-text">{_e("" if text is None else text)}</div>'
+
+
 def _item_block(page: ItemPage) -> str:
     item = page.item
     assert item is not None
@@ -151,6 +157,8 @@ def _item_block(page: ItemPage) -> str:
             f'<figure class="media{size}"><img id="item-image" '
             f'src="/items/{item_id}/image" alt="item {item_id}"></figure>'
         )
+    elif item["kind"] == "text":
+        shown = text_block(item.get("text"))
     else:
         rows = []
         for name, value in item.get("fields", {}).items():
@@ -476,6 +484,12 @@ table.fields th, table.fields td {
 }
 table.fields th { width: 30%; color: var(--muted); font-weight: 500; }
 table.fields td.long { white-space: pre-wrap; line-height: 1.5; }
+.item-text {
+  white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.55; font-size: 16px;
+  max-height: 45vh; overflow-y: auto; margin: 0 0 16px; padding: 12px 14px;
+  border: 1px solid var(--line); border-radius: 10px; background: #fbfbfc;
+}
+label.tile .snippet { font-size: 13px; line-height: 1.4; overflow-wrap: anywhere; }
 .guess {
   display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px;
   background: var(--accent-soft); border-radius: 10px; padding: 10px 14px; margin-bottom: 16px;

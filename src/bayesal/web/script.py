@@ -86,6 +86,7 @@ SCRIPT = r"""
     if (item.label !== null) { meta.push("labelled now: " + item.label); }
     setText("item-meta", meta.join(" \u00b7 "));
     setText("item-ref", item.ref || "");
+    setText("item-text", item.text || "");
     document.title = document.title.replace(/item [-0-9]*$/, "item " + item.item_id);
     var inputs = document.querySelectorAll("input[name=item_id]");
     for (var i = 0; i < inputs.length; i++) { inputs[i].value = String(item.item_id); }

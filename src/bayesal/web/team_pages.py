@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from bayesal.web.pages import _e, _fmt_num, _fmt_pct, _page
+from bayesal.web.pages import _e, _fmt_num, _fmt_pct, _page, text_block
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -63,6 +63,16 @@ def _field(name: str, label: str, value: object, kind: str = "text", step: str =
         f'<label class="f">{_e(label)}<input name="{name}" id="f-{name}" type="{kind}"'
         f'{extra} value="{_e(shown)}"></label>'
     )
+
+
+#: Characters of a text item shown on its browse tile (the whole text: its tooltip, and
+#: the item's page).
+SNIPPET = 200
+
+
+def _snippet(text: str) -> str:
+    short = text if len(text) <= SNIPPET else text[:SNIPPET].rstrip() + "\u2026"
+    return f'<span class="snippet" title="{_e(text)}">{_e(short)}</span>'
 
 
 def browse_page(
@@ -138,6 +148,8 @@ def browse_page(
         media = (
             f'<img src="{_e(item["image_url"])}" alt="item {int(item["item_id"])}" loading="lazy">'
             if item.get("image_url")
+            else _snippet(str(item["text"]))
+            if item.get("text") is not None
             else f'<span class="ref">{_e(item["ref"])}</span>'
         )
         cards.append(
@@ -220,6 +232,8 @@ def yesno_page(
             f'<figure class="media small"><img id="item-image" src="{_e(item["image_url"])}" '
             f'alt="item {item_id}"></figure>'
             if item.get("image_url")
+            else text_block(item["text"])
+            if item.get("text") is not None
             else '<table class="fields"><tbody>'
             + "".join(
                 f'<tr><th scope="row">{_e(k)}</th><td>{_e("" if v is None else v)}</td></tr>'
