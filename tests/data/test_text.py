@@ -210,3 +210,16 @@ def test_load_text_refuses_unlabelled_rows(tmp_path: Path) -> None:
     path.write_text("id,text,label\n5,one,a\n6,two,\n7,three,b\n")
     with pytest.raises(InvalidInputError, match=r"1 of 3 texts have no label \(id '6'\)"):
         load_text(path, id_column="id")
+
+
+def test_run_config_checks_report_every_missing_text_file_and_column(csv_file: Path) -> None:
+    from bayesal.experiment.data_checks import dataset_file_problems
+
+    params = {"path": str(csv_file), "text_column": "bdy", "test_path": "nope.csv"}
+    problems = dataset_file_problems("text", params)
+    assert problems[0] == "dataset.params.test_path: file 'nope.csv' does not exist"
+    assert "dataset.params.text_column: no column 'bdy'" in problems[1]
+    assert "did you mean 'body'?" in problems[1]
+    assert "dataset.params.label_column: no column 'label'" in problems[2]  # the default
+    good = {"path": str(csv_file), "text_column": "body", "label_column": "topic"}
+    assert dataset_file_problems("text", good) == []

@@ -1,6 +1,6 @@
 """Every mistake in a dataset's files at once: missing files and missing columns.
 
-The file loaders (``csv``, ``parquet``, ``npy``, ``image_folder``) stop at their first
+The file loaders (``csv``, ``parquet``, ``npy``, ``image_folder``, ``text``) stop at their first
 problem: a config whose ``path`` has a wrong column and whose ``test_path`` does not
 exist would take two runs to learn both. :func:`dataset_file_problems` looks at every
 file and folder a file dataset names, and at the header of every table (cheap: one
@@ -29,7 +29,10 @@ _FILE_PARAMS: dict[str, tuple[tuple[str, bool], ...]] = {
         ("test_labels_path", False),
     ),  # fmt: skip
     "image_folder": (("root", True), ("test_root", True)),
+    "text": (("path", False), ("test_path", False)),
 }
+#: The column parameters of the ``text`` dataset and their defaults.
+_TEXT_COLUMNS = {"text_column": "text", "label_column": "label", "id_column": None}
 _SHOW = 12
 
 
@@ -106,4 +109,17 @@ def dataset_file_problems(name: object, params: object) -> list[str]:
                     if isinstance(feature, str) and feature not in columns:
                         role = "dataset.params.feature_columns"
                         problems.append(_missing_column(role, feature, columns, params[key]))
+    if name == "text":
+        for key in ("path", "test_path"):
+            if key not in present:
+                continue
+            parquet = present[key].name.lower().endswith((".parquet", ".pq", ".parq"))
+            columns = _header(present[key], "parquet" if parquet else "csv")
+            if columns is None:
+                continue
+            for param, default in _TEXT_COLUMNS.items():
+                column = params.get(param, default)
+                if isinstance(column, str) and column not in columns:
+                    role = f"dataset.params.{param}"
+                    problems.append(_missing_column(role, column, columns, params[key]))
     return problems
