@@ -55,7 +55,7 @@ def _expected(block: str) -> list[str]:
 
 def test_every_tutorial_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    assert len(NAMES) == 7
+    assert len(NAMES) >= 7
     for name in NAMES:
         assert f"tutorials/{name}.md" in nav
 

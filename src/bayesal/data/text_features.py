@@ -21,8 +21,9 @@ scales each column by the pool's mean and standard deviation. Same texts, parame
 and seed: the same features.
 
 Features are computed each time a dataset or session reads its texts (TF-IDF and SVD of
-a few thousand texts take well under a second); a user embedding model is not cached
-either: wrap it in a cache of your own when it is slow.
+a few thousand short texts take seconds); a user embedding model is not cached either
+(the encoder cache keys tensors through ``nn.Module`` encoders, not strings): wrap it in
+a cache of your own when it is slow.
 """
 
 from __future__ import annotations
