@@ -45,7 +45,7 @@ def test_classification_is_the_default_task() -> None:
 
 def test_an_unknown_task_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(InvalidInputError, match="task must be one of 'classification'"):
-        _learner(task="segmentation")
+        _learner(task="detection")
 
 
 def test_classification_checks_labels_strategies_and_output_as_before() -> None:

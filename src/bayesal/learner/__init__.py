@@ -69,6 +69,7 @@ from bayesal.errors import InvalidInputError
 from bayesal.learner import dispatch, persistence
 from bayesal.learner import multilabel as _multilabel  # noqa: F401  (registers the task)
 from bayesal.learner import regression as _regression  # noqa: F401  (registers the task)
+from bayesal.learner import segmentation as _segmentation  # noqa: F401  (registers the task)
 from bayesal.learner.embeddings import kcenter_greedy
 from bayesal.learner.oracles import Oracle, SimulatedOracle
 from bayesal.learner.seeds import _COLD, _DRAW, _MODEL_INIT, _SUBSET, _TARGET, _TRAIN, stream_seed
@@ -144,7 +145,9 @@ class ActiveLearner:
             ``"multilabel"`` (labels ``[n, L]`` in {0, 1}, the model returns ``[N, L]``
             logits: :mod:`bayesal.learner.multilabel`) or ``"regression"`` (float labels,
             the model returns ``[N, 2]`` mean and log-variance or ``[N, 1]`` mean:
-            :mod:`bayesal.learner.regression`). The task fixes the strategies that
+            :mod:`bayesal.learner.regression`) or ``"segmentation"`` (masks ``[n, H, W]``,
+            the model returns per-pixel logits ``[N, C, H, W]``:
+            :mod:`bayesal.learner.segmentation`). The task fixes the strategies that
             apply, the training loss and the metrics of :meth:`evaluate`.
         strategy: a registered strategy name, an import path, or a
             :class:`~bayesal.acquisition.base.Strategy` object; ``strategy_params``
@@ -307,6 +310,7 @@ class ActiveLearner:
         if self._build_model is not None:
             self._build_model = self.task.wrap_model(self._build_model, self.num_classes)
         self.pool = self.task.label_store(self.pool, self.num_classes)
+        self.chunk_size = self.task.chunk_size(self.chunk_size, self.method, self.num_classes)
 
         # The state of the story: the round, the labels' version and the fitted posterior.
         self.round = 0

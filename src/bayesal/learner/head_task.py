@@ -10,6 +10,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from bayesal.acquisition.base import POOL_LOG_PROBS, Strategy, strategy_inputs
@@ -75,3 +76,9 @@ class HeadTask(Task):
         self, build: Callable[[int], nn.Module], width: int
     ) -> Callable[[int], nn.Module]:
         return build
+
+    def saved_label_shape(self, width: int, labels: NDArray[Any]) -> tuple[int, ...]:
+        return self.label_shape(width)
+
+    def chunk_size(self, chunk_size: int, method: PosteriorMethod, width: int) -> int:
+        return chunk_size

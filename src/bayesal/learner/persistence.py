@@ -339,7 +339,11 @@ def check_saved_state(state: dict[str, Any], path: Path) -> dict[str, Any]:
             arrays[key] = np.asarray(state[key])
         except (TypeError, ValueError) as exc:
             raise bad(f"{key} is not an array ({exc})") from None
-        shape = (pool_len, *task.label_shape(num_classes)) if key == "labels" else (pool_len,)
+        shape = (
+            (pool_len, *task.saved_label_shape(num_classes, arrays[key]))
+            if key == "labels"
+            else (pool_len,)
+        )
         if arrays[key].shape != shape:
             expected = ", ".join(str(d) for d in shape)
             raise bad(f"{key} has shape {list(arrays[key].shape)}, not [{expected}] (pool_len)")

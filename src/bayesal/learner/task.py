@@ -29,7 +29,8 @@ test-set output ``evaluate`` reads), :meth:`Task.label_shape`,
 Task types: :class:`ClassificationTask` (``task="classification"``, the default; its
 behaviour is the learner's before the seam existed, bit for bit),
 :class:`~bayesal.learner.multilabel.MultilabelTask` (``"multilabel"``) and
-:class:`~bayesal.learner.regression.RegressionTask` (``"regression"``). Adding one is a
+:class:`~bayesal.learner.regression.RegressionTask` (``"regression"``) and
+:class:`~bayesal.learner.segmentation.SegmentationTask` (``"segmentation"``). Adding one is a
 subclass of :class:`Task` in a module of its own, whose methods read the scores and
 metrics of :mod:`bayesal.tasks`, registered in :data:`TASK_TYPES` (the learner package
 imports the built-in ones). The save file (:mod:`bayesal.learner.persistence`) writes the
@@ -160,6 +161,16 @@ class Task:
     def restore_labels(self, pool: Pool, labelled: NDArray[np.bool_], labels: NDArray[Any]) -> None:
         """Put a save file's labels (checked, in the pool's sorted id order) into
         ``pool``. Classification: class ids, and ids marked labelled without a value."""
+        raise NotImplementedError
+
+    def saved_label_shape(self, width: int, labels: NDArray[Any]) -> tuple[int, ...]:
+        """The shape of one label value a save file must have, given its ``labels``
+        (classification: :meth:`label_shape`; segmentation reads the masks' size from them)."""
+        raise NotImplementedError
+
+    def chunk_size(self, chunk_size: int, method: PosteriorMethod, width: int) -> int:
+        """Inputs per forward pass when scoring and predicting, given the learner's
+        ``chunk_size`` (classification: it; segmentation caps it by the bytes of a chunk)."""
         raise NotImplementedError
 
 
@@ -308,6 +319,14 @@ class ClassificationTask(Task):
         pool.label(sorted_ids[with_value], values[with_value])
         if (labelled & ~with_value).any():
             pool.label(sorted_ids[labelled & ~with_value])
+
+    def saved_label_shape(self, width: int, labels: NDArray[Any]) -> tuple[int, ...]:
+        """:meth:`label_shape` (a scalar per item)."""
+        return self.label_shape(width)
+
+    def chunk_size(self, chunk_size: int, method: PosteriorMethod, width: int) -> int:
+        """The learner's ``chunk_size``, unchanged."""
+        return chunk_size
 
 
 #: The task types by name: ``ActiveLearner(task=name)``. A new task type adds its class.

@@ -18,6 +18,7 @@ from bayesal.errors import InvalidInputError
 from bayesal.models.gal_cnn import GalCNN
 from bayesal.models.mlp import MLP
 from bayesal.models.two_moons import TwoMoonsMLP
+from bayesal.models.unet import make_unet
 from bayesal.registry import Registry, accepted_parameters
 
 #: The model registry: ``MODELS.register("my_net", make_net)``.
@@ -25,6 +26,7 @@ MODELS: Registry[nn.Module] = Registry("model")
 MODELS.register("two_moons_mlp", TwoMoonsMLP)
 MODELS.register("gal_cnn", GalCNN)
 MODELS.register("mlp", MLP)
+MODELS.register("unet", make_unet)  # per-pixel logits [N, C, H, W]: task="segmentation"
 MODELS.mark_builtin()
 
 
