@@ -91,8 +91,8 @@ def test_a_regression_session_stores_finite_numbers(make_session, tmp_path: Path
         "items": 1,
         "annotators": ["ann", "bob"],
     }
-    round_ = session.retrain()  # no model for regression in the session: a fixed order
-    assert round_.metrics["model"] is None
+    round_ = session.retrain()  # the regression learner, taught the 3 resolved values
+    assert round_.metrics["task"] == "regression" and round_.state_path is not None
     queued = [q.item_id for q in session.store.queue()]
     assert queued and not set(queued) & {0, 1, 2}
     with pytest.raises(InvalidInputError, match="single-choice"):

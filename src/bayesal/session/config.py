@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,8 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -111,14 +113,65 @@ class SessionModelConfig(_Strict):
         return name
 
 
+class TaskStrategyConfig(StrategyConfig):
+    """The strategy of a multi-label or regression session: checked against the task's
+    strategies by :func:`_task_strategy_config`, not against the classification
+    registry (which the validators of :class:`StrategyConfig` read; the session's
+    ``strategy`` field takes an instance of this class as it is)."""
+
+
+def _strategy_field(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, TaskStrategyConfig):  # checked against its task already
+        return value
+    return handler(value)
+
+
+def _task_strategy_config(task: str, strategy: object) -> StrategyConfig:
+    """The ``strategy`` mapping of a ``task`` session, checked against the task's
+    strategies (built once, so a bad parameter is refused here), as a
+    :class:`StrategyConfig` that skips the classification registry's check."""
+    from bayesal.tasks import TASK_STRATEGIES, build_strategy
+
+    if not isinstance(strategy, dict):
+        raise ValueError(f"strategy: expected a mapping such as {{name: bald}}, got {strategy!r}")
+    # label (a name in tables) is kept; posterior: empty (a session has one posterior)
+    unknown = sorted(
+        key
+        for key in strategy
+        if key not in ("name", "params", "label") and strategy[key] is not None
+    )
+    if unknown:
+        raise ValueError(f"strategy: task {task} takes name, params and label, not {unknown}")
+    name, params = strategy.get("name"), strategy.get("params") or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"strategy.params: expected a mapping, got {params!r}")
+    if name not in TASK_STRATEGIES[task]:
+        raise ValueError(
+            f"strategy {name!r} does not apply to task {task}; its strategies are "
+            f"{', '.join(TASK_STRATEGIES[task])}"
+        )
+    try:
+        build_strategy(task, str(name), **params)
+    except BayesalError as exc:
+        raise ValueError(str(exc)) from None
+    label = strategy.get("label")
+    return TaskStrategyConfig.model_construct(
+        name=str(name), label=None if label is None else str(label), posterior=None, params=params
+    )
+
+
 class SessionConfig(_Strict):
     """Everything a labelling session needs; see the module docstring for an example."""
 
     data: DataConfig
     labels: list[str] | None = Field(default=None, min_length=2, max_length=MAX_CLASSES)
-    model: SessionModelConfig
+    #: The network; default ``{name: mlp}`` (an MLP with dropout over the flattened
+    #: features, for MC dropout), whose output width is filled in from the task.
+    model: SessionModelConfig = Field(default_factory=lambda: SessionModelConfig(name="mlp"))
     posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
-    strategy: StrategyConfig = Field(default_factory=lambda: StrategyConfig(name="bald"))
+    strategy: Annotated[StrategyConfig, WrapValidator(_strategy_field)] = Field(
+        default_factory=lambda: StrategyConfig(name="bald")
+    )
     training: TrainConfig = Field(default_factory=TrainConfig)
     queue_size: Count = Field(default=50, ge=1, le=MAX_QUEUE)
     retrain_every: Count = Field(default=10, ge=1, le=MAX_QUEUE)
@@ -169,6 +222,19 @@ class SessionConfig(_Strict):
             raise ValueError("reviewer names must be 1 to 100 printable characters")
         return cleaned
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_strategy(cls, raw: Any) -> Any:
+        """A multi-label or regression session's strategy is one of the task's
+        (:data:`bayesal.tasks.TASK_STRATEGIES`), checked here against the task rather than
+        against the classification strategy registry."""
+        if not isinstance(raw, dict) or raw.get("task") not in ("multilabel", "regression"):
+            return raw
+        strategy = raw.get("strategy")
+        if strategy is None or isinstance(strategy, StrategyConfig):
+            return raw
+        return {**raw, "strategy": _task_strategy_config(str(raw["task"]), strategy)}
+
     @model_validator(mode="after")
     def _labels_fit_the_task(self) -> SessionConfig:
         if self.task == "regression" and self.labels is not None:
@@ -177,6 +243,15 @@ class SessionConfig(_Strict):
             )
         if self.task == "multilabel" and self.labels is None:
             raise ValueError("task multilabel: give the class names in `labels`")
+        if self.task != "classification":
+            from bayesal.learner.validation import posterior_method
+
+            method = posterior_method(self.posterior.name, self.posterior.method_params(), 20)
+            if not method.supports_heads:
+                raise ValueError(
+                    f"task {self.task}: posterior {self.posterior.name!r} supports "
+                    "classification only; use mc_dropout or ensemble"
+                )
         return self
 
     @field_validator("stopping")

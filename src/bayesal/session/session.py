@@ -63,6 +63,8 @@ from bayesal.session.store import (
     check_name,
 )
 from bayesal.stopping import RoundEvidence, StopDecision, cohen_kappa, get_stopping_rule
+from bayesal.tasks import multilabel as multilabel_scores
+from bayesal.tasks import regression as regression_scores
 
 __all__ = [
     "ConflictError",
@@ -84,6 +86,8 @@ ACCURACY_WINDOW = 50
 _DATA_ANNOTATOR = DATA_ANNOTATOR
 #: Predictions of the pool computed per chunk of items at a retrain.
 _PREDICT_CHUNK = 1024
+#: The level of a regression guess's central interval (the page shows it).
+GUESS_LEVEL = 0.9
 
 
 class RetrainBusyError(BayesalError):
@@ -132,6 +136,15 @@ class ItemView:
     #: Annotated but unresolved (a disagreement the rule leaves open, or a label a
     #: negative observation contradicts): waiting for a reviewer.
     conflict: bool = False
+    #: The latest trained round's guess for a multi-label or regression item (None
+    #: before the first trained round, and for classification, whose guess is
+    #: ``predicted``): multi-label ``{"round", "labels" (the classes predicted present,
+    #: mean probability >= 0.5, none the item has a "no" for), "probs" ({class name:
+    #: mean probability}), "probability" (of exactly that set), "uncertainty" (BALD
+    #: summed over labels, nats)}``; regression ``{"round", "mean", "low", "high" (the
+    #: predictive mixture's central 90% interval), "level" (0.9), "uncertainty" (BALD
+    #: under a Gaussian approximation, nats)}``.
+    guess: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -836,21 +849,28 @@ class LabellingSession:
         """The latest round's predictions of every pool item: ``{"item_id", "round",
         "predicted" (class name or None), "probability", "uncertainty" (BALD, nats),
         "probs" ({class name: probability})}``, by item id. Empty before the first
-        trained round (and for multi-label and regression sessions, which have no model
-        in the session yet)."""
+        trained round. Multi-label and regression sessions: "predicted" is None, "probs"
+        the mean probability of each class (multi-label; regression: empty), and
+        "guess" the item's guess as :attr:`ItemView.guess` describes it."""
         out = []
         for item_id, r, predicted, prob, uncertainty, blob in self.store.predictions():
-            out.append(
-                {
-                    "item_id": item_id,
-                    "round": r,
-                    "predicted": None if predicted is None else self.label_names[predicted],
-                    "probability": prob,
-                    "uncertainty": uncertainty,
-                    "probs": {} if blob is None else _class_probs(self.label_names, blob),
-                }
-            )
+            entry = {
+                "item_id": item_id,
+                "round": r,
+                "predicted": None if predicted is None else self.label_names[predicted],
+                "probability": prob,
+                "uncertainty": uncertainty,
+                "probs": self._probs_of(blob),
+            }
+            if self.task != "classification":
+                entry["guess"] = self._guess(r, prob, uncertainty, blob)
+            out.append(entry)
         return out
+
+    def _probs_of(self, blob: bytes | None) -> dict[str, float]:
+        if blob is None or self.task == "regression":
+            return {}
+        return _class_probs(self.label_names, blob)
 
     def prediction(self, item_id: object) -> dict[str, Any] | None:
         """The latest trained round's prediction of one item (in the queue or not), as
@@ -862,15 +882,17 @@ class LabellingSession:
         ).fetchone()
         if row is None:
             return None
-        probs = {} if row[4] is None else _class_probs(self.label_names, row[4])
-        return {
+        out = {
             "item_id": found[0],
             "round": int(row[0]),
             "predicted": None if row[1] is None else self.label_names[int(row[1])],
             "probability": row[2],
             "uncertainty": row[3],
-            "probs": probs,
+            "probs": self._probs_of(row[4]),
         }
+        if self.task != "classification":
+            out["guess"] = self._guess(int(row[0]), row[2], row[3], row[4])
+        return out
 
     def conflicts(self, *, disagreements: bool = False) -> list[dict[str, Any]]:
         """The review queue: items annotated but unresolved (annotators disagree and the
@@ -1045,7 +1067,56 @@ class LabellingSession:
             from_queue=from_queue,
             fields=fields,
             text=self.item_text(item) if self.item_kind == "text" else None,
+            guess=None if self.task == "classification" else self.task_guess(item, negated),
         )
+
+    def task_guess(self, item_id: int, negated: Sequence[int] = ()) -> dict[str, Any] | None:
+        """The latest trained round's guess for a multi-label or regression item (see
+        :attr:`ItemView.guess`), from the round's predictions of the whole pool; None
+        before the first trained round. ``negated``: classes the item has a "no" for
+        (left out of a multi-label guess)."""
+        row = self.store.conn.execute(
+            "SELECT round, prob, uncertainty, probs FROM predictions WHERE item_id = ?",
+            (int(item_id),),
+        ).fetchone()
+        if row is None:
+            return None
+        return self._guess(int(row[0]), row[1], row[2], row[3], negated)
+
+    def _guess(
+        self,
+        r: int,
+        prob: float | None,
+        uncertainty: float | None,
+        blob: bytes | None,
+        negated: Sequence[int] = (),
+    ) -> dict[str, Any] | None:
+        if blob is None or self.task == "classification":
+            return None
+        if self.task == "regression":
+            mean, low, high = (float(v) for v in np.frombuffer(blob, dtype=np.float64)[:3])
+            return {
+                "round": r,
+                "mean": mean,
+                "low": low,
+                "high": high,
+                "level": GUESS_LEVEL,
+                "uncertainty": uncertainty,
+            }
+        probs = _class_probs(self.label_names, blob)
+        present = [
+            name
+            for c, name in enumerate(self.label_names)
+            if probs[name] >= 0.5 and c not in negated
+        ]
+        dropped = any(probs[self.label_names[c]] >= 0.5 for c in negated)
+        return {
+            "round": r,
+            "labels": present,
+            "probs": probs,
+            "probability": None if dropped else prob,
+            "uncertainty": uncertainty,
+        }
 
     def image_path(self, item_id: object) -> Path:
         """The image file of an item of an image-folder session, checked to lie under
@@ -1116,7 +1187,8 @@ class LabellingSession:
             strategy_params=config.strategy.params,
             posterior=config.posterior.name,
             posterior_params=config.posterior.method_params(),
-            num_classes=self.num_classes,
+            task=config.task,
+            num_classes=None if config.task == "regression" else self.num_classes,
             ids=ids,
             labels=labels,
             training=config.training,
@@ -1159,9 +1231,35 @@ class LabellingSession:
     def _predict(self, learner: ActiveLearner, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         return learner.predict_log_probs(x)
 
+    def round_learner(self, round: int | None = None) -> ActiveLearner:
+        """The learner a trained round saved (default: the latest trained round), with
+        the session's pool and model: its posterior, labels (regression: standardised,
+        see :meth:`retrain`) and round counter as the retrain left them, so
+        ``learner.draw_for_round(r)`` is the draw round ``r`` ranked its queue with.
+
+        Raises:
+            InvalidInputError: no such round, or a round without a saved learner (no
+                label yet, or pruned: the newest ``KEEP_STATES`` rounds are kept).
+        """
+        rows = [row for row in self.store.rounds() if round is None or row.round == round]
+        rows = [row for row in rows if row.state_path is not None]
+        if not rows:
+            raise InvalidInputError(f"no saved learner for round {round} in this session")
+        state_path = rows[-1].state_path
+        assert state_path is not None
+        path = self.directory / state_path
+        if not path.exists():
+            raise InvalidInputError(f"round {rows[-1].round}'s learner was pruned (older rounds)")
+        stored = self.store.items()
+        x = self._read_data().x[np.asarray([r for _, _, r in stored], dtype=np.int64)]
+        params = self.store.meta("model_params")
+        return ActiveLearner.load(
+            path, model=partial(_seeded_model, self.config.model.name, params), pool=x
+        )
+
     def _retrain(self) -> RoundRow:
         if self.task != "classification":
-            return self._round_without_model()
+            return self._retrain_task()
         started = time.time()
         data = self._read_data()
         stored = self.store.items()
@@ -1320,38 +1418,163 @@ class LabellingSession:
                 )
         return started, rows
 
-    def _round_without_model(self) -> RoundRow:
-        """A round of a multi-label or regression session: the session stores and
-        exports those labels, but trains no model for them yet (the learner's task
-        types come separately), so the queue is the session's fixed shuffled order of
-        the items nobody annotated."""
+    def _retrain_task(self) -> RoundRow:
+        """A round of a multi-label or regression session: the task's learner
+        (``ActiveLearner(task=...)``) is taught the resolved labels, ranks the items
+        nobody labelled by the configured strategy (the task's score on the round's
+        posterior draw), and predicts every pool item (:attr:`ItemView.guess`).
+
+        Regression targets are standardised for training (the labels' mean and standard
+        deviation, recorded as round metrics ``target_offset`` / ``target_scale``); the
+        guesses are in the labels' own units. With no label, the queue is the cold start."""
         started = time.time()
-        _, last_event = self.store.labelled_snapshot()
-        n_labels = self.store.num_labelled()
+        data = self._read_data()
+        stored = self.store.items()
+        ids = np.asarray([i for i, _, _ in stored], dtype=np.int64)
+        rows = np.asarray([r for _, _, r in stored], dtype=np.int64)
+        resolved, last_event = self.store.resolved_snapshot()
+        position = {int(i): p for p, i in enumerate(ids)}
+        x = data.x[rows]
+        offset, scale = 0.0, 1.0
+        y: np.ndarray
+        if self.task == "multilabel":
+            y = np.full((len(ids), self.num_classes), -1, dtype=np.int64)
+            bits = np.arange(self.num_classes)
+            for item, mask in resolved.items():
+                y[position[item]] = (int(mask) >> bits) & 1
+        else:
+            values = np.asarray(list(resolved.values()), dtype=np.float64)
+            offset, scale = _target_scaling(values)
+            y = np.full(len(ids), np.nan, dtype=np.float64)
+            for item, value in resolved.items():
+                y[position[item]] = (float(value) - offset) / scale
+        learner = self._learner(x, ids, y)
         last = self.store.current_round()
         r = 0 if last is None else last + 1
-        rows = self.store.conn.execute(
-            "SELECT t.item_id FROM items t WHERE NOT EXISTS (SELECT 1 FROM annotations a "
-            "WHERE a.item_id = t.item_id) AND NOT EXISTS (SELECT 1 FROM current_labels c "
-            "WHERE c.item_id = t.item_id) ORDER BY t.fallback_order LIMIT ?",
-            (self.config.queue_size,),
-        ).fetchall()
+        learner.round = r
+        size = min(self.config.queue_size, len(ids) - len(resolved))
+        picked = learner.query(size) if size else np.zeros(0, dtype=np.int64)
+        metrics: dict[str, Any] = {
+            "round": r,
+            "n_labels": len(resolved),
+            "task": self.task,
+            "fit_seconds": learner.last_timings.fit,
+            "select_seconds": learner.last_timings.score + learner.last_timings.select,
+        }
+        if self.task == "regression":
+            metrics["target_offset"] = offset
+            metrics["target_scale"] = scale
+        stop_predictions: bytes | None = None
+        predictions: list[tuple[int, int | None, float | None, float | None, bytes | None]] = []
+        if not resolved:
+            queue = [
+                QueueEntry(r, rank, int(i), None, None, None, None) for rank, i in enumerate(picked)
+            ]
+        else:
+            draw = learner.draw_for_round(r)
+            t0 = time.time()
+            guesses = self._task_guesses(draw, x, offset, scale)
+            metrics["pool_predict_seconds"] = time.time() - t0
+            scores = None
+            if len(picked) and is_pointwise(learner.strategy):
+                picked_rows = np.asarray([position[int(i)] for i in picked], dtype=np.int64)
+                output = draw.log_probs(torch.as_tensor(x[picked_rows])).cpu()
+                generator = torch.Generator().manual_seed(
+                    stream_seed(self.config.seed, _SESSION_STREAM, 2, r)
+                )
+                scores = learner.strategy.score(output, generator=generator)
+            queue = []
+            for rank, item in enumerate(picked):
+                guess = guesses[position[int(item)]]
+                score = None if scores is None else float(scores[rank])
+                queue.append(QueueEntry(r, rank, int(item), score, None, guess[0], guess[1]))
+            predictions = [
+                (int(ids[p]), None, prob, uncertainty, blob)
+                for p, (prob, uncertainty, blob, _) in enumerate(guesses)
+            ]
+            stop_ids = np.asarray(self.store.meta("stop_set"), dtype=np.int64)
+            stop_rows = [position[int(i)] for i in stop_ids]
+            metrics["stop_mean_bald"] = float(np.mean([guesses[p][1] for p in stop_rows]))
+            if self.task == "multilabel":
+                metrics["stop_mean_entropy"] = float(np.mean([guesses[p][3] for p in stop_rows]))
+                # Agreement of the per-label decisions (present / absent) with the
+                # previous round's, over the stop set's items and labels.
+                decided = np.stack(
+                    [np.frombuffer(guesses[p][2], dtype=np.float16) >= 0.5 for p in stop_rows]
+                )
+                stop = decided.reshape(-1).astype(np.int16)
+                stop_predictions = stop.tobytes()
+                previous = self._previous_stop_predictions()
+                metrics["agreement"] = (
+                    None
+                    if previous is None or len(previous) != len(stop)
+                    else cohen_kappa(previous, stop, 2)
+                )
+            else:
+                metrics["agreement"] = None
+        state = self.directory / "rounds" / f"round-{r}"
+        if resolved:
+            learner.save(state, include_pool=False)
         self.store.add_round(
             round=r,
             started=started,
-            n_labels=n_labels,
+            n_labels=len(resolved),
             last_event_id=last_event,
-            state_path=None,
-            metrics={"round": r, "n_labels": n_labels, "model": None, "task": self.task},
-            stop_predictions=None,
-            queue=[
-                QueueEntry(r, rank, int(i), None, None, None, None)
-                for rank, (i,) in enumerate(rows)
-            ],
+            state_path=str(state.relative_to(self.directory)) if resolved else None,
+            metrics=metrics,
+            stop_predictions=stop_predictions,
+            queue=queue,
         )
+        if resolved:
+            self.store.set_predictions(r, predictions)
+        self._prune_states(r)
         result = self.store.last_round()
         assert result is not None
         return result
+
+    @torch.no_grad()
+    def _task_guesses(
+        self, draw: Any, x: np.ndarray, offset: float, scale: float
+    ) -> list[tuple[float | None, float, bytes, float]]:
+        """Per pool row, under the round's draw: ``(probability, uncertainty, blob,
+        entropy)``. Multi-label: the probability of the predicted set (classes with mean
+        probability >= 0.5) under the posterior, BALD summed over labels, the mean
+        probabilities as float16 bytes, the summed entropy. Regression: no probability,
+        BALD (Gaussian), ``[mean, low, high]`` (the central :data:`GUESS_LEVEL` interval of
+        the predictive mixture, in the labels' units) as float64 bytes, no entropy (0).
+        In chunks of :data:`_PREDICT_CHUNK` items."""
+        out: list[tuple[float | None, float, bytes, float]] = []
+        for start in range(0, len(x), _PREDICT_CHUNK):
+            output = draw.log_probs(torch.as_tensor(x[start : start + _PREDICT_CHUNK])).cpu()
+            if self.task == "multilabel":
+                log_p = output.double().clamp_max(0.0)
+                probs = multilabel_scores.mean_probs(log_p)
+                present = (probs >= 0.5)[:, None, :]
+                log_not = torch.log(-torch.expm1(log_p))  # log(1 - p), -inf where p = 1
+                log_set_K = torch.where(present, log_p, log_not).sum(-1)
+                log_set = torch.logsumexp(log_set_K, 1) - math.log(log_set_K.shape[1])
+                bald = multilabel_scores.bald(log_p)
+                entropy = multilabel_scores.entropy(log_p)
+                half = probs.numpy().astype(np.float16)
+                for k in range(len(output)):
+                    out.append(
+                        (
+                            float(log_set[k].exp()),
+                            float(bald[k]),
+                            half[k].tobytes(),
+                            float(entropy[k]),
+                        )
+                    )
+            else:
+                mean_B_K, var_B_K = regression_scores.split_output(output.double())
+                mean = mean_B_K.mean(1) * scale + offset
+                low, high = regression_scores.interval(mean_B_K, var_B_K, level=GUESS_LEVEL)
+                bald = regression_scores.gaussian_mutual_information(mean_B_K, var_B_K)
+                ends = torch.stack([mean, low * scale + offset, high * scale + offset], 1)
+                blobs = ends.numpy().astype(np.float64)
+                for k in range(len(output)):
+                    out.append((None, float(bald[k]), blobs[k].tobytes(), 0.0))
+        return out
 
     def _previous_stop_predictions(self) -> np.ndarray | None:
         for row in reversed(self.store.rounds()):
@@ -1458,6 +1681,18 @@ class LabellingSession:
 
     def __repr__(self) -> str:
         return f"LabellingSession({str(self.directory)!r})"
+
+
+def _target_scaling(values: np.ndarray) -> tuple[float, float]:
+    """``(offset, scale)`` that standardise regression labels: their mean and standard
+    deviation (scale 1 for fewer than two distinct values)."""
+    if len(values) == 0:
+        return 0.0, 1.0
+    offset = float(values.mean())
+    scale = float(values.std())
+    if not math.isfinite(scale) or scale <= 1e-12 * max(1.0, abs(offset)):
+        scale = 1.0
+    return offset, scale
 
 
 def _class_probs(names: Sequence[str], blob: bytes) -> dict[str, float]:

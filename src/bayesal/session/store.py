@@ -927,6 +927,23 @@ class SessionStore:
             conn.execute("COMMIT")
         return labels, int(last)
 
+    def resolved_snapshot(self) -> tuple[dict[int, int | float], int]:
+        """Every resolved label (a class index, a multi-label bit mask or a regression
+        value) and the last event id they include, read consistently."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            labels = {
+                int(i): (float(value) if label is None else int(label))
+                for i, label, value in conn.execute(
+                    "SELECT item_id, label, value FROM current_labels"
+                )
+            }
+            last = conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return labels, int(last)
+
     def num_labelled(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
 

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import traceback
 from pathlib import Path
 
 __all__ = ["RetrainScheduler", "main"]
@@ -111,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {row.round}: {row.n_labels} labels", flush=True)
     except RetrainBusyError:
         return 0
+    except Exception as exc:  # noqa: BLE001  logged; the labels and the last round stand
+        # A failed round records nothing (a round is one transaction); the labels are
+        # on disk already and the previous queue keeps serving. Said in retrain.log.
+        print(
+            f"retrain failed: {type(exc).__name__}: {exc}; no round recorded, the labels "
+            "are kept and the previous queue is still used",
+            flush=True,
+        )
+        traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
+        return 1
     finally:
         session.close()
     return 0

@@ -303,6 +303,13 @@ class WebState:
                     "score": None,
                     "round": found[3],
                 }
+        elif view.guess is not None:  # multi-label or regression: the task's guess
+            guess: dict[str, Any] = {**_plain(dict(view.guess)), "score": _finite(view.score)}
+            labels = guess.get("labels")
+            guess["label"] = (
+                f"{guess['mean']:.4g}" if labels is None else ", ".join(labels) or "none of them"
+            )
+            prediction = guess
         return {
             "item_id": view.item_id,
             "kind": view.kind,

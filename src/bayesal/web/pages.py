@@ -241,20 +241,30 @@ def _task_block(page: ItemPage, item_id: int, meta: list[str], shown: str, guess
     """The item block of a multi-label item (a checkbox per class: its key toggles it,
     Enter saves) or a regression item (a number; Enter saves). Plain forms."""
     ref = page.item.get("ref", "") if page.item else ""
+    # The model's guess is filled in (boxes ticked, the number typed), so Enter accepts it.
+    prediction = (page.item.get("prediction") if page.item else None) or {}
+    guess = _task_guess(page.task, prediction) if prediction else guess
     if page.task == "multilabel":
+        ticked = set(prediction.get("labels") or [])
+        probs = prediction.get("probs") or {}
         boxes = "".join(
             f'<label class="chk"><input type="checkbox" name="labels" value="{_e(name)}"'
-            f"{f' data-keys={chr(34)}{_e(key)}{chr(34)}' if key else ''}>"
-            f"<kbd>{_e(key or '')}</kbd><span>{_e(name)}</span></label>"
+            f"{f' data-keys={chr(34)}{_e(key)}{chr(34)}' if key else ''}"
+            f"{' checked' if name in ticked else ''}>"
+            f"<kbd>{_e(key or '')}</kbd><span>{_e(name)}</span>"
+            + (f' <small class="muted">{_fmt_pct(probs[name])}</small>' if name in probs else "")
+            + "</label>"
             for name, key in zip(page.label_names, page.keys, strict=True)
         )
         question = "Which labels apply?"
         entry = f'<div class="checks">{boxes}</div>'
     else:
         question = "What number?"
+        mean = prediction.get("mean")
+        filled = f' value="{mean:.6g}"' if isinstance(mean, float) and math.isfinite(mean) else ""
         entry = (
             '<input type="number" name="value" id="value" step="any" required autofocus '
-            'inputmode="decimal" placeholder="a number">'
+            f'inputmode="decimal" placeholder="a number"{filled}>'
         )
     return (
         '<section class="card item">'
@@ -281,6 +291,54 @@ def _task_block(page: ItemPage, item_id: int, meta: list[str], shown: str, guess
         "<kbd>U</kbd>Undo last label</button></form>"
         "</div></section>"
     )
+
+
+def _task_guess(task: str, prediction: Mapping[str, Any]) -> str:
+    """The model's guess for a multi-label item (the classes it predicts present and
+    the probability of that set) or a regression item (the predictive mean and its
+    central 90% interval), with its uncertainty and round."""
+    if task == "multilabel":
+        rows = [
+            ("Model's guess", f'<span id="predicted">{_e(prediction.get("label", ""))}</span>'),
+            (
+                "Probability of this set",
+                f'<span id="guess-prob">{_fmt_pct(prediction.get("probability"))}</span>',
+            ),
+        ]
+        label = "Uncertainty (BALD, summed over labels)"
+    else:
+        level = prediction.get("level") or 0.9
+        rows = [
+            ("Model's guess", f'<span id="predicted">{_e(prediction.get("label", ""))}</span>'),
+            (
+                f"{100 * level:.0f}% interval",
+                f'<span id="guess-interval">{_fmt_sig(prediction.get("low"))} to '
+                f"{_fmt_sig(prediction.get('high'))}</span>",
+            ),
+        ]
+        label = "Uncertainty (BALD)"
+    rows.append(
+        (
+            label,
+            f'<span id="guess-unc">{_fmt_num(prediction.get("uncertainty"))}</span> '
+            "<small>nats</small>",
+        )
+    )
+    rows.append(("Model", f'<span id="guess-round">round {_e(prediction.get("round"))}</span>'))
+    cells = "".join(
+        f'<div><span class="k">{_e(k)}</span><span class="v">{v}</span></div>' for k, v in rows
+    )
+    return (
+        f'<div class="guess" id="guess" data-task="{_e(task)}">{cells}'
+        '<div class="small muted">Filled in below: Enter accepts it; change it first if '
+        "it is wrong.</div></div>"
+    )
+
+
+def _fmt_sig(value: object) -> str:
+    if not isinstance(value, float) or not math.isfinite(value):
+        return "&ndash;"
+    return _e(f"{value:.4g}")
 
 
 def _progress_block(page: ItemPage) -> str:

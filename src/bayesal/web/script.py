@@ -392,6 +392,9 @@ SCRIPT = r"""
       }).catch(function () { fast = false; });
     } else {
       body.dataset.mode = main ? "form" : "page";
+      // A regression guess filled in: selected, so typing replaces it and Enter keeps it.
+      var filled = document.getElementById("value");
+      if (filled && filled.value) { filled.focus(); filled.select(); }
     }
   }
   if (document.readyState === "complete") { ready(); }
