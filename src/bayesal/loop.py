@@ -37,6 +37,7 @@ from bayesal.acquisition import mutual_information, predictive_entropy
 from bayesal.acquisition.base import Strategy
 from bayesal.data.dataset import Dataset
 from bayesal.data.pool import IdArray, balanced_initial_ids
+from bayesal.data.task_dataset import dataset_task
 from bayesal.device import DeviceLike
 from bayesal.errors import InvalidInputError
 from bayesal.learner import (
@@ -58,6 +59,8 @@ __all__ = [
     "STOP_SET_STREAM",
     "RoundContext",
     "RoundRecord",
+    "TASK_RUNS",
+    "TaskRun",
     "predictive_log_probs",
     "run_active_learning",
     "draw_stop_set",
@@ -83,7 +86,12 @@ class RoundRecord:
     stop set, ``stop_agreement`` Cohen's kappa between this round's predicted classes
     and the previous round's (NaN in round 0), ``stop_mean_entropy`` and
     ``stop_mean_bald`` the mean predictive entropy and BALD of the round's posterior
-    draw (nats)."""
+    draw (nats).
+
+    ``metrics``: for a task other than classification (``task=``), the task's test
+    metrics by name (:data:`~bayesal.results_schema.TASK_METRIC_COLUMNS`: ``f1_micro``,
+    ``f1_macro``, ``mean_average_precision``; ``rmse``, ``nll``, ``coverage_90``), with
+    ``test_accuracy`` and ``test_nll`` NaN; None for classification."""
 
     round: int
     n_labels: int
@@ -97,6 +105,7 @@ class RoundRecord:
     stop_agreement: float | None = None
     stop_mean_entropy: float | None = None
     stop_mean_bald: float | None = None
+    metrics: dict[str, float] | None = None
 
 
 @dataclass
@@ -220,6 +229,63 @@ def _evaluate(learner: ActiveLearner, dataset: Dataset) -> tuple[float, float]:
     return accuracy, nll
 
 
+class TaskRun:
+    """How :func:`run_active_learning` runs a task type other than classification: the
+    initial labelled set and the test metrics of every round. One instance per task in
+    :data:`TASK_RUNS`; a task type added later (segmentation) adds its own."""
+
+    def __init__(self, task: str, metric_names: tuple[str, ...]) -> None:
+        self.task, self.metric_names = task, metric_names
+
+    def initial_ids(self, dataset: Dataset, n: int, rng: np.random.Generator) -> IdArray:
+        """``n`` distinct pool ids drawn uniformly at random (sorted): there are no classes
+        to balance over (a multi-label row or a float target)."""
+        if n > dataset.num_train:
+            raise InvalidInputError(
+                f"initial_labels ({n}) exceeds the {dataset.num_train} training examples"
+            )
+        return np.sort(rng.choice(dataset.num_train, size=n, replace=False)).astype(np.int64)
+
+    def evaluate(self, learner: ActiveLearner, dataset: Dataset) -> dict[str, float]:
+        """The task's metrics on the test set (NaN for each when there is none):
+        :meth:`~bayesal.learner.ActiveLearner.evaluate`, from the posterior's K samples
+        under the round's draw."""
+        if len(dataset.test_y) == 0:
+            return {name: math.nan for name in self.metric_names}
+        metrics = learner.evaluate(dataset.test_x, dataset.test_y)
+        return {name: float(metrics[name]) for name in self.metric_names}
+
+
+#: The task types the loop runs besides classification, by name (``task=``).
+TASK_RUNS: dict[str, TaskRun] = {
+    "multilabel": TaskRun("multilabel", ("f1_micro", "f1_macro", "mean_average_precision")),
+    "regression": TaskRun("regression", ("rmse", "nll", "coverage_90")),
+}
+
+
+def _task_run(task: str, dataset: Dataset, stop_set_size: int | None) -> TaskRun | None:
+    """The :class:`TaskRun` of ``task`` (None for classification), checked against the
+    dataset's task."""
+    have = dataset_task(dataset)
+    if task != have:
+        raise InvalidInputError(
+            f"task {task!r}, but dataset {dataset.name!r} is a {have} dataset; give "
+            f"task: {have} (or a {task} dataset)"
+        )
+    if task == "classification":
+        return None
+    if task not in TASK_RUNS:
+        raise InvalidInputError(
+            f"the loop runs task {task!r} not yet; tasks: classification, {', '.join(TASK_RUNS)}"
+        )
+    if stop_set_size is not None:
+        raise InvalidInputError(
+            f"stopping evidence (stop_set_size) is recorded for classification only, not "
+            f"for task {task!r}"
+        )
+    return TASK_RUNS[task]
+
+
 def run_active_learning(
     dataset: Dataset,
     strategy: Strategy,
@@ -243,6 +309,7 @@ def run_active_learning(
     device: DeviceLike = "cpu",
     stop_set_size: int | None = None,
     scoring: Mapping[str, Any] | None = None,
+    task: str = "classification",
 ) -> list[RoundRecord]:
     """Run ``rounds`` acquisitions and return ``rounds + 1`` records (rounds 0..rounds).
 
@@ -285,9 +352,16 @@ def run_active_learning(
         scoring: extra :class:`~bayesal.learner.ActiveLearner` arguments for large pools
             (``prefilter``, ``max_log_probs_bytes``, ``score_executor``, ``score_shards``,
             ``ray_address``; see ``docs/scale.md``); None: the learner's defaults.
+        task: ``"classification"`` (default), or a task of :data:`TASK_RUNS`
+            (``"multilabel"``, ``"regression"``) on a dataset of that task
+            (:class:`~bayesal.data.task_dataset.TaskDataset`): the learner runs with
+            ``task=``, the initial set is ``initial_labels`` ids drawn uniformly (no
+            classes to balance), and each record's ``metrics`` holds the task's test
+            metrics (``test_accuracy`` and ``test_nll`` NaN). No stopping evidence.
 
     Test metrics: accuracy and mean NLL of the eval-mode model (MC dropout: dropout off,
     the weight-scaling approximation) or of the mean of the members' probabilities.
+    Another task's metrics: :meth:`TaskRun.evaluate`.
     """
     _check_arguments(
         dataset,
@@ -300,6 +374,29 @@ def run_active_learning(
         pool_subset,
         seed,
     )
+    task_run = _task_run(task, dataset, stop_set_size)
+    if task_run is not None:
+        return _run_task(
+            task_run,
+            dataset,
+            strategy,
+            build_model=build_model,
+            train_config=train_config,
+            initial_labels=initial_labels,
+            acquisition_size=acquisition_size,
+            rounds=rounds,
+            seed=seed,
+            posterior=posterior,
+            num_samples=num_samples,
+            ensemble_size=ensemble_size,
+            pool_subset=pool_subset,
+            chunk_size=chunk_size,
+            on_round=on_round,
+            progress=progress,
+            oracle=oracle,
+            device=device,
+            scoring=scoring,
+        )
     posterior_params = {"members": ensemble_size} if posterior == "ensemble" else None
     learner = ActiveLearner(
         dataset.train_x,
@@ -345,7 +442,7 @@ def run_active_learning(
             acquired = learner.query(acquisition_size)
             score_s, select_s = learner.last_timings.score, learner.last_timings.select
             learner.teach(acquired, oracle(acquired))
-        stop_values: dict[str, float] = {}
+        stop_values: dict[str, Any] = {}
         if stop_set is not None:
             agreement, entropy, bald = stop_set(learner.draw_for_round(r))
             stop_values = {
@@ -364,6 +461,93 @@ def run_active_learning(
             select_seconds=select_s,
             eval_seconds=t2 - t1,
             **stop_values,
+        )
+        records.append(record)
+        if on_round is not None:
+            on_round(
+                RoundContext(
+                    record=record,
+                    dataset=dataset,
+                    labelled_ids=labelled,
+                    models=fitted.models,
+                    posterior=fitted.posterior,
+                    num_samples=fitted.num_samples,
+                    learner=learner,
+                    _round=r,
+                )
+            )
+    return records
+
+
+def _run_task(
+    task_run: TaskRun,
+    dataset: Dataset,
+    strategy: Strategy,
+    *,
+    build_model: Callable[[int], nn.Module] | None,
+    train_config: TrainConfig,
+    initial_labels: int,
+    acquisition_size: int,
+    rounds: int,
+    seed: int,
+    posterior: str | PosteriorMethod,
+    num_samples: int,
+    ensemble_size: int,
+    pool_subset: int | None,
+    chunk_size: int,
+    on_round: Callable[[RoundContext], None] | None,
+    progress: bool,
+    oracle: Oracle | None,
+    device: DeviceLike,
+    scoring: Mapping[str, Any] | None,
+) -> list[RoundRecord]:
+    """:func:`run_active_learning` for a task of :data:`TASK_RUNS`."""
+    posterior_params = {"members": ensemble_size} if posterior == "ensemble" else None
+    learner = ActiveLearner(
+        dataset.train_x,
+        model=build_model,
+        strategy=strategy,
+        task=task_run.task,
+        posterior=posterior,
+        posterior_params=posterior_params,
+        num_samples=num_samples,
+        num_classes=dataset.num_classes,
+        training=train_config,
+        device=device,
+        seed=seed,
+        pool_subset=pool_subset,
+        chunk_size=chunk_size,
+        **dict(scoring or {}),
+    )
+    oracle = oracle if oracle is not None else SimulatedOracle(dataset.train_y)
+    initial_rng = np.random.default_rng(stream_seed(seed, _INITIAL))
+    initial = task_run.initial_ids(dataset, initial_labels, initial_rng)
+    learner.teach(initial, oracle(initial))
+    records: list[RoundRecord] = []
+    for r in tqdm(range(rounds + 1), desc="rounds", leave=False, disable=not progress):
+        labelled = learner.labelled_ids
+        t0 = time.perf_counter()
+        fitted = learner.fit()
+        t1 = time.perf_counter()
+        metrics = task_run.evaluate(learner, dataset)
+        t2 = time.perf_counter()
+        acquired = np.zeros(0, dtype=np.int64)
+        score_s = select_s = 0.0
+        if r < rounds:
+            acquired = learner.query(acquisition_size)
+            score_s, select_s = learner.last_timings.score, learner.last_timings.select
+            learner.teach(acquired, oracle(acquired))
+        record = RoundRecord(
+            round=r,
+            n_labels=len(labelled),
+            test_accuracy=math.nan,
+            test_nll=math.nan,
+            acquired_ids=tuple(int(i) for i in acquired),
+            train_seconds=t1 - t0,
+            score_seconds=score_s,
+            select_seconds=select_s,
+            eval_seconds=t2 - t1,
+            metrics=metrics,
         )
         records.append(record)
         if on_round is not None:

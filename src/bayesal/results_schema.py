@@ -18,6 +18,7 @@ A results directory::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 RESULTS_FILE = "results.csv"
@@ -71,10 +72,54 @@ STOP_SCHEMA: dict[str, ColumnKind] = {
 STOP_COLUMNS: tuple[str, ...] = tuple(STOP_SCHEMA)
 
 
-def result_columns(stopping: bool) -> tuple[str, ...]:
+#: The test-metric columns of each task type (``task:`` of an experiment config), in
+#: file order: they stand where classification's ``test_accuracy`` and ``test_nll``
+#: stand. ``multilabel``: micro and macro F1 (a label predicted on where the MC-averaged
+#: ``p̄_l >= 0.5``) and the mean average precision of ``p̄_l``; ``regression``: the RMSE
+#: of the mixture mean, the NLL (nats) of the Gaussian mixture over the K samples and
+#: the fraction of test targets inside its central 90% interval
+#: (:mod:`bayesal.tasks`). A task type added later adds its row here.
+TASK_METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "classification": ("test_accuracy", "test_nll"),
+    "multilabel": ("f1_micro", "f1_macro", "mean_average_precision"),
+    "regression": ("rmse", "nll", "coverage_90"),
+}
+
+#: The task of a table with classification's columns.
+DEFAULT_TASK = "classification"
+
+
+def result_columns(stopping: bool, task: str = DEFAULT_TASK) -> tuple[str, ...]:
     """The columns of a trial file or results.csv: :data:`RESULT_COLUMNS`, followed by
-    :data:`STOP_COLUMNS` when the run records stopping evidence."""
-    return RESULT_COLUMNS + STOP_COLUMNS if stopping else RESULT_COLUMNS
+    :data:`STOP_COLUMNS` when the run records stopping evidence. For a task other than
+    classification, its :data:`TASK_METRIC_COLUMNS` stand in place of ``test_accuracy``
+    and ``test_nll`` (a classification table is unchanged)."""
+    base = RESULT_COLUMNS + STOP_COLUMNS if stopping else RESULT_COLUMNS
+    if task == DEFAULT_TASK:
+        return base
+    metrics = TASK_METRIC_COLUMNS[task]
+    out: list[str] = []
+    for column in base:
+        if column == "test_accuracy":
+            out.extend(metrics)
+        elif column != "test_nll":
+            out.append(column)
+    return tuple(out)
+
+
+def task_of_columns(columns: Iterable[object]) -> str | None:
+    """The task whose columns a table header holds (its metric columns), or None when
+    it holds no task's full set of metric columns (classification's checked last)."""
+    names = {str(c) for c in columns}
+    for task, metrics in TASK_METRIC_COLUMNS.items():
+        if task != DEFAULT_TASK and set(metrics) <= names:
+            return task
+    return DEFAULT_TASK if set(TASK_METRIC_COLUMNS[DEFAULT_TASK]) <= names else None
+
+
+def float_columns(task: str = DEFAULT_TASK) -> tuple[str, ...]:
+    """The float columns of a table of ``task`` (its metrics, then the timings)."""
+    return TASK_METRIC_COLUMNS[task] + TIMING_COLUMNS
 
 
 #: Integer columns (``round`` and ``n_labels`` are also non-negative).

@@ -18,6 +18,8 @@ from bayesal.data.dataset import Dataset
 from bayesal.data.digits import load_digits
 from bayesal.data.files import load_csv, load_npy, load_parquet
 from bayesal.data.images import load_image_folder
+from bayesal.data.multilabel_digits import load_digits_multilabel
+from bayesal.data.regression_tables import load_diabetes, load_friedman1
 from bayesal.data.shapes import load_shapes
 from bayesal.data.two_moons import load_two_moons
 from bayesal.data.wine import load_wine
@@ -55,6 +57,9 @@ DATASETS.register("two_moons", load_two_moons)
 DATASETS.register("wine", load_wine)
 DATASETS.register("digits", load_digits)
 DATASETS.register("shapes", load_shapes)  # segmentation: masks [N, H, W]
+DATASETS.register("digits_multilabel", load_digits_multilabel)
+DATASETS.register("diabetes", load_diabetes)
+DATASETS.register("friedman1", load_friedman1)
 for _name, _function in {
     "mnist": "load_mnist",
     "fashion_mnist": "load_fashion_mnist",

@@ -33,6 +33,7 @@ that pictures round 10) keeps the snapshot rounds that fit and drops the others 
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import difflib
 import importlib
@@ -78,6 +79,7 @@ from bayesal.posterior import POSTERIORS, PosteriorMethod, get_posterior
 from bayesal.posterior.methods import DEFAULT_NUM_SAMPLES
 from bayesal.registry import is_import_path
 from bayesal.stopping import STOPPING_RULES, get_stopping_rule
+from bayesal.tasks import TASK_STRATEGIES, build_strategy
 from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from bayesal.training import Count, TrainConfig
 
@@ -364,13 +366,53 @@ def _check_built_and_label(
         )
 
 
+#: The task types a config's ``task:`` takes: those the loop runs
+#: (:data:`bayesal.loop.TASK_RUNS`) and classification. Segmentation adds its name here
+#: when the loop runs it.
+CONFIG_TASKS: tuple[str, ...] = ("classification", "multilabel", "regression")
+
+# The task of the config being validated (its ``task:``), read by the strategy arms.
+_TASK: contextvars.ContextVar[str] = contextvars.ContextVar("bayesal_config_task")
+
+
+def _current_task() -> str:
+    return _TASK.get("classification")
+
+
+def task_strategy(task: str, name: str, params: Mapping[str, Any]) -> Any:
+    """The strategy of arm ``name`` (with ``params``) for ``task``: classification's from
+    the strategy registry (``get_strategy``); another task's built-in name from the task
+    table (:func:`bayesal.tasks.build_strategy`), an import path from the registry (a
+    :class:`~bayesal.acquisition.base.Strategy` that reads the task's posterior output)."""
+    if task == "classification" or name not in TASK_STRATEGIES.get(task, ()):
+        return get_strategy(name, **params)
+    return build_strategy(task, name, **params)
+
+
+def _task_strategy_name(task: str, name: str) -> str:
+    """``name`` if it is a strategy of ``task`` (or an import path), else ValueError
+    naming the task's strategies."""
+    if name in TASK_STRATEGIES[task] or is_import_path(name):
+        return _resolves(STRATEGIES.resolve, name) if is_import_path(name) else name
+    close = difflib.get_close_matches(name, TASK_STRATEGIES[task], n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(
+        f"strategy {name!r} does not apply to task {task!r}{hint}; the strategies of task "
+        f"{task!r} are {', '.join(TASK_STRATEGIES[task])} (bayesal strategies --task {task}), "
+        "or an import path to a Strategy that reads the task's posterior output"
+    )
+
+
 class StrategyConfig(_Strict):
     """One arm of the comparison: ``get_strategy(name, **params)`` under a posterior.
 
     ``name`` is a registered strategy (``bayesal strategies``) or an import path
-    ``package.module:factory``. ``label`` (default: ``name``; for an import path, the
-    part after the last ``:`` or ``.``) names the arm in file names and tables, so the
-    same strategy can appear twice (e.g. ``bald`` with MC dropout and with an ensemble).
+    ``package.module:factory``; in a config of another ``task:`` than classification,
+    one of that task's strategies (``bayesal strategies --task TASK``: built by
+    :func:`bayesal.tasks.build_strategy`) or an import path. ``label`` (default:
+    ``name``; for an import path, the part after the last ``:`` or ``.``) names the arm
+    in file names and tables, so the same strategy can appear twice (e.g. ``bald`` with
+    MC dropout and with an ensemble).
     ``posterior`` overrides the experiment's posterior for this arm.
     """
 
@@ -382,11 +424,21 @@ class StrategyConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
+        task = _current_task()
+        if task != "classification" and task in TASK_STRATEGIES:
+            return _task_strategy_name(task, name)
         return _resolves(STRATEGIES.resolve, name)
 
     @model_validator(mode="after")
     def _check(self) -> StrategyConfig:
-        _check_built_and_label(self, "strategy", get_strategy, "(it becomes part of file names)")
+        task = _current_task()
+        build = get_strategy
+        if task != "classification" and task in TASK_STRATEGIES:
+
+            def build(name: str, **params: Any) -> Any:
+                return task_strategy(task, name, params)
+
+        _check_built_and_label(self, "strategy", build, "(it becomes part of file names)")
         return self
 
 
@@ -612,6 +664,8 @@ class ExperimentConfig(_Strict):
 
     name: str
     description: str = ""
+    # What a label is (multi-label rows, float targets): the strategies, the metrics.
+    task: Literal["classification", "multilabel", "regression"] = "classification"
     # Validated (imported) before the fields below, which may name what they register.
     plugins: list[str] = Field(default_factory=list)
     dataset: DatasetConfig
@@ -662,7 +716,50 @@ class ExperimentConfig(_Strict):
             data.pop("model", None)
         if isinstance(data, dict) and not self.compares_posteriors:
             data.pop("compares_posteriors", None)
+        if isinstance(data, dict) and self.task == "classification":
+            data.pop("task", None)  # and for task: classification configs as before
         return data
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_task(cls, data: Any, handler: Any) -> Any:
+        # The strategy arms are validated against the config's task (its strategies, not
+        # classification's): they read it from _TASK while the fields are validated.
+        task = data.get("task", "classification") if isinstance(data, Mapping) else None
+        if task not in CONFIG_TASKS:
+            task = "classification"  # the field's own error names the valid tasks
+        token = _TASK.set(str(task))
+        try:
+            return handler(data)
+        finally:
+            _TASK.reset(token)
+
+    @model_validator(mode="after")
+    def _task_settings(self) -> ExperimentConfig:
+        if self.task == "classification":
+            return self
+        refused = [
+            (self.stopping is not None, "stopping (its evidence is classification's)"),
+            (self.snapshots is not None, "snapshots (pictures of class probabilities)"),
+            (self.encoder is not None, "encoder (not wired for this task yet)"),
+        ]
+        bad = [what for on, what in refused if on]
+        if bad:
+            raise ValueError(
+                f"task {self.task!r} does not take {'; '.join(bad)}: remove the section(s)"
+            )
+        for spec in self.strategies:
+            method = self.posterior_for(spec).build()
+            if not method.supports_heads:
+                raise ValueError(
+                    f"posterior {method.name!r} (arm {spec.label}) supports classification "
+                    f"only; task {self.task!r} needs posterior mc_dropout or ensemble"
+                )
+        return self
+
+    def build_strategy(self, spec: StrategyConfig) -> Any:
+        """The strategy of arm ``spec`` for this config's task (:func:`task_strategy`)."""
+        return task_strategy(self.task, spec.name, spec.params)
 
     @model_validator(mode="before")
     @classmethod

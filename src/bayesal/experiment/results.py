@@ -54,7 +54,6 @@ from bayesal._lock import ResultsDirInUseError, lock_results_dir
 from bayesal.errors import DataNotFoundError, InvalidInputError
 from bayesal.loop import RoundRecord
 from bayesal.results_schema import (
-    FLOAT_COLUMNS,
     INT_COLUMNS,
     LOCK_FILE,
     RESOLVED_CONFIG_FILE,
@@ -65,7 +64,9 @@ from bayesal.results_schema import (
     SNAPSHOTS_DIR,
     STOP_COLUMNS,
     STOP_SCHEMA,
+    TASK_METRIC_COLUMNS,
     TRIALS_DIR,
+    float_columns,
     result_columns,
     snapshot_file_name,
     trial_file_name,
@@ -74,7 +75,11 @@ from bayesal.results_schema import (
 #: Columns whose value is the RoundRecord attribute of the same name.
 _RECORD_COLUMNS = tuple(c for c in RESULT_COLUMNS + STOP_COLUMNS if c not in ("strategy", "seed"))
 #: The kind of every column a trial file may have.
-_ALL_SCHEMA = {**RESULT_SCHEMA, **STOP_SCHEMA}
+_ALL_SCHEMA: dict[str, str] = {
+    **RESULT_SCHEMA,
+    **STOP_SCHEMA,
+    **{name: "float" for names in TASK_METRIC_COLUMNS.values() for name in names},
+}
 
 __all__ = [
     "LOCK_FILE",
@@ -95,6 +100,7 @@ __all__ = [
     "read_trial",
     "read_trial_table",
     "records_have_stopping",
+    "records_task",
     "record_rows",
     "remove_stale_temp_files",
     "set_aside",
@@ -162,15 +168,35 @@ def records_have_stopping(records: Sequence[RoundRecord]) -> bool:
     return bool(have) and all(have)
 
 
+def records_task(records: Sequence[RoundRecord]) -> str:
+    """The task whose metrics ``records`` carry: ``"classification"`` when they carry no
+    ``metrics``, else the task of :data:`~bayesal.results_schema.TASK_METRIC_COLUMNS`
+    whose metric names they are (the same for every record: InvalidInputError
+    otherwise)."""
+    names = {tuple(r.metrics) if r.metrics is not None else None for r in records}
+    if len(names) > 1:
+        raise InvalidInputError("the round records carry metrics of different tasks")
+    found = next(iter(names), None)
+    if found is None:
+        return "classification"
+    for task, metrics in TASK_METRIC_COLUMNS.items():
+        if tuple(metrics) == found:
+            return task
+    raise InvalidInputError(f"round records carry metrics {list(found)} of no known task")
+
+
 def record_rows(label: str, seed: int, records: Iterable[RoundRecord]) -> list[list[str]]:
     """Rows of :data:`RESULT_COLUMNS` (plus the stopping-evidence columns when the
-    records carry it) as text; floats in ``repr`` form (exact round trip),
-    ``acquired_ids`` space-separated in pick order."""
+    records carry it; another task's metric columns in place of ``test_accuracy`` and
+    ``test_nll``: :func:`~bayesal.results_schema.result_columns`) as text; floats in
+    ``repr`` form (exact round trip), ``acquired_ids`` space-separated in pick order."""
     records = list(records)
-    columns = result_columns(records_have_stopping(records))
+    columns = result_columns(records_have_stopping(records), records_task(records))
     rows = []
     for r in records:
         values = {"strategy": label, "seed": seed, **{c: getattr(r, c) for c in _RECORD_COLUMNS}}
+        if r.metrics is not None:
+            values.update(r.metrics)
         rows.append([_WRITE[_ALL_SCHEMA[col]](values[col]) for col in columns])
     return rows
 
@@ -189,7 +215,11 @@ def _csv_text(rows: Sequence[Sequence[str]], columns: Sequence[str] | None = Non
 
 
 def _known_header(header: Sequence[str]) -> bool:
-    return tuple(header) in (result_columns(False), result_columns(True))
+    return any(
+        tuple(header) == result_columns(stopping, task)
+        for task in TASK_METRIC_COLUMNS
+        for stopping in (False, True)
+    )
 
 
 #: The first word of a trial file's stamp line, and the stamp's format version.
@@ -250,7 +280,7 @@ def trial_text(label: str, seed: int, records: Sequence[RoundRecord], *, config_
         )
     import bayesal  # at call time, when the package (and its __version__) is imported
 
-    columns = result_columns(records_have_stopping(records))
+    columns = result_columns(records_have_stopping(records), records_task(records))
     body = _csv_text(record_rows(label, seed, records), columns)
     stamp = TrialStamp(config_digest, bayesal.__version__, len(records), _sha256(body))
     return format_stamp(stamp) + "\n" + body
@@ -312,11 +342,15 @@ def _row_problem(
     initial_labels: int,
     acquisition_size: int,
     stopping: bool = False,
+    task: str = "classification",
 ) -> str | None:
     """Why the CSV rows (column header first) are not the trial ``label``, ``seed`` of
-    ``rounds`` rounds (with the stopping-evidence columns when ``stopping``), or None."""
-    columns = result_columns(stopping)
+    ``rounds`` rounds (with the stopping-evidence columns when ``stopping``; the metric
+    columns of ``task``), or None."""
+    columns = result_columns(stopping, task)
     if not rows or tuple(rows[0]) != columns:
+        if rows and any(tuple(rows[0]) == result_columns(stopping, t) for t in TASK_METRIC_COLUMNS):
+            return f"its metric columns are not those of task {task!r} (the config's task)"
         if rows and _known_header(rows[0]):
             return (
                 "it has the stopping-evidence columns, which the config does not record"
@@ -330,7 +364,7 @@ def _row_problem(
             f"it holds {len(body)} round rows; the config needs {rounds + 1} (rounds 0..{rounds})"
         )
     col = {name: i for i, name in enumerate(columns)}
-    floats = FLOAT_COLUMNS + (STOP_COLUMNS if stopping else ())
+    floats = float_columns(task) + (STOP_COLUMNS if stopping else ())
     for r, row in enumerate(body):
         where = f"round row {r} (line {r + 2} of its CSV)"
         if len(row) != len(columns):
@@ -380,6 +414,7 @@ def check_trial(
     acquisition_size: int,
     legacy_ok: bool,
     stopping: bool = False,
+    task: str = "classification",
 ) -> str | None:
     """Why the trial file at ``path`` cannot be counted as trial ``label``, ``seed`` of the
     config with digest ``config_digest``, or None when it can.
@@ -392,7 +427,8 @@ def check_trial(
     file without a stamp (written by an older bayesal) is accepted only when
     ``legacy_ok`` (the directory's resolved config is readable and agrees) and its rows
     pass. With ``stopping``, the file must have the stopping-evidence columns (numbers),
-    without it it must not. The stamp's ``version`` is recorded, not checked.
+    without it it must not. Its metric columns must be those of ``task``. The stamp's
+    ``version`` is recorded, not checked.
     """
     path = Path(path)
     try:
@@ -431,6 +467,7 @@ def check_trial(
         initial_labels=initial_labels,
         acquisition_size=acquisition_size,
         stopping=stopping,
+        task=task,
     )
     if problem is not None:
         return problem

@@ -83,6 +83,7 @@ from bayesal.experiment.trial import (
     save_trial,
     snapshot_wanted,
     stop_set_size_of,
+    task_of,
     trial_digest,
     trial_encoder_record,
 )
@@ -178,6 +179,8 @@ def _check_resumable(config: ExperimentConfig, out_dir: Path) -> dict[str, Any] 
         differ.append("stopping.stop_set_size (the stopping evidence recorded)")
     if encoder_identity(old) != encoder_identity(new):
         differ.append("encoder")
+    if task_of(old) != task_of(new):
+        differ.append("task")
     old_arms = {arm.get("label"): arm for arm in old.get("strategies") or [] if arm}
     differ += [
         f"strategies[{arm['label']}]"
@@ -230,6 +233,7 @@ def _trial_problem(
         acquisition_size=grid["acquisition_size"],
         legacy_ok=legacy_ok,
         stopping=stop_set_size_of(grid) is not None,
+        task=task_of(grid),
     )
 
 

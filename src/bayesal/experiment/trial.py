@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from bayesal.acquisition import get_strategy
 from bayesal.data.dataset import Dataset
 from bayesal.data.registry import load_dataset
 from bayesal.errors import InvalidInputError
@@ -82,8 +81,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     alone reads them), plus the ``scoring`` section's ``prefilter`` and
     ``max_log_probs_bytes`` where they are not the defaults (where the pool is scored does
     not change the picks), plus ``"encoder": ...`` (:func:`encoder_identity`) when the
-    config runs on an encoder's features. Raises InvalidInputError when no arm is
-    labelled ``label``.
+    config runs on an encoder's features, plus ``"task": ...`` for a task other than
+    classification (a classification config digests as before ``task:`` existed).
+    Raises InvalidInputError when no arm is labelled ``label``.
     """
     arms = [arm for arm in resolved.get("strategies") or [] if isinstance(arm, Mapping)]
     arm = next((a for a in arms if a.get("label") == label), None)
@@ -100,6 +100,9 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
     encoder = encoder_identity(resolved)
     if encoder is not None:  # a config without an encoder digests as before it existed
         payload["encoder"] = encoder
+    task = task_of(resolved)
+    if task != "classification":  # and one of classification as before task: existed
+        payload["task"] = task
     scoring = resolved.get("scoring")
     if isinstance(scoring, Mapping):
         # What can change the picks (BatchBALD's candidates), where it is not the
@@ -114,6 +117,13 @@ def trial_digest(resolved: Mapping[str, Any], label: str, seed: int) -> str:
             payload["scoring"] = changed
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def task_of(resolved: Mapping[str, Any] | None) -> str:
+    """The task of a resolved config (a JSON-like mapping): its ``task``, else
+    ``"classification"`` (a config of classification dumps no ``task``)."""
+    task = resolved.get("task") if isinstance(resolved, Mapping) else None
+    return str(task) if isinstance(task, str) else "classification"
 
 
 def config_trial_digest(config: ExperimentConfig, label: str, seed: int) -> str:
@@ -214,10 +224,21 @@ def check_budget(config: ExperimentConfig, dataset: Dataset) -> None:
     initial set (``initial_labels // num_classes`` of every class, the remainder spread
     over classes drawn at random) must exist.
 
+    For a task other than classification the initial set is drawn uniformly (there are
+    no classes to balance over), and the dataset must be of the config's task.
+
     Raises:
         InvalidInputError: naming the fields to change.
     """
+    from bayesal.data.task_dataset import dataset_task
+
     n_train, name = dataset.num_train, config.dataset.name
+    if dataset_task(dataset) != config.task:
+        raise InvalidInputError(
+            f"the config's task is {config.task!r}, but dataset {name!r} is a "
+            f"{dataset_task(dataset)} dataset; set task: {dataset_task(dataset)} or choose a "
+            f"{config.task} dataset"
+        )
     needed = config.initial_labels + config.rounds * config.acquisition_size
     if needed > n_train:
         raise InvalidInputError(
@@ -231,6 +252,8 @@ def check_budget(config: ExperimentConfig, dataset: Dataset) -> None:
             f"pool_subset ({config.pool_subset}) exceeds the {n_train} training examples of "
             f"dataset {name!r}; lower it, or set pool_subset: null to score the whole pool"
         )
+    if config.task != "classification":
+        return
     classes = dataset.num_classes
     counts_C = np.bincount(dataset.train_y.cpu().numpy(), minlength=classes)
     share, extra = divmod(config.initial_labels, classes)
@@ -263,10 +286,11 @@ def check_model_on_data(config: ExperimentConfig, dataset: Dataset) -> None:
         ActiveLearner(
             dataset.train_x[:1],
             model=model_builder(config),
-            strategy=get_strategy(spec.name, **spec.params),
+            strategy=config.build_strategy(spec),
             posterior=config.posterior_for(spec).build(),
             num_classes=dataset.num_classes,
             device="cpu",
+            task=config.task,
         )
     except InvalidInputError as exc:
         what = (
@@ -381,7 +405,7 @@ def _compute_trial(
             )
     records = run_active_learning(
         dataset,
-        get_strategy(spec.name, **spec.params),
+        config.build_strategy(spec),
         build_model=model_builder(config),
         train_config=config.training,
         initial_labels=config.initial_labels,
@@ -397,6 +421,7 @@ def _compute_trial(
         device=config.device,
         stop_set_size=config.stopping.stop_set_size if config.stopping is not None else None,
         scoring=config.scoring.learner_kwargs() if config.scoring is not None else None,
+        task=config.task,
     )
     return TrialResult(
         label,

@@ -46,6 +46,7 @@ from bayesal.report.tables import (
     _check_thresholds,
     write_summary_files,
 )
+from bayesal.report.task_report import is_task_results, write_task_report
 from bayesal.report.two_moons import plot_acquisition_grid, plot_bald_anatomy
 
 FIGURES_DIR = "figures"
@@ -111,6 +112,12 @@ def write_report(
     temporary files that an earlier, killed report left behind are removed first
     (:func:`remove_stale_report_temps`).
 
+    A results table of another task than classification (``task: multilabel`` or
+    ``regression``) gets the task's report instead (:mod:`bayesal.report.task_report`:
+    summary, per-seed table, paired verdicts against random and learning curves of the
+    task's metrics; the primary metric ``f1_macro`` or ``rmse``, differences signed so
+    that positive = better than random; ``thresholds`` in the primary metric's units).
+
     Returns:
         The paths written, in the order above.
 
@@ -122,6 +129,10 @@ def write_report(
     """
     directory = Path(results_dir)
     df = load_results(directory)
+    if is_task_results(df):  # multi-label, regression: the task's primary metric
+        with lock_results_dir(directory, create=False):
+            remove_stale_report_temps(directory)
+            return write_task_report(directory, df, thresholds, figures_dir=FIGURES_DIR)
     if thresholds is None:
         thresholds = configured_thresholds(read_resolved_config(directory))
     thresholds = _check_thresholds(thresholds)

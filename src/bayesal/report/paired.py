@@ -869,6 +869,10 @@ def verdict_lines(results_dir: str | os.PathLike[str]) -> list[str]:
     summary = pd.read_csv(path, keep_default_na=True)
     if summary.empty:
         return []
+    if "primary_metric" in summary.columns:  # another task's (task_report)
+        from bayesal.report.task_report import task_verdict_lines
+
+        return task_verdict_lines(summary)
     role = RANDOM_LABEL if (summary["reference_role"] == RANDOM_LABEL).any() else BEST
     rows = summary[summary["reference_role"] == role]
     reference = str(rows["reference"].iloc[0])

@@ -24,9 +24,10 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from bayesal.errors import (
     InvalidInputError,
 )
 from bayesal.results_schema import (
-    FLOAT_COLUMNS,
+    DEFAULT_TASK,
     INT_COLUMNS,
     KEY_COLUMNS,
     RESOLVED_CONFIG_FILE,
@@ -52,8 +53,12 @@ from bayesal.results_schema import (
     SNAPSHOT_NAME_PATTERN,
     SNAPSHOTS_DIR,
     STOP_COLUMNS,
+    TASK_METRIC_COLUMNS,
     TIMING_COLUMNS,
     TRIALS_DIR,
+    float_columns,
+    result_columns,
+    task_of_columns,
     trial_file_name,
 )
 from bayesal.thresholds import DEFAULT_THRESHOLDS, check_thresholds
@@ -115,9 +120,32 @@ def load_results(results_dir: str | os.PathLike[str], *, complete: bool = True) 
 
 
 def has_test_metrics(results_csv: str | os.PathLike[str]) -> bool:
-    """False when every ``test_accuracy`` of a results file is empty (no test set)."""
-    column = pd.read_csv(results_csv, usecols=["test_accuracy"])["test_accuracy"]
+    """False when every value of the first test metric of a results file
+    (``test_accuracy``; another task's first metric column, ``f1_micro`` or ``rmse``) is
+    empty (no test set)."""
+    header = pd.read_csv(results_csv, nrows=0).columns
+    task = task_of_columns(header) or DEFAULT_TASK
+    first = TASK_METRIC_COLUMNS[task][0]
+    column = pd.read_csv(results_csv, usecols=[first])[first]
     return not pd.to_numeric(column, errors="coerce").isna().all()
+
+
+def results_task(df: pd.DataFrame) -> str:
+    """The task of a results table, from its metric columns
+    (:func:`~bayesal.results_schema.task_of_columns`); classification when it has no
+    task's full set (:func:`validate_results` then names the missing columns)."""
+    return task_of_columns(df.columns) or DEFAULT_TASK
+
+
+#: The range of every task metric a results table holds: ``(low, high)``, inclusive.
+_METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "f1_micro": (0.0, 1.0),
+    "f1_macro": (0.0, 1.0),
+    "mean_average_precision": (0.0, 1.0),
+    "coverage_90": (0.0, 1.0),
+    "rmse": (0.0, math.inf),
+    "nll": (-math.inf, math.inf),
+}
 
 
 _REBUILD_HINT = "rebuild it with bayesal run CONFIG --out DIR --collect-only"
@@ -301,11 +329,13 @@ def validate_results(
     def at(i: int) -> str:
         return f"row {i + 1}" + (f" (line {i + 2} of the file)" if from_csv else "")
 
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    task = results_task(df)
+    required = result_columns(False, task)
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise InvalidInputError(
             f"{source} lacks column(s) {missing}; found {list(df.columns)}. "
-            f"Expected columns: {list(REQUIRED_COLUMNS)}"
+            f"Expected columns: {list(required)}"
         )
     if len(df) == 0:
         raise InvalidInputError(f"{source} has a header but no rows")
@@ -331,7 +361,7 @@ def validate_results(
         if bad.any():
             raise InvalidInputError(f"{source}: negative {col!r} in {at(_first(bad))}")
 
-    for col in FLOAT_COLUMNS + tuple(c for c in STOP_COLUMNS if c in df.columns):
+    for col in float_columns(task) + tuple(c for c in STOP_COLUMNS if c in df.columns):
         text = df[col].astype(object)
         values = pd.to_numeric(text, errors="coerce").astype(np.float64)
         blank = text.isna() | (text.astype(str).str.strip() == "")
@@ -344,19 +374,10 @@ def validate_results(
             )
         out[col] = values
 
-    acc = out["test_accuracy"]
-    if acc.isna().all():
-        raise InvalidInputError(
-            f"{source} has no test metrics (the dataset has no test set): accuracy tables "
-            "and figures need one; give the dataset test_path or test_fraction"
-        )
-    bad = ~((acc >= 0.0) & (acc <= 1.0))
-    if bad.any():
-        row = _first(bad)
-        raise InvalidInputError(
-            f"{source}: test_accuracy must be a fraction in [0, 1]; {at(row)} has "
-            f"{acc.iloc[row]!r} (a percentage? divide by 100)"
-        )
+    if task != DEFAULT_TASK:
+        _check_task_metrics(out, task, source, at)
+    else:
+        _check_accuracy(out, source, at)
     for col in TIMING_COLUMNS:
         bad = out[col] < 0
         if bad.any():
@@ -403,6 +424,45 @@ def validate_results(
     if complete:
         _check_complete_grid(out, source)
     return out
+
+
+def _check_accuracy(out: pd.DataFrame, source: str, at: Callable[[int], str]) -> None:
+    """A classification table's ``test_accuracy``: some present, fractions in [0, 1]."""
+    acc = out["test_accuracy"]
+    if acc.isna().all():
+        raise InvalidInputError(
+            f"{source} has no test metrics (the dataset has no test set): accuracy tables "
+            "and figures need one; give the dataset test_path or test_fraction"
+        )
+    bad = ~((acc >= 0.0) & (acc <= 1.0))
+    if bad.any():
+        row = _first(bad)
+        raise InvalidInputError(
+            f"{source}: test_accuracy must be a fraction in [0, 1]; {at(row)} has "
+            f"{acc.iloc[row]!r} (a percentage? divide by 100)"
+        )
+
+
+def _check_task_metrics(
+    out: pd.DataFrame, task: str, source: str, at: Callable[[int], str]
+) -> None:
+    """A task table's metrics: some test metric present, each within its range."""
+    metrics = TASK_METRIC_COLUMNS[task]
+    if out[metrics[0]].isna().all():
+        raise InvalidInputError(
+            f"{source} has no test metrics (the dataset has no test set): the {task} "
+            "tables and figures need one"
+        )
+    for col in metrics:
+        low, high = _METRIC_RANGES.get(col, (-math.inf, math.inf))
+        values = out[col]
+        bad = values.notna() & ~((values >= low) & (values <= high))
+        if bad.any():
+            row = _first(bad)
+            raise InvalidInputError(
+                f"{source}: {col} must lie in [{low:g}, {high:g}]; {at(row)} has "
+                f"{values.iloc[row]!r}"
+            )
 
 
 def _check_complete_grid(df: pd.DataFrame, source: str) -> None:

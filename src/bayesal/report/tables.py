@@ -373,15 +373,28 @@ def write_summary(results_dir: str | os.PathLike[str]) -> None:
     """Write ``summary.csv``, ``summary.md``, ``per_seed.csv`` and ``per_seed.md`` (atomically).
 
     Thresholds are those of the directory's ``config.resolved.yaml`` (``report:
-    thresholds:``), else 90% and 95%.
+    thresholds:``), else 90% and 95%. A table of another task (multi-label, regression)
+    gets its task's summary (:func:`bayesal.report.task_report.write_task_summary_files`;
+    no ``per_seed.md``).
 
     Raises:
         DataNotFoundError: no ``results.csv`` (run ``bayesal run CONFIG --out DIR``).
         InvalidInputError: a malformed results table, or invalid configured thresholds.
     """
     directory = Path(results_dir)
+    df = load_results(directory)
+    from bayesal.report.task_report import (
+        configured_task_thresholds,
+        is_task_results,
+        write_task_summary_files,
+    )
+
+    if is_task_results(df):  # another task: its primary metric (task_report)
+        config = read_resolved_config(directory)
+        write_task_summary_files(directory, df, configured_task_thresholds(config))
+        return
     thresholds = configured_thresholds(read_resolved_config(directory))
-    write_summary_files(directory, load_results(directory), thresholds)
+    write_summary_files(directory, df, thresholds)
 
 
 def write_summary_files(
