@@ -471,6 +471,11 @@ def session_next(directory: Path, annotator: str) -> None:
     if item.predicted is not None:
         prob = "" if item.predicted_prob is None else f" ({item.predicted_prob:.2f})"
         guess = f"\t{item.predicted}{prob}"
+    elif item.guess is not None and "labels" in item.guess:  # multi-label: the classes
+        guess = "\t" + (",".join(item.guess["labels"]) or "(none)")
+    elif item.guess is not None:  # regression: the mean and its 90% interval
+        g = item.guess
+        guess = f"\t{g['mean']:.4g} [{g['low']:.4g}, {g['high']:.4g}]"
     click.echo(f"{item.item_id}\t{item.ref}{guess}")
 
 

@@ -238,3 +238,28 @@ def test_task_session_configs_check_strategy_and_posterior_against_the_task(
     raw = fast_digits_config(folder, task="multilabel", labels=NAMES)
     del raw["model"]
     assert parse_session_config(raw).model.name == "mlp"  # the default model
+
+
+@pytest.mark.parametrize("task", ["multilabel", "regression"])
+def test_session_next_on_the_command_line_prints_the_task_guess(
+    make_session, digits_folder, task: str
+) -> None:
+    from click.testing import CliRunner
+
+    from bayesal.cli import main
+
+    _, truth = digits_folder
+    session = _task_session(make_session, task)
+    _label_some(session, truth, 8)
+    session.retrain()
+    first = session.store.queue()[0].item_id
+    guess = session.item_view(first).guess
+    assert guess is not None
+    result = CliRunner().invoke(main, ["session", "next", str(session.directory)])
+    assert result.exit_code == 0, result.output
+    item, _, shown = result.output.strip().split("\t")
+    assert int(item) == first
+    if task == "multilabel":
+        assert shown == (",".join(guess["labels"]) or "(none)")
+    else:
+        assert shown == f"{guess['mean']:.4g} [{guess['low']:.4g}, {guess['high']:.4g}]"
