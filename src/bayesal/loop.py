@@ -234,8 +234,14 @@ class TaskRun:
     initial labelled set and the test metrics of every round. One instance per task in
     :data:`TASK_RUNS`; a task type added later (segmentation) adds its own."""
 
-    def __init__(self, task: str, metric_names: tuple[str, ...]) -> None:
-        self.task, self.metric_names = task, metric_names
+    def __init__(self, task: str, metric_names: tuple[str, ...], fixed_width: bool) -> None:
+        self.task, self.metric_names, self.fixed_width = task, metric_names, fixed_width
+
+    def learner_width(self, dataset: Dataset) -> int | None:
+        """The learner's ``num_classes``: the dataset's (L labels) when the task fixes the
+        network's output width, else None (regression: a network may return ``[N, 2]``
+        or ``[N, 1]``, mean only, its noise then learned)."""
+        return dataset.num_classes if self.fixed_width else None
 
     def initial_ids(self, dataset: Dataset, n: int, rng: np.random.Generator) -> IdArray:
         """``n`` distinct pool ids drawn uniformly at random (sorted): there are no classes
@@ -258,8 +264,10 @@ class TaskRun:
 
 #: The task types the loop runs besides classification, by name (``task=``).
 TASK_RUNS: dict[str, TaskRun] = {
-    "multilabel": TaskRun("multilabel", ("f1_micro", "f1_macro", "mean_average_precision")),
-    "regression": TaskRun("regression", ("rmse", "nll", "coverage_90")),
+    "multilabel": TaskRun(
+        "multilabel", ("f1_micro", "f1_macro", "mean_average_precision"), fixed_width=True
+    ),
+    "regression": TaskRun("regression", ("rmse", "nll", "coverage_90"), fixed_width=False),
 }
 
 
@@ -511,7 +519,7 @@ def _run_task(
         posterior=posterior,
         posterior_params=posterior_params,
         num_samples=num_samples,
-        num_classes=dataset.num_classes,
+        num_classes=task_run.learner_width(dataset),
         training=train_config,
         device=device,
         seed=seed,

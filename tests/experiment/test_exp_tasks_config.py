@@ -153,3 +153,18 @@ def test_a_dataset_of_another_task_is_refused_before_the_run() -> None:
         InvalidInputError, match=r"task is 'regression'.*'wine' is a classification"
     ):
         check_budget(cfg, load_trial_dataset(cfg))
+
+
+def test_the_yaml_example_of_docs_tasks_is_a_valid_config_and_the_shipped_one() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "tasks.md").read_text(encoding="utf-8")
+    section = text.split("## In a study (YAML)", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    cfg = config_from_dict(yaml.safe_load(block))
+    assert cfg.task == "regression"
+    shipped = config_from_dict(
+        yaml.safe_load((root / "configs" / "diabetes_regression.yaml").read_text())
+    )
+    assert cfg.model_dump(exclude={"description"}) == shipped.model_dump(exclude={"description"})

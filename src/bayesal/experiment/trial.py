@@ -288,7 +288,7 @@ def check_model_on_data(config: ExperimentConfig, dataset: Dataset) -> None:
             model=model_builder(config),
             strategy=config.build_strategy(spec),
             posterior=config.posterior_for(spec).build(),
-            num_classes=dataset.num_classes,
+            num_classes=_learner_width(config, dataset),
             device="cpu",
             task=config.task,
         )
@@ -301,6 +301,16 @@ def check_model_on_data(config: ExperimentConfig, dataset: Dataset) -> None:
         raise InvalidInputError(
             f"{what} on dataset {config.dataset.name!r} ({dataset.num_classes} classes): {exc}"
         ) from None
+
+
+def _learner_width(config: ExperimentConfig, dataset: Dataset) -> int | None:
+    """The learner's ``num_classes`` for the model check: the dataset's, except for a
+    task whose network may have another width (regression: ``[N, 1]`` or ``[N, 2]``)."""
+    from bayesal.loop import TASK_RUNS
+
+    if config.task in TASK_RUNS:
+        return TASK_RUNS[config.task].learner_width(dataset)
+    return dataset.num_classes
 
 
 def model_builder(config: ExperimentConfig) -> _ModelBuilder | None:
