@@ -263,3 +263,21 @@ def test_session_next_on_the_command_line_prints_the_task_guess(
         assert shown == (",".join(guess["labels"]) or "(none)")
     else:
         assert shown == f"{guess['mean']:.4g} [{guess['low']:.4g}, {guess['high']:.4g}]"
+
+
+def test_a_multilabel_round_reports_the_agreement_of_its_stop_set_decisions_with_the_last(
+    make_session, digits_folder
+) -> None:
+    _, truth = digits_folder
+    session = _task_session(make_session, "multilabel")
+    _label_some(session, truth, 6)
+    first = session.retrain()
+    assert first.metrics["agreement"] is None  # no earlier trained round
+    _label_some(session, truth, 6)
+    second = session.retrain()
+    kappa = second.metrics["agreement"]
+    assert isinstance(kappa, float) and -1.0 <= kappa <= 1.0
+    stop = np.frombuffer(second.stop_predictions, dtype=np.int16)
+    assert len(stop) == 20 * len(NAMES) and set(stop.tolist()) <= {0, 1}
+    assert session.status().model_agreement == kappa
+    assert session.status().mean_uncertainty["bald"] == second.metrics["stop_mean_bald"]
