@@ -130,3 +130,13 @@ def test_a_text_session_retrains_on_its_text_features(tmp_path: Path) -> None:
         assert session.item_view(500).predicted in ("food", "sport")
     finally:
         session.close()
+
+
+def test_a_text_sessions_items_export_their_text_not_features(tmp_path: Path) -> None:
+    session_dir, _ = _make_text_session(tmp_path / "t")
+    session = LabellingSession.open(session_dir)
+    try:
+        assert session.item_fields(500) == {"text": SCRIPT}
+        assert session.item_fields(503) == {"text": LONG}
+    finally:
+        session.close()

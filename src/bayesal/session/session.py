@@ -1148,8 +1148,10 @@ class LabellingSession:
 
     def item_fields(self, item_id: int) -> dict[str, Any]:
         """A table item's row as ``column -> value`` (the file's own values); for array
-        data, the first features."""
+        data, the first features; a text session's item: ``{"text": its text}``."""
         _, _, row = self.check_item(item_id)
+        if self.config.data.kind == "text":  # exports (Label Studio tasks) carry the text
+            return {"text": self.item_text(item_id)}
         if self.config.data.kind == "table":
             if self._table is None:
                 from bayesal.data.files import _read_frame, _table_format
