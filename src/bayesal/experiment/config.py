@@ -519,7 +519,8 @@ class ReportConfig(_Strict):
 
     ``thresholds``: the test accuracies of the "labels to t" columns, the labels-saved
     table and the paired comparison, as fractions in (0, 1]; distinct, kept sorted.
-    Default 90% and 95%.
+    Default 90% and 95%. In a study of another ``task:`` they are values of the task's
+    primary metric (macro F1 reached, or RMSE got below: ``docs/report.md``).
     """
 
     thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
