@@ -20,6 +20,7 @@ from bayesal.posterior.methods import (
     predictive_log_probs,
     register_posterior,
 )
+from bayesal.posterior.self_training import SelfTrainingMethod
 
 # Here rather than in methods.py, which laplace.py and forest.py import. laplace-torch
 # itself is imported only when a Laplace method is built, scikit-learn's ensembles only
@@ -28,6 +29,7 @@ POSTERIORS.register("laplace", LaplaceMethod)
 POSTERIORS.register("forest", ForestMethod)
 POSTERIORS.register("label_spreading", LabelSpreadingMethod)
 POSTERIORS.register("graph_gp", GraphGPMethod)
+POSTERIORS.register("self_training", SelfTrainingMethod)
 POSTERIORS.mark_builtin()
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "Posterior",
     "PosteriorDraw",
     "PosteriorMethod",
+    "SelfTrainingMethod",
     "available_posteriors",
     "get_posterior",
     "predictive_log_probs",
