@@ -140,3 +140,20 @@ def test_a_text_sessions_items_export_their_text_not_features(tmp_path: Path) ->
         assert session.item_fields(503) == {"text": LONG}
     finally:
         session.close()
+
+
+def test_a_text_session_config_refuses_unknown_data_params() -> None:
+    import pytest
+
+    from bayesal.errors import ConfigError
+    from bayesal.session.config import parse_session_config
+
+    config = {
+        "data": {"kind": "text", "path": "t.csv", "params": {"text_col": "body"}},
+        "labels": ["a", "b"],
+        "model": {"name": "mlp"},
+    }
+    with pytest.raises(ConfigError, match=r"unknown data params \['text_col'\]"):
+        parse_session_config(config)
+    config["data"]["params"] = {"text_column": "body", "features": "hashing"}
+    assert parse_session_config(config).data.kind == "text"
