@@ -40,11 +40,13 @@ def test_test_images_follow_the_training_images_in_one_stream() -> None:
     assert torch.equal(d.train_x, x[:20]) and torch.equal(d.test_y, y[20:])
 
 
-def test_shape_pixels_are_brighter_than_background_on_average_without_noise() -> None:
+def test_without_noise_each_class_lies_in_its_intensity_band() -> None:
     x, y = make_shapes(30, noise=0.0, seed=0)
-    shape, background = x[:, 0][y > 0], x[:, 0][y == 0]
-    assert float(shape.min()) >= 0.55  # shape intensities U[0.55, 1)
-    assert float(background.max()) <= 0.35 + 0.2 + 1e-6  # level U[0, .35) + ramp <= .2
+    bands = {0: (0.0, 0.2 + 0.1), 1: (0.85, 1.0), 2: (0.65, 0.8), 3: (0.45, 0.6)}
+    for c, (low, high) in bands.items():
+        pixels = x[:, 0][y == c]
+        assert len(pixels) > 0
+        assert float(pixels.min()) >= low - 1e-6 and float(pixels.max()) <= high + 1e-6
 
 
 def test_registered_as_shapes() -> None:

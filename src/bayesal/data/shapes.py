@@ -16,18 +16,24 @@ class  what
 How an image is drawn (numpy ``default_rng(seed)``, one stream for the whole dataset, so
 the same arguments give the same tensors):
 
-* background: a level ``U[0, 0.35)`` plus a horizontal or vertical ramp of slope up to
-  ``0.2`` across the image, plus i.i.d. Gaussian pixel noise of standard deviation
-  ``noise``;
+* background: a level ``U[0, 0.2)`` plus a horizontal or vertical ramp of slope up to
+  ``0.1`` across the image;
 * each shape: a type chosen uniformly, a size ``U[0.12, 0.28) * image_size`` (a circle's
   radius, half a square's side, two thirds of a triangle's circumradius: the three
-  cover similar areas), a centre anywhere in the image (a shape may be cut by the border), an
-  intensity ``U[0.55, 1.0)``; a triangle has a random rotation. Later shapes are painted
-  over earlier ones, in the image and the mask alike. The same Gaussian noise covers the
-  shapes.
+  cover similar areas), a centre at least half that size from the border (a shape may
+  still be cut by it), an intensity from its type's band (circle ``U[0.85, 1.0)``, square
+  ``U[0.65, 0.8)``, triangle ``U[0.45, 0.6)``); a triangle has a random rotation. Later
+  shapes are painted over earlier ones, in the image and the mask alike;
+* then i.i.d. Gaussian noise of standard deviation ``noise`` (default 0.1) on every
+  pixel, and a clip to ``[0, 1]``.
 
-Shape and background intensities overlap only through the noise, so the shape *type* is
-learned from the outline, not from a colour. Pixels are clipped to ``[0, 1]``.
+The bands are 0.05 apart and the noise spreads each pixel by 0.1, so a single pixel's
+brightness does not tell its class: a network has to pool its neighbourhood (and can use
+the outline). Measured while choosing these settings (a U-Net of
+:mod:`bayesal.models.unet`, base 8, 500 Adam steps at 3e-3, one training run each): with
+the first drafts (one
+intensity range for every type) 36 labelled images gave a mIoU near 0.35 (the types were
+not told apart); with these bands, about 0.6 at 8 images and 0.86 at 36.
 
 ``load_shapes()`` with the defaults: 400 training images (the pool) and 200 test images
 of ``[1, 32, 32]`` (float32), masks ``[32, 32]`` (int64, classes 0..3); the test images
@@ -47,6 +53,10 @@ from bayesal.data.dataset import Dataset
 from bayesal.errors import InvalidInputError
 
 __all__ = ["SHAPE_CLASSES", "SegmentationDataset", "load_shapes", "make_shapes"]
+
+# Intensity bands of the shape types (class -> [low, high)): overlapping each other's and
+# the background's once the pixel noise is added.
+_INTENSITY = {1: (0.85, 1.0), 2: (0.65, 0.8), 3: (0.45, 0.6)}
 
 #: The class names of the shapes dataset, by class index.
 SHAPE_CLASSES: tuple[str, ...] = ("background", "circle", "square", "triangle")
@@ -91,16 +101,16 @@ def _draw_image(
     rng: np.random.Generator, size: int, max_shapes: int, noise: float
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    level = rng.uniform(0.0, 0.35)
-    slope = rng.uniform(-0.2, 0.2)
+    level = rng.uniform(0.0, 0.2)
+    slope = rng.uniform(-0.1, 0.1)
     ramp = (xx if rng.random() < 0.5 else yy) / size
     image = level + slope * ramp
     mask = np.zeros((size, size), dtype=np.int64)
     for _ in range(int(rng.integers(1, max_shapes + 1))):
         kind = int(rng.integers(1, 4))
         extent = rng.uniform(0.12, 0.28) * size
-        cy, cx = rng.uniform(0.0, size, size=2)
-        intensity = rng.uniform(0.55, 1.0)
+        cy, cx = rng.uniform(0.5 * extent, size - 0.5 * extent, size=2)
+        intensity = rng.uniform(*_INTENSITY[kind])
         if kind == 1:  # circle of radius `extent`
             inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= extent**2
         elif kind == 2:  # square of half-side `extent`
@@ -123,7 +133,7 @@ def _draw_image(
 
 
 def make_shapes(
-    n: int, *, image_size: int = 32, max_shapes: int = 3, noise: float = 0.15, seed: int = 0
+    n: int, *, image_size: int = 32, max_shapes: int = 3, noise: float = 0.1, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` shapes images ``[n, 1, image_size, image_size]`` (float32 in [0, 1]) and
     their masks ``[n, image_size, image_size]`` (int64 in 0..3), from
@@ -156,7 +166,7 @@ def load_shapes(
     n_test: int = 200,
     image_size: int = 32,
     max_shapes: int = 3,
-    noise: float = 0.15,
+    noise: float = 0.1,
     seed: int = 0,
 ) -> SegmentationDataset:
     """The shapes dataset (module docstring) as a :class:`SegmentationDataset`:
