@@ -268,6 +268,7 @@ TASK_RUNS: dict[str, TaskRun] = {
         "multilabel", ("f1_micro", "f1_macro", "mean_average_precision"), fixed_width=True
     ),
     "regression": TaskRun("regression", ("rmse", "nll", "coverage_90"), fixed_width=False),
+    "segmentation": TaskRun("segmentation", ("miou", "pixel_accuracy"), fixed_width=True),
 }
 
 

@@ -83,6 +83,7 @@ TASK_METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "classification": ("test_accuracy", "test_nll"),
     "multilabel": ("f1_micro", "f1_macro", "mean_average_precision"),
     "regression": ("rmse", "nll", "coverage_90"),
+    "segmentation": ("miou", "pixel_accuracy"),
 }
 
 #: The task of a table with classification's columns.

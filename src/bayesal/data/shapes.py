@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from bayesal.data.dataset import Dataset
+from bayesal.data.task_dataset import TaskDataset
 from bayesal.errors import InvalidInputError
 
 __all__ = ["SHAPE_CLASSES", "SegmentationDataset", "load_shapes", "make_shapes"]
@@ -63,12 +63,19 @@ SHAPE_CLASSES: tuple[str, ...] = ("background", "circle", "square", "triangle")
 
 
 @dataclass(frozen=True)
-class SegmentationDataset(Dataset):
-    """A :class:`~bayesal.data.dataset.Dataset` whose labels are masks: images
-    ``[N, channels, H, W]`` and int64 masks ``[N, H, W]`` with classes in
-    ``[0, num_classes)`` (the per-pixel labels of ``ActiveLearner(task="segmentation")``)."""
+class SegmentationDataset(TaskDataset):
+    """A :class:`~bayesal.data.task_dataset.TaskDataset` of task ``"segmentation"`` whose
+    labels are masks: images ``[N, channels, H, W]`` and int64 masks ``[N, H, W]`` with
+    classes in ``[0, num_classes)`` (the per-pixel labels of
+    ``ActiveLearner(task="segmentation")`` and of a config's ``task: segmentation``)."""
+
+    task: str = "segmentation"
 
     def __post_init__(self) -> None:
+        if self.task != "segmentation":
+            raise InvalidInputError(
+                f"a SegmentationDataset's task is 'segmentation', got {self.task!r}"
+            )
         pairs = [("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)]
         if self.val_x is not None or self.val_y is not None:
             if self.val_x is None or self.val_y is None:

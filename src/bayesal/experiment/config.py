@@ -369,7 +369,7 @@ def _check_built_and_label(
 #: The task types a config's ``task:`` takes: those the loop runs
 #: (:data:`bayesal.loop.TASK_RUNS`) and classification. Segmentation adds its name here
 #: when the loop runs it.
-CONFIG_TASKS: tuple[str, ...] = ("classification", "multilabel", "regression")
+CONFIG_TASKS: tuple[str, ...] = ("classification", "multilabel", "regression", "segmentation")
 
 # The task of the config being validated (its ``task:``), read by the strategy arms.
 _TASK: contextvars.ContextVar[str] = contextvars.ContextVar("bayesal_config_task")
@@ -666,7 +666,7 @@ class ExperimentConfig(_Strict):
     name: str
     description: str = ""
     # What a label is (multi-label rows, float targets): the strategies, the metrics.
-    task: Literal["classification", "multilabel", "regression"] = "classification"
+    task: Literal["classification", "multilabel", "regression", "segmentation"] = "classification"
     # Validated (imported) before the fields below, which may name what they register.
     plugins: list[str] = Field(default_factory=list)
     dataset: DatasetConfig

@@ -24,13 +24,14 @@ class Oracle(Protocol):
 class SimulatedOracle:
     """The true labels of a simulation: ``labels[i]`` is the label of id ``ids[i]``
     (default ids ``0 .. N-1``). Class indices ``[N]``, or the label form of another task
-    (multi-label rows ``[N, L]``, regression floats ``[N]``), which the learner's
+    (multi-label rows ``[N, L]``, regression floats ``[N]``, segmentation masks
+    ``[N, H, W]``), which the learner's
     ``teach`` checks."""
 
     def __init__(self, labels: ArrayLike | Tensor, ids: ArrayLike | None = None) -> None:
         raw = labels.detach().cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
         self._labels: NDArray[Any] = (
-            raw if raw.ndim == 2 or raw.dtype.kind == "f" else as_id_array(raw, "labels")
+            raw if raw.ndim >= 2 or raw.dtype.kind == "f" else as_id_array(raw, "labels")
         )
         self._pool = Pool(len(self._labels)) if ids is None else Pool.from_ids(as_id_array(ids))
         if len(self._pool) != len(self._labels):

@@ -128,6 +128,14 @@ PRIMARY_METRICS: dict[str, TaskMetric] = {
         "train mean); LOWER is better",
         (0.8, 0.6),
     ),
+    "segmentation": TaskMetric(
+        "miou",
+        True,
+        "mIoU",
+        "the intersection over union of the predicted masks averaged over classes; higher "
+        "is better",
+        (0.6, 0.7),
+    ),
 }
 
 
