@@ -79,7 +79,8 @@ def test_the_task_enters_the_trial_digest() -> None:
 
 def test_an_unknown_task_is_refused_naming_the_valid_ones() -> None:
     with pytest.raises(
-        ConfigError, match=r"task: .*'classification', 'multilabel' or 'regression'"
+        ConfigError,
+        match=r"task: .*'classification', 'multilabel', 'regression' or 'segmentation'",
     ):
         config_from_dict({**REGRESSION, "task": "ranking"})
 
