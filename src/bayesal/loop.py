@@ -232,7 +232,7 @@ def _evaluate(learner: ActiveLearner, dataset: Dataset) -> tuple[float, float]:
 class TaskRun:
     """How :func:`run_active_learning` runs a task type other than classification: the
     initial labelled set and the test metrics of every round. One instance per task in
-    :data:`TASK_RUNS`; a task type added later (segmentation) adds its own."""
+    :data:`TASK_RUNS`; a task type added later adds its own."""
 
     def __init__(self, task: str, metric_names: tuple[str, ...], fixed_width: bool) -> None:
         self.task, self.metric_names, self.fixed_width = task, metric_names, fixed_width

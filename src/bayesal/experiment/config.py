@@ -367,8 +367,7 @@ def _check_built_and_label(
 
 
 #: The task types a config's ``task:`` takes: those the loop runs
-#: (:data:`bayesal.loop.TASK_RUNS`) and classification. Segmentation adds its name here
-#: when the loop runs it.
+#: (:data:`bayesal.loop.TASK_RUNS`) and classification.
 CONFIG_TASKS: tuple[str, ...] = ("classification", "multilabel", "regression", "segmentation")
 
 # The task of the config being validated (its ``task:``), read by the strategy arms.

@@ -12,6 +12,9 @@ Its primary metric (:data:`PRIMARY_METRICS`):
   frequent labels dominate it). Higher is better.
 * **regression: ``rmse``**, of the mixture mean on standardised targets (1 is about the
   error of predicting the train mean). **Lower is better.**
+* **segmentation: ``miou``**, the per-class intersection over union of the predicted
+  masks averaged over classes (the usual summary of a segmenter; pixel accuracy is
+  dominated by the background). Higher is better.
 
 Conventions (written under every table):
 
