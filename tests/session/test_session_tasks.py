@@ -281,3 +281,27 @@ def test_a_multilabel_round_reports_the_agreement_of_its_stop_set_decisions_with
     assert len(stop) == 20 * len(NAMES) and set(stop.tolist()) <= {0, 1}
     assert session.status().model_agreement == kappa
     assert session.status().mean_uncertainty["bald"] == second.metrics["stop_mean_bald"]
+
+
+def test_the_background_worker_process_trains_a_regression_sessions_learner(
+    make_session, digits_folder
+) -> None:
+    import subprocess
+    import sys
+
+    _, truth = digits_folder
+    session = _task_session(make_session, "regression")
+    _label_some(session, truth, 5)  # retrain_every: 5
+    assert session.needs_retrain()
+    done = subprocess.run(
+        [sys.executable, "-m", "bayesal.session.worker", str(session.directory), "--nice", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "round 1: 5 labels"
+    row = session.store.last_round()
+    assert row is not None and row.state_path == "rounds/round-1"
+    assert row.metrics["task"] == "regression" and not session.needs_retrain()
+    assert session.next_item("ann").guess is not None
