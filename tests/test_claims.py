@@ -13,6 +13,11 @@ import pytest
 
 from bayesal.report.paired import arm_posteriors, paired_table, random_arms
 from bayesal.report.results_io import load_results, read_resolved_config
+from bayesal.report.task_report import (
+    configured_task_thresholds,
+    is_task_results,
+    task_paired_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,18 +50,22 @@ def test_every_registered_claim_in_the_repository_matches_its_raw_data() -> None
 def test_committed_paired_verdicts_equal_the_recomputation_from_results_csv(study: str) -> None:
     directory = ROOT / "benchmarks/results" / study
     committed = pd.read_csv(directory / "paired.csv")
-    thresholds = sorted(
-        int(m.rsplit("_", 1)[1]) / 100
-        for m in committed["metric"].unique()
-        if m.startswith("labels_to_")
-    )
     config = read_resolved_config(directory)
-    recomputed, _ = paired_table(
-        load_results(directory),
-        thresholds,
-        posteriors=arm_posteriors(config) or None,
-        random_for=random_arms(config),
-    )
+    results = load_results(directory)
+    if is_task_results(results):  # a task study: its report's paired table
+        recomputed, _ = task_paired_table(results, configured_task_thresholds(config), config)
+    else:
+        thresholds = sorted(
+            int(m.rsplit("_", 1)[1]) / 100
+            for m in committed["metric"].unique()
+            if m.startswith("labels_to_")
+        )
+        recomputed, _ = paired_table(
+            results,
+            thresholds,
+            posteriors=arm_posteriors(config) or None,
+            random_for=random_arms(config),
+        )
     keys = ["strategy", "reference", "metric"]
     merged = committed.merge(recomputed, on=keys, suffixes=("_committed", "_recomputed"))
     assert len(merged) == len(committed) == len(recomputed)
