@@ -27,7 +27,7 @@ from bayesal.encoders import (
 )
 from bayesal.errors import ConfigError, InvalidInputError
 
-TINY_SIMCLR = {"epochs": 1, "batch_size": 16, "width": 4, "features": 8}
+TINY_SIMCLR = {"epochs": 1, "batch_size": 16, "width": 4, "features": 8, "min_steps": 0}
 TINY_AE = {"epochs": 1, "batch_size": 16, "width": 4, "features": 8}
 
 HELPERS = '''
@@ -89,6 +89,39 @@ def test_registry_names_and_errors() -> None:
         build_encoder("simclr_mnist", epoch=3)
     with pytest.raises(InvalidInputError, match="positive"):
         build_encoder("simclr_mnist", epochs=0)
+
+
+def test_a_small_pool_trains_for_at_least_min_steps(helpers: Any) -> None:
+    data = helpers.tiny_images()  # a pool of 80 images: 5 steps an epoch at batch 16
+    trainer = build_encoder("simclr", **{**TINY_SIMCLR, "min_steps": 12})
+    assert trainer.epochs_for(80) == 3  # ceil(12 / 5) epochs > epochs = 1
+    assert trainer.epochs_for(4000) == 1  # a large pool keeps its epochs
+    _, log = trainer.train(data.train_x, seed=0)
+    assert (log.epochs, log.steps) == (3, 15)
+    assert build_encoder("simclr").params()["min_steps"] == 3000
+    with pytest.raises(InvalidInputError, match="min_steps"):
+        build_encoder("simclr", min_steps=-1)
+
+
+def test_colour_distortion_leaves_grey_images_and_their_random_stream_alone() -> None:
+    from bayesal.encoders.augment import random_colour
+
+    g = torch.Generator().manual_seed(0)
+    grey = torch.rand(5, 1, 6, 6, generator=g)
+    state = g.get_state()
+    assert random_colour(grey, g, strength=0.5) is grey
+    assert torch.equal(g.get_state(), state)  # draws nothing: MNIST's views are as before
+    colour = torch.rand(5, 3, 6, 6, generator=g)
+    a = random_colour(colour, torch.Generator().manual_seed(1), strength=0.5)
+    b = random_colour(colour, torch.Generator().manual_seed(1), strength=0.5)
+    assert a.shape == colour.shape and torch.equal(a, b)
+    assert not torch.allclose(a, colour)
+    # a grey colour image stays grey: every channel of a pixel gets the same value
+    flat = torch.rand(5, 1, 6, 6, generator=g).expand(5, 3, 6, 6)
+    out = random_colour(flat, torch.Generator().manual_seed(2), strength=0.5)
+    assert torch.allclose(out, out[:, :1].expand_as(out), atol=1e-6)
+    with pytest.raises(InvalidInputError, match="colour_jitter"):
+        build_encoder("simclr", colour_jitter=2.0)
 
 
 def test_nt_xent_matches_brute_force() -> None:

@@ -50,3 +50,30 @@ def random_affine(
     if noise_std > 0:
         out = out + noise_std * torch.randn(out.shape, generator=generator).to(out)
     return out
+
+
+def random_colour(x_N_C_H_W: Tensor, generator: torch.Generator, *, strength: float) -> Tensor:
+    """SimCLR's colour distortion for colour images (``C > 1``; others are returned as
+    they are, drawing nothing): per image a random brightness, contrast and saturation
+    factor uniform in ``1 +- 0.8 strength``, a random channel order (a coarse hue change)
+    and, with probability 0.2, grey. Without it a contrastive encoder can match two views
+    by their colours alone and learn nothing about shapes (measured in docs/encoders.md).
+    """
+    n, c = x_N_C_H_W.shape[:2]
+    if c == 1 or strength <= 0:
+        return x_N_C_H_W
+    u_N_4 = torch.rand(n, 4, generator=generator).to(x_N_C_H_W)
+    spread = 0.8 * strength
+
+    def factor(u_N: Tensor) -> Tensor:
+        return (1 + spread * (2 * u_N - 1)).view(n, 1, 1, 1)
+
+    out = x_N_C_H_W * factor(u_N_4[:, 0])
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * factor(u_N_4[:, 1]) + mean
+    grey = out.mean(dim=1, keepdim=True)
+    out = grey + (out - grey) * factor(u_N_4[:, 2])
+    order = torch.argsort(torch.rand(n, c, generator=generator), dim=1).to(out.device)
+    out = torch.gather(out, 1, order.view(n, c, 1, 1).expand_as(out))
+    to_grey = (u_N_4[:, 3] < 0.2).view(n, 1, 1, 1)
+    return torch.where(to_grey, out.mean(dim=1, keepdim=True).expand_as(out), out)
