@@ -393,12 +393,14 @@ def load_text(
             order (less the test rows), are the pool: a simulated study's pool ids are
             these positions; ``id_column`` is checked (unique, non-empty) but a
             :class:`Dataset` carries no names.
-        text_column, label_column, id_column, format: as :func:`read_text`; every row
-            needs a label.
+        text_column: as :func:`read_text`.
+        label_column: as :func:`read_text`; every row needs a label.
+        id_column: as :func:`read_text`.
+        format: as :func:`read_text`.
         features: ``tfidf`` (default), ``hashing`` or ``embedding``;
-            ``feature_params`` its parameters (:data:`~bayesal.data.text_features.
-            FEATURE_METHODS`). Fitted on the pool's texts only; the test texts are
-            transformed.
+            ``feature_params`` its parameters
+            (:data:`~bayesal.data.text_features.FEATURE_METHODS`). Fitted on the pool's
+            texts only; the test texts are transformed.
         test_path: a second table with the same columns, the test set.
         test_fraction: without ``test_path``, move ``round(test_fraction * N)`` rows (at
             least one), drawn by ``numpy.random.default_rng(seed)``, to the test set.
