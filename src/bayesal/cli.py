@@ -473,6 +473,9 @@ def session_next(directory: Path, annotator: str) -> None:
         guess = f"\t{item.predicted}{prob}"
     elif item.guess is not None and "labels" in item.guess:  # multi-label: the classes
         guess = "\t" + (",".join(item.guess["labels"]) or "(none)")
+    elif item.guess is not None and "mask" in item.guess:  # segmentation: a mask
+        g = item.guess
+        guess = f"\tpredicted mask (confidence {g['confidence']:.2f}; export-masks / the page)"
     elif item.guess is not None:  # regression: the mean and its 90% interval
         g = item.guess
         guess = f"\t{g['mean']:.4g} [{g['low']:.4g}, {g['high']:.4g}]"
@@ -819,6 +822,42 @@ def session_import(directory: Path, file: Path, annotator: str | None, correct: 
             "(--correct replaces it)"
         )
     click.echo(f"imported {done.recorded} labels ({'; '.join(parts)})")
+
+
+@session.command("export-masks")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="An .npz file, or a new folder of <item_id>.png masks.",
+)
+@click.option(
+    "--annotations", is_flag=True, help="Every annotator's mask, not the resolved one per item."
+)
+@_session_errors
+def session_export_masks(directory: Path, out: Path, annotations: bool) -> None:
+    """Write a segmentation session's masks: an .npz (item_ids, refs, masks [n, H, W]
+    uint8, class_names) or a folder of 8-bit PNGs (pixel value = class index) with
+    classes.json; written whole or not at all."""
+    from bayesal.session.masks import export_masks
+
+    click.echo(f"wrote {export_masks(_open_session(directory), out, annotations=annotations)}")
+
+
+@session.command("import-masks")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--annotator", default="import", show_default=True, help="Whose masks they are.")
+@_session_errors
+def session_import_masks(directory: Path, source: Path, annotator: str) -> None:
+    """Import segmentation masks from SOURCE: a folder of <item_id>.png (8-bit grey,
+    pixel value = class index, the session's mask size) or an .npz with item_ids and
+    masks. Every mask is checked first; a bad one imports nothing (it is named)."""
+    from bayesal.session.masks import import_masks
+
+    done = import_masks(_open_session(directory), source, annotator=annotator)
+    click.echo(f"imported {done} masks as {annotator!r}")
 
 
 @main.command()

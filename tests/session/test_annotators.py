@@ -431,7 +431,7 @@ def test_a_schema_2_file_is_migrated_with_annotations_and_the_same_labels(
         conn.executemany("INSERT INTO current_labels VALUES (?, ?, ?)", [(0, 1, 1), (1, 2, 4)])
     conn.close()
     store = SessionStore.open(path)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4  # 4: segmentation masks (issue 23)
     assert store.current_labels() == {0: (1, 1), 1: (2, 4)}
     assert store.annotations() == {(0, "ann"): 1, (0, "bob"): 2, (1, "ann"): 0, (1, "bob"): 2}
     assert store.conflicts() == [] and store.notes() == [] and store.negatives() == []

@@ -182,9 +182,10 @@ class SessionConfig(_Strict):
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
     device: str = "cpu"
     #: The label form: one class (``classification``), a set of classes
-    #: (``multilabel``: ``labels`` names them) or a finite number (``regression``: no
-    #: ``labels``).
-    task: Literal["classification", "multilabel", "regression"] = "classification"
+    #: (``multilabel``: ``labels`` names them), a finite number (``regression``: no
+    #: ``labels``) or a class per pixel (``segmentation``: ``labels`` names the pixel
+    #: classes; a mask ``[H, W]`` per image; the model defaults to ``{name: unet}``).
+    task: Literal["classification", "multilabel", "regression", "segmentation"] = "classification"
     #: How an item's label is resolved from several annotators' annotations: the first
     #: annotator's (``first``, the default: sessions behave as before issue 22), the value
     #: most annotators gave (``majority``, a tie is a conflict), or agreement of all,
@@ -228,8 +229,15 @@ class SessionConfig(_Strict):
         """A multi-label or regression session's strategy is one of the task's
         (:data:`bayesal.tasks.TASK_STRATEGIES`), checked here against the task rather than
         against the classification strategy registry."""
-        if not isinstance(raw, dict) or raw.get("task") not in ("multilabel", "regression"):
+        if not isinstance(raw, dict) or raw.get("task") not in (
+            "multilabel",
+            "regression",
+            "segmentation",
+        ):
             return raw
+        if raw.get("task") == "segmentation" and "model" not in raw:
+            # A U-Net with MC dropout before its 1x1 classifier (bayesal.models.unet).
+            raw = {**raw, "model": {"name": "unet"}}
         strategy = raw.get("strategy")
         if strategy is None or isinstance(strategy, StrategyConfig):
             return raw
@@ -241,8 +249,13 @@ class SessionConfig(_Strict):
             raise ValueError(
                 "task regression: labels are numbers, so `labels` (class names) must be left out"
             )
-        if self.task == "multilabel" and self.labels is None:
-            raise ValueError("task multilabel: give the class names in `labels`")
+        if self.task in ("multilabel", "segmentation") and self.labels is None:
+            raise ValueError(f"task {self.task}: give the class names in `labels`")
+        if self.task == "segmentation" and self.data.kind not in ("image_folder", "arrays"):
+            raise ValueError(
+                f"task segmentation: the items are images (data kind image_folder or "
+                f"arrays [N, channels, H, W]), not {self.data.kind}"
+            )
         if self.task != "classification":
             from bayesal.learner.validation import posterior_method
 

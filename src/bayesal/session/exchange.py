@@ -243,6 +243,11 @@ def export_labels(
             multi-label or regression session, or with ``what`` other than labels.
         DataNotFoundError: Parquet without pyarrow installed.
     """
+    if session.task == "segmentation":
+        raise InvalidInputError(
+            "a segmentation session's labels are masks: use "
+            "export_masks (`bayesal session export-masks`)"
+        )
     out = Path(out)
     if what not in _FRAMES:
         raise InvalidInputError(f"unknown export {what!r}; use one of {sorted(_FRAMES)}")
@@ -463,6 +468,11 @@ def import_labels(
             :func:`max_import_rows`), unreadable, with an unknown item or label, a bad
             time or conflicting rows (nothing is imported then).
     """
+    if session.task == "segmentation":
+        raise InvalidInputError(
+            "a segmentation session's labels are masks: use "
+            "import_masks (`bayesal session import-masks`)"
+        )
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path} does not exist")

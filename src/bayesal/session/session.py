@@ -49,6 +49,14 @@ from bayesal.models.registry import check_model
 from bayesal.registry import accepted_parameters
 from bayesal.session.agreement import annotator_agreement
 from bayesal.session.config import SessionConfig, load_session_config, parse_session_config
+from bayesal.session.masks import (
+    MAX_MASK_PIXELS,
+    check_mask,
+    decode_mask,
+    encode_mask,
+    mask_payload,
+    parse_mask_payload,
+)
 from bayesal.session.store import (
     DATA_ANNOTATOR,
     DB_NAME,
@@ -65,6 +73,7 @@ from bayesal.session.store import (
 from bayesal.stopping import RoundEvidence, StopDecision, cohen_kappa, get_stopping_rule
 from bayesal.tasks import multilabel as multilabel_scores
 from bayesal.tasks import regression as regression_scores
+from bayesal.tasks import segmentation as segmentation_scores
 
 __all__ = [
     "ConflictError",
@@ -356,7 +365,29 @@ class LabellingSession:
                 f"model {config.model.name!r} (params {params}) fails on the data's items of "
                 f"shape {list(data.input_shape)}: {type(exc).__name__}: {exc}"
             ) from None
-        if tuple(logits.shape) != (len(x), outputs):
+        mask_size: list[int] | None = None
+        if config.task == "segmentation":
+            shape = tuple(data.x.shape)
+            if len(shape) != 4:
+                raise ConfigError(
+                    "task segmentation: the items must be images [N, channels, H, W], got "
+                    f"items of shape {list(data.input_shape)}"
+                )
+            mask_size = [int(shape[2]), int(shape[3])]
+            if mask_size[0] * mask_size[1] > MAX_MASK_PIXELS:
+                raise ConfigError(
+                    f"task segmentation: images of {mask_size} are larger than "
+                    f"{MAX_MASK_PIXELS} pixels; set data.params.size smaller"
+                )
+            expected = (len(x), outputs, *mask_size)
+            if tuple(logits.shape) != expected:
+                raise ConfigError(
+                    f"model {config.model.name!r} returns shape {list(logits.shape)} for "
+                    f"{len(x)} images of shape {list(data.input_shape)}; a segmentation "
+                    f"model returns per-pixel logits {list(expected)} (one per class and "
+                    "pixel, at the image's size)"
+                )
+        elif tuple(logits.shape) != (len(x), outputs):
             raise ConfigError(
                 f"model {config.model.name!r} returns shape {list(logits.shape)} for "
                 f"{len(x)} items; expected [{len(x)}, {outputs}] ("
@@ -383,6 +414,8 @@ class LabellingSession:
                 store.set_meta(conn, "num_items", n)
                 store.set_meta(conn, "stop_set", ids[stop_rows].tolist())
                 store.set_meta(conn, "created", time.time())
+                if mask_size is not None:
+                    store.set_meta(conn, "mask_size", mask_size)
             known = np.flatnonzero(y != MISSING)
             if len(known):
                 store.add_labels(
@@ -529,7 +562,7 @@ class LabellingSession:
                 them); nothing is recorded.
         """
         found = self.check_item(item_id)
-        stored = self.label_value(label)
+        stored = self.stored_label(label)
         annotator = check_name(annotator)
         if correct and self.config.resolve != "first":
             raise ConflictError(
@@ -580,6 +613,12 @@ class LabellingSession:
         """
         if self.task == "classification":
             return self.label_index(label)
+        if self.task == "segmentation":
+            raise InvalidInputError(
+                "a segmentation label is a mask of class indices [H, W], not a class: post "
+                "it to POST /api/mask, give it to LabellingSession.label_mask, or import "
+                "masks with `bayesal session import-masks`"
+            )
         if self.task == "regression":
             if isinstance(label, bool):
                 raise InvalidInputError(f"a regression label must be a number, got {label!r}")
@@ -614,9 +653,108 @@ class LabellingSession:
             mask |= 1 << self.label_index(value)
         return mask
 
+    def stored_label(self, label: object) -> int | float | np.ndarray:
+        """:meth:`label_value`, or for a segmentation session the checked mask
+        (:meth:`check_mask`)."""
+        if self.task == "segmentation":
+            return self.check_mask(label)
+        return self.label_value(label)
+
+    # ------------------------------------------------------------------ masks
+
+    @property
+    def mask_size(self) -> tuple[int, int]:
+        """``(H, W)`` of a segmentation session's masks (the image size the model sees).
+
+        Raises:
+            InvalidInputError: not a segmentation session.
+        """
+        size = self.store.meta("mask_size")
+        if self.task != "segmentation" or size is None:
+            raise InvalidInputError("this is not a segmentation session: it has no masks")
+        return int(size[0]), int(size[1])
+
+    def check_mask(self, mask: object) -> np.ndarray:
+        """A segmentation label as stored: an ``[H, W]`` array (or nested lists) of
+        class indices, or a posted mask ``{"height", "width", "data"}`` (base64 of the
+        bytes, :func:`~bayesal.session.masks.parse_mask_payload`), checked: the session's
+        mask size, classes in ``[0, C)``. Returns ``uint8`` ``[H, W]``.
+
+        Raises:
+            InvalidInputError: what is wrong (size, class, payload), named.
+        """
+        height, width = self.mask_size
+        if isinstance(mask, Mapping):
+            return parse_mask_payload(mask, height, width, self.num_classes)
+        return check_mask(mask, height, width, self.num_classes)
+
+    def label_mask(
+        self, item_id: object, mask: object, annotator: str = "default", *, source: str = "api"
+    ) -> LabelEvent:
+        """Record ``annotator``'s mask for ``item_id`` (see :meth:`check_mask`; on disk
+        when this returns); :meth:`label` with a mask."""
+        return self.label(item_id, self.check_mask(mask), annotator, source=source)
+
+    def label_masks(
+        self, pairs: Sequence[tuple[object, object]], annotator: str, *, source: str = "import"
+    ) -> int:
+        """Record ``annotator``'s masks ``(item_id, mask)`` in one transaction, every one
+        checked first (nothing is recorded if one is bad; the error names its item).
+        Returns how many were recorded."""
+        annotator = check_name(annotator)
+        checked: list[tuple[int, int | float | np.ndarray, str]] = []
+        seen: set[int] = set()
+        for item_id, mask in pairs:
+            try:
+                found = self.check_item(item_id)
+                if found[0] in seen:
+                    raise InvalidInputError("given twice")
+                checked.append((found[0], self.check_mask(mask), annotator))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"item {item_id!r:.30}: {exc}") from None
+            seen.add(found[0])
+        events = self.store.add_labels(checked, source=check_name(source, "source"), shown=False)
+        return len(events)
+
+    def mask_of(self, item_id: object) -> np.ndarray | None:
+        """The item's resolved mask (``uint8`` ``[H, W]``), or None (unlabelled, in
+        conflict)."""
+        found = self.store.label_of(self.check_item(item_id)[0])
+        return None if found is None else self.store.mask(found[1].event_id)
+
+    def mask_rows(self, *, annotations: bool = False) -> list[tuple[int, str, np.ndarray]]:
+        """``(item_id, annotator, mask)`` of every resolved mask (the annotator whose
+        event resolved it), or of every annotator's mask annotation, by item id."""
+        if annotations:
+            pairs = [(i, e) for i, _, e in self.store.annotation_mask_events()]
+        else:
+            pairs = sorted(self.store.resolved_mask_events().items())
+        out = []
+        for item_id, event_id in pairs:
+            event = self.store.event(event_id)
+            mask = self.store.mask(event_id)
+            assert event is not None and mask is not None
+            out.append((item_id, event.annotator, mask))
+        return out
+
+    def guess_mask(self, item_id: object) -> np.ndarray | None:
+        """The latest trained round's predicted mask of an item (``uint8`` ``[H, W]``:
+        the per-pixel argmax of the MC-averaged predictive), or None before one."""
+        found = self.check_item(item_id)
+        row = self.store.conn.execute(
+            "SELECT probs FROM predictions WHERE item_id = ?", (found[0],)
+        ).fetchone()
+        if row is None or row[0] is None or self.task != "segmentation":
+            return None
+        height, width = self.mask_size
+        return decode_mask(row[0], height, width)
+
     def display_label(self, stored: int | float | None) -> LabelValue | None:
         """A stored label (see :meth:`label_value`) as the session hands it out: a class
-        name, a sorted list of class names (multi-label, in class order), a float."""
+        name, a sorted list of class names (multi-label, in class order), a float;
+        segmentation: ``"mask"`` (the mask itself: :meth:`mask_of`)."""
+        if self.task == "segmentation":
+            return "mask"
         if stored is None:
             return None
         if self.task == "regression":
@@ -663,7 +801,7 @@ class LabellingSession:
         ).fetchone()
         if undone is not None:
             raise InvalidInputError(f"event {event_id} was undone; label the item again instead")
-        stored = self.label_value(label)
+        stored = self.stored_label(label)
         text = _check_comment(comment)
         return self.store.add_labels(
             [(event.item_id, stored, annotator)],
@@ -778,8 +916,11 @@ class LabellingSession:
             InvalidInputError: a regression session, no such item or class.
             LeaseHeldError: the item is leased to another annotator.
         """
-        if self.task == "regression":
-            raise InvalidInputError("a regression session has no classes to say no to")
+        if self.task in ("regression", "segmentation"):
+            raise InvalidInputError(
+                f"a {self.task} session takes no negative observations (no item-level "
+                "classes to say no to)"
+            )
         found = self.check_item(item_id)
         index = self.label_index(label)
         annotator = check_name(annotator)
@@ -868,7 +1009,7 @@ class LabellingSession:
         return out
 
     def _probs_of(self, blob: bytes | None) -> dict[str, float]:
-        if blob is None or self.task == "regression":
+        if blob is None or self.task in ("regression", "segmentation"):
             return {}
         return _class_probs(self.label_names, blob)
 
@@ -950,7 +1091,7 @@ class LabellingSession:
                 configured ``reviewers``.
         """
         found = self.check_item(item_id)
-        stored = self.label_value(label)
+        stored = self.stored_label(label)
         reviewer = check_name(reviewer, "reviewer")
         allowed = self.config.reviewers
         if allowed is not None and reviewer not in allowed:
@@ -969,8 +1110,11 @@ class LabellingSession:
         """Annotator agreement over the items two or more annotators labelled (the data's
         labels excluded): ``{"kappa", "method", "items", "annotators"}``, see
         :func:`~bayesal.session.agreement.annotator_agreement`."""
+        if self.task == "segmentation":  # masks: not a kappa of labels (not computed)
+            return {"kappa": None, "method": None, "items": 0, "annotators": []}
         by_item: dict[int, dict[str, int | float]] = {}
         for (item_id, who), value in self.store.annotations().items():
+            assert value is not None
             if who != _DATA_ANNOTATOR:
                 by_item.setdefault(item_id, {})[who] = value
         return annotator_agreement(by_item, max(1, self.num_classes), self.task)
@@ -1093,6 +1237,14 @@ class LabellingSession:
     ) -> dict[str, Any] | None:
         if blob is None or self.task == "classification":
             return None
+        if self.task == "segmentation":
+            height, width = self.mask_size
+            return {
+                "round": r,
+                "mask": mask_payload(decode_mask(blob, height, width)),
+                "confidence": prob,
+                "uncertainty": uncertainty,
+            }
         if self.task == "regression":
             mean, low, high = (float(v) for v in np.frombuffer(blob, dtype=np.float64)[:3])
             return {
@@ -1434,7 +1586,13 @@ class LabellingSession:
         stored = self.store.items()
         ids = np.asarray([i for i, _, _ in stored], dtype=np.int64)
         rows = np.asarray([r for _, _, r in stored], dtype=np.int64)
-        resolved, last_event = self.store.resolved_snapshot()
+        masks: dict[int, np.ndarray] = {}
+        resolved: Mapping[int, int | float | None]
+        if self.task == "segmentation":
+            masks, last_event = self.store.resolved_mask_snapshot()
+            resolved = dict.fromkeys(masks)
+        else:
+            resolved, last_event = self.store.resolved_snapshot()
         position = {int(i): p for p, i in enumerate(ids)}
         x = data.x[rows]
         offset, scale = 0.0, 1.0
@@ -1442,13 +1600,19 @@ class LabellingSession:
         if self.task == "multilabel":
             y = np.full((len(ids), self.num_classes), -1, dtype=np.int64)
             bits = np.arange(self.num_classes)
-            for item, mask in resolved.items():
-                y[position[item]] = (int(mask) >> bits) & 1
+            for item, bitmask in resolved.items():
+                assert bitmask is not None
+                y[position[item]] = (int(bitmask) >> bits) & 1
+        elif self.task == "segmentation":
+            y = np.full((len(ids), *self.mask_size), -1, dtype=np.int64)
+            for item, mask in masks.items():
+                y[position[item]] = mask
         else:
             values = np.asarray(list(resolved.values()), dtype=np.float64)
             offset, scale = _target_scaling(values)
             y = np.full(len(ids), np.nan, dtype=np.float64)
             for item, value in resolved.items():
+                assert value is not None
                 y[position[item]] = (float(value) - offset) / scale
         learner = self._learner(x, ids, y)
         last = self.store.current_round()
@@ -1475,16 +1639,27 @@ class LabellingSession:
         else:
             draw = learner.draw_for_round(r)
             t0 = time.time()
-            guesses = self._task_guesses(draw, x, offset, scale)
+            guesses = (
+                self._segmentation_guesses(learner, draw, x)
+                if self.task == "segmentation"
+                else self._task_guesses(draw, x, offset, scale)
+            )
             metrics["pool_predict_seconds"] = time.time() - t0
             scores = None
             if len(picked) and is_pointwise(learner.strategy):
                 picked_rows = np.asarray([position[int(i)] for i in picked], dtype=np.int64)
-                output = draw.log_probs(torch.as_tensor(x[picked_rows])).cpu()
                 generator = torch.Generator().manual_seed(
                     stream_seed(self.config.seed, _SESSION_STREAM, 2, r)
                 )
-                scores = learner.strategy.score(output, generator=generator)
+                if self.task == "segmentation":  # flat [n, K, C*H*W], in chunks
+                    parts = [
+                        draw.log_probs(torch.as_tensor(x[chunk])).cpu()
+                        for chunk in self._segmentation_chunks(learner, draw, x, picked_rows)
+                    ]
+                    scores = learner.strategy.score(torch.cat(parts), generator=generator)
+                else:
+                    output = draw.log_probs(torch.as_tensor(x[picked_rows])).cpu()
+                    scores = learner.strategy.score(output, generator=generator)
             queue = []
             for rank, item in enumerate(picked):
                 guess = guesses[position[int(item)]]
@@ -1497,7 +1672,22 @@ class LabellingSession:
             stop_ids = np.asarray(self.store.meta("stop_set"), dtype=np.int64)
             stop_rows = [position[int(i)] for i in stop_ids]
             metrics["stop_mean_bald"] = float(np.mean([guesses[p][1] for p in stop_rows]))
-            if self.task == "multilabel":
+            if self.task == "segmentation":
+                metrics["stop_mean_entropy"] = float(np.mean([guesses[p][3] for p in stop_rows]))
+                # Agreement of the predicted pixels with the previous round's, over the
+                # stop set's images (what stabilizing_predictions reads).
+                height, width = self.mask_size
+                stop = np.concatenate(
+                    [decode_mask(guesses[p][2], height, width).reshape(-1) for p in stop_rows]
+                ).astype(np.int16)
+                stop_predictions = stop.tobytes()
+                previous = self._previous_stop_predictions()
+                metrics["agreement"] = (
+                    None
+                    if previous is None or len(previous) != len(stop)
+                    else cohen_kappa(previous, stop, self.num_classes)
+                )
+            elif self.task == "multilabel":
                 metrics["stop_mean_entropy"] = float(np.mean([guesses[p][3] for p in stop_rows]))
                 # Agreement of the per-label decisions (present / absent) with the
                 # previous round's, over the stop set's items and labels.
@@ -1533,6 +1723,58 @@ class LabellingSession:
         result = self.store.last_round()
         assert result is not None
         return result
+
+    @staticmethod
+    def _segmentation_output(learner: ActiveLearner, draw: Any, x: np.ndarray) -> torch.Tensor:
+        """``[n, K, C, H, W]`` log-probabilities of images ``x`` under the round's draw."""
+        flat = draw.log_probs(torch.as_tensor(x)).cpu()
+        out: torch.Tensor = learner.task.unflatten(flat)  # type: ignore[attr-defined]
+        return out
+
+    def _segmentation_chunks(
+        self, learner: ActiveLearner, draw: Any, x: np.ndarray, rows: np.ndarray
+    ) -> list[np.ndarray]:
+        """``rows`` in chunks of at most :data:`~bayesal.learner.segmentation.CHUNK_BYTES`
+        of float32 log-probabilities ``[n, K, C, H, W]`` (at least one image)."""
+        from bayesal.learner.segmentation import CHUNK_BYTES
+
+        if len(rows) == 0:
+            return []
+        probe = self._segmentation_output(learner, draw, x[rows[:1]])
+        per_image = max(1, int(probe[0].numel()) * 4)
+        size = max(1, CHUNK_BYTES // per_image)
+        return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+    @torch.no_grad()
+    def _segmentation_guesses(
+        self, learner: ActiveLearner, draw: Any, x: np.ndarray
+    ) -> list[tuple[float | None, float, bytes, float]]:
+        """Per pool row, under the round's draw: ``(confidence, uncertainty, blob,
+        entropy)``: the mean over pixels of the predicted class's MC-averaged probability,
+        per-pixel BALD and predictive entropy averaged over the image (nats), and the
+        predicted mask (per-pixel argmax of the MC-averaged predictive,
+        :func:`bayesal.tasks.segmentation.predict`) as :func:`~bayesal.session.masks.
+        encode_mask` bytes. In chunks of at most 64 MiB of log-probabilities."""
+        out: list[tuple[float | None, float, bytes, float]] = []
+        rows = np.arange(len(x))
+        for chunk in self._segmentation_chunks(learner, draw, x, rows):
+            log_p = self._segmentation_output(learner, draw, x[chunk])
+            k = log_p.shape[1]
+            mean_log = torch.logsumexp(log_p.double(), 1) - math.log(k)  # [n, C, H, W]
+            confidence = mean_log.exp().max(1).values.mean((1, 2))
+            predicted = segmentation_scores.predict(log_p).numpy().astype(np.uint8)
+            bald = segmentation_scores.bald(log_p, "mean")
+            entropy = segmentation_scores.entropy(log_p, "mean")
+            for j in range(len(chunk)):
+                out.append(
+                    (
+                        float(confidence[j]),
+                        float(bald[j]),
+                        encode_mask(predicted[j]),
+                        float(entropy[j]),
+                    )
+                )
+        return out
 
     @torch.no_grad()
     def _task_guesses(

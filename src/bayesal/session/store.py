@@ -44,7 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bayesal.errors import BayesalError, InvalidInputError
+from bayesal.session.masks import decode_mask, encode_mask, mask_digest
 
 __all__ = [
     "DB_NAME",
@@ -242,6 +245,19 @@ MIGRATIONS: list[str] = [
         probs BLOB
     );
     """,
+    # 4 (issue 23): segmentation masks, one per label event (zlib-compressed uint8
+    # [height, width] class indices; digest: what two annotations are compared by).
+    """
+    CREATE TABLE masks (
+        event_id INTEGER PRIMARY KEY REFERENCES events(event_id),
+        item_id INTEGER NOT NULL REFERENCES items(item_id),
+        height INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        digest INTEGER NOT NULL
+    );
+    CREATE INDEX masks_item ON masks(item_id, event_id);
+    """,
 ]
 #: The schema version from which ``current_labels`` holds resolved labels and
 #: ``annotations`` exists (both recomputed from the events when a file reaches it).
@@ -254,7 +270,7 @@ _EVENT_COLUMNS = (
 #: How an item's label is resolved from its annotations (config ``resolve``).
 RESOLVE_RULES = ("first", "majority", "reviewer")
 #: The task types a session stores labels of (config ``task``).
-TASKS = ("classification", "multilabel", "regression")
+TASKS = ("classification", "multilabel", "regression", "segmentation")
 #: The role of a reviewer's label event (a decision that resolves the item).
 REVIEWER = "reviewer"
 #: The longest comment accepted.
@@ -380,6 +396,24 @@ def resolve_item(
         if _has_class(resolved.key, label, multilabel):
             return None, annotations
     return resolved, annotations
+
+
+def _vote_key(label: int | None, value: float | None, digest: int | None) -> float:
+    """What two annotations are compared by: the class index or bit mask, the regression
+    value, or a segmentation mask's digest (equal masks only)."""
+    if label is not None:
+        return int(label)
+    if value is not None:
+        return float(value)
+    return int(digest or 0)
+
+
+def _stored(label: int | None, value: float | None) -> int | float | None:
+    """A stored label: the class index or bit mask, the value, or None (a mask: in
+    ``masks``, by its event)."""
+    if label is not None:
+        return int(label)
+    return None if value is None else float(value)
 
 
 def _has_class(key: float, label: int, multilabel: bool) -> bool:
@@ -674,7 +708,7 @@ class SessionStore:
 
     def add_labels(
         self,
-        labels: Iterable[tuple[int, int | float, str]],
+        labels: Iterable[tuple[int, int | float | np.ndarray, str]],
         *,
         source: str,
         times: Sequence[float | None] | None = None,
@@ -692,10 +726,11 @@ class SessionStore:
         """Record ``(item_id, label, annotator)`` label events in one transaction (on
         disk when this returns). The caller has checked the ids and labels: ``label`` is
         a class index (classification), a bit mask of class indices (multi-label: bit
-        ``c`` set for class ``c``) or a float (regression, stored as the event's
-        ``value``). ``shown``: a person saw the item with the current round's
-        prediction (not an import), which is then stored with the event for the
-        estimated accuracy.
+        ``c`` set for class ``c``), a float (regression, stored as the event's
+        ``value``) or a checked ``uint8`` ``[H, W]`` mask (segmentation: stored in
+        ``masks``, the event's label and value NULL). ``shown``: a person saw the item
+        with the current round's prediction (not an import), which is then stored with
+        the event for the estimated accuracy.
 
         Every event is kept; the item's resolved label is then worked out again from its
         events by the session's rule (:func:`resolve_item`). ``correct=True``: the event
@@ -739,12 +774,13 @@ class SessionStore:
                     ).fetchone()
                     names = None if now_label is None else int(now_label[0])
                 when = None if times is None else times[n]
+                is_mask = isinstance(label, np.ndarray)
                 is_value = isinstance(label, float)
                 event = self._insert_event(
                     conn,
                     item_id,
                     "label",
-                    None if is_value else int(label),
+                    None if is_value or is_mask else int(label),
                     annotator,
                     source,
                     predicted=predicted,
@@ -754,6 +790,20 @@ class SessionStore:
                     value=float(label) if is_value else None,
                     role=this_role,
                 )
+                if is_mask:
+                    assert isinstance(label, np.ndarray)
+                    conn.execute(
+                        "INSERT INTO masks(event_id, item_id, height, width, data, digest) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            event.event_id,
+                            item_id,
+                            int(label.shape[0]),
+                            int(label.shape[1]),
+                            encode_mask(label),
+                            mask_digest(label),
+                        ),
+                    )
                 if unsure is not None or comment is not None:
                     self._insert_note(
                         conn, item_id, annotator, source, bool(unsure), comment, event.event_id
@@ -764,7 +814,7 @@ class SessionStore:
                 out.append(event)
         return out
 
-    def label_of(self, item_id: int) -> tuple[int | float, LabelEvent] | None:
+    def label_of(self, item_id: int) -> tuple[int | float | None, LabelEvent] | None:
         """The item's resolved label now (a class index, a multi-label bit mask or a
         regression value) and the event that set it (None: unlabelled or in conflict)."""
         row = self.conn.execute(
@@ -775,7 +825,7 @@ class SessionStore:
             return None
         event = self.event(int(row[0]))
         assert event is not None
-        return (float(row[2]) if row[1] is None else int(row[1])), event
+        return _stored(row[1], row[2]), event
 
     def event(self, event_id: int) -> LabelEvent | None:
         row = self.conn.execute(
@@ -783,13 +833,13 @@ class SessionStore:
         ).fetchone()
         return None if row is None else LabelEvent(*row)
 
-    def annotations(self) -> dict[tuple[int, str], int | float]:
+    def annotations(self) -> dict[tuple[int, str], int | float | None]:
         """``(item_id, annotator) -> label`` of each annotator's annotation (their latest
         label event not undone; a reviewer's decisions are not annotations), for every
         item: a class index, a multi-label bit mask, or a regression value. The item's
         resolved label itself is :meth:`current_labels`."""
         return {
-            (int(item_id), str(annotator)): (float(value) if label is None else int(label))
+            (int(item_id), str(annotator)): _stored(label, value)
             for item_id, annotator, label, value in self.conn.execute(
                 "SELECT item_id, annotator, label, value FROM annotations"
             )
@@ -820,8 +870,9 @@ class SessionStore:
         annotation (``annotations``) again from its events (:func:`resolve_item`)."""
         rule, task = self._settings(conn)
         rows = conn.execute(
-            "SELECT e.event_id, e.label, e.value, e.annotator, e.role, c.annotator "
+            "SELECT e.event_id, e.label, e.value, e.annotator, e.role, c.annotator, m.digest "
             "FROM events e LEFT JOIN events c ON c.event_id = e.corrects "
+            "LEFT JOIN masks m ON m.event_id = e.event_id "
             "WHERE e.item_id = ? AND e.kind = 'label' AND NOT EXISTS (SELECT 1 FROM events u "
             "WHERE u.kind = 'undo' AND u.undoes = e.event_id) ORDER BY e.event_id",
             (item_id,),
@@ -829,7 +880,7 @@ class SessionStore:
         votes = [
             Vote(
                 int(r[0]),
-                float(r[2]) if r[1] is None else int(r[1]),
+                _vote_key(r[1], r[2], r[6]),
                 str(r[3]),
                 r[4],
                 None if r[5] is None else str(r[5]),
@@ -901,11 +952,11 @@ class SessionStore:
             )
         }
 
-    def resolved(self) -> dict[int, tuple[int | float, int]]:
+    def resolved(self) -> dict[int, tuple[int | float | None, int]]:
         """``item_id -> (label, event_id)`` of every item with a resolved label: a class
         index, a multi-label bit mask or a regression value."""
         return {
-            int(i): ((float(value) if label is None else int(label)), int(e))
+            int(i): (_stored(label, value), int(e))
             for i, label, value, e in self.conn.execute(
                 "SELECT item_id, label, value, event_id FROM current_labels"
             )
@@ -927,14 +978,14 @@ class SessionStore:
             conn.execute("COMMIT")
         return labels, int(last)
 
-    def resolved_snapshot(self) -> tuple[dict[int, int | float], int]:
+    def resolved_snapshot(self) -> tuple[dict[int, int | float | None], int]:
         """Every resolved label (a class index, a multi-label bit mask or a regression
         value) and the last event id they include, read consistently."""
         conn = self.conn
         conn.execute("BEGIN")
         try:
             labels = {
-                int(i): (float(value) if label is None else int(label))
+                int(i): _stored(label, value)
                 for i, label, value in conn.execute(
                     "SELECT item_id, label, value FROM current_labels"
                 )
@@ -1460,6 +1511,51 @@ class SessionStore:
         ]
 
     # ------------------------------------------------------------------ summaries
+
+    def mask(self, event_id: int) -> np.ndarray | None:
+        """The segmentation mask of a label event (``uint8`` ``[H, W]``), or None."""
+        row = self.conn.execute(
+            "SELECT height, width, data FROM masks WHERE event_id = ?", (int(event_id),)
+        ).fetchone()
+        return None if row is None else decode_mask(row[2], int(row[0]), int(row[1]))
+
+    def resolved_mask_snapshot(self) -> tuple[dict[int, np.ndarray], int]:
+        """Every resolved mask (``item_id -> uint8 [H, W]``) and the last event id they
+        include, read consistently."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            masks = {
+                int(i): decode_mask(data, int(h), int(w))
+                for i, h, w, data in conn.execute(
+                    "SELECT c.item_id, m.height, m.width, m.data FROM current_labels c "
+                    "JOIN masks m ON m.event_id = c.event_id"
+                )
+            }
+            last = conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return masks, int(last)
+
+    def resolved_mask_events(self) -> dict[int, int]:
+        """``item_id -> event_id`` of every item whose resolved label is a mask."""
+        return {
+            int(i): int(e)
+            for i, e in self.conn.execute(
+                "SELECT c.item_id, c.event_id FROM current_labels c "
+                "JOIN masks m ON m.event_id = c.event_id"
+            )
+        }
+
+    def annotation_mask_events(self) -> list[tuple[int, str, int]]:
+        """``(item_id, annotator, event_id)`` of every annotator's mask annotation."""
+        return [
+            (int(i), str(a), int(e))
+            for i, a, e in self.conn.execute(
+                "SELECT a.item_id, a.annotator, a.event_id FROM annotations a "
+                "JOIN masks m ON m.event_id = a.event_id ORDER BY a.item_id, a.annotator"
+            )
+        ]
 
     def counts_by_annotator(self) -> dict[str, int]:
         """Annotations per annotator (the items each has labelled now; with several

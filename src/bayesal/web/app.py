@@ -11,7 +11,9 @@ What it serves (see ``docs/labelling.md``):
   ``/skip``, ``/undo``, ``/start``, and ``GET /items/{id}/image`` (the item's image,
   only ever a file under the session's data root).
 * A JSON API under ``/api``: ``POST /api/next``, ``/api/label``, ``/api/undo``,
-  ``/api/skip``; ``GET /api/status``, ``/api/items/{id}``, ``/api/queue``.
+  ``/api/skip``; ``GET /api/status``, ``/api/items/{id}``, ``/api/queue``. A
+  segmentation session: ``POST /api/mask`` (a painted mask, base64 of its class bytes)
+  and ``GET /api/items/{id}/mask`` (the resolved and the predicted mask).
 * Label Studio's ML-backend protocol (:mod:`bayesal.web.labelstudio_backend`):
   ``GET /health``, ``POST /setup``, ``/predict``, ``/train``, ``/webhook``.
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
+import numpy as np
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -51,6 +54,7 @@ from pydantic import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayesal.errors import BayesalError, InvalidInputError
+from bayesal.session.masks import MAX_MASK_CHARS, mask_payload
 from bayesal.session.session import ItemView, LabellingSession, RetrainBusyError
 from bayesal.session.store import (
     DB_NAME,
@@ -75,6 +79,7 @@ from bayesal.web.pages import (
     start_page,
 )
 from bayesal.web.pool import peek_after, pool_prediction
+from bayesal.web.script import MASK_SCRIPT
 from bayesal.web.security import Auth, Guard, TokenBook, auth_of, is_loopback
 
 __all__ = ["WebState", "create_app", "serve"]
@@ -132,6 +137,27 @@ class LabelRequest(_Body):
     correct: StrictBool = False
     prefetch: StrictBool = False
     #: Flag the item as unsure, and/or a comment (saved with the label as a note).
+    unsure: StrictBool | None = None
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT)] | None = None
+
+
+class MaskData(_Body):
+    """A posted segmentation mask: ``data`` is base64 of ``height * width`` bytes, one
+    class index per pixel, row-major (checked by
+    :func:`~bayesal.session.masks.parse_mask_payload`)."""
+
+    height: Annotated[StrictInt, Field(ge=1, le=4096)]
+    width: Annotated[StrictInt, Field(ge=1, le=4096)]
+    data: Annotated[str, StringConstraints(max_length=MAX_MASK_CHARS)]
+
+
+class MaskRequest(_Body):
+    """``POST /api/mask``: ``annotator``'s mask for ``item_id`` (a segmentation session)."""
+
+    item_id: ItemId
+    mask: MaskData
+    annotator: Name | None = None
+    prefetch: StrictBool = False
     unsure: StrictBool | None = None
     comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT)] | None = None
 
@@ -303,12 +329,17 @@ class WebState:
                     "score": None,
                     "round": found[3],
                 }
-        elif view.guess is not None:  # multi-label or regression: the task's guess
+        elif view.guess is not None:  # multi-label, regression, segmentation: the guess
             guess: dict[str, Any] = {**_plain(dict(view.guess)), "score": _finite(view.score)}
             labels = guess.get("labels")
-            guess["label"] = (
-                f"{guess['mean']:.4g}" if labels is None else ", ".join(labels) or "none of them"
-            )
+            if "mask" in guess:
+                guess["label"] = "predicted mask"
+            else:
+                guess["label"] = (
+                    f"{guess['mean']:.4g}"
+                    if labels is None
+                    else ", ".join(labels) or "none of them"
+                )
             prediction = guess
         return {
             "item_id": view.item_id,
@@ -555,6 +586,12 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
             SCRIPT, media_type="text/javascript", headers={"cache-control": "max-age=300"}
         )
 
+    @app.get("/static/mask.js", include_in_schema=False)
+    def mask_script() -> Response:
+        return Response(
+            MASK_SCRIPT, media_type="text/javascript", headers={"cache-control": "max-age=300"}
+        )
+
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> Response:
         if _page_annotator(request) is not None:
@@ -627,6 +664,8 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
             page.item = state.item_json(view)
             page.expect = state.current_event(view.item_id)
             page.image_small = view.kind == "image" and _is_small_image(session, view.item_id)
+            if session.task == "segmentation":
+                page.extra["mask_size"] = session.mask_size
             html = item_page(page)
         response = HTMLResponse(html, headers={"cache-control": "no-store"})
         if page.flash:
@@ -647,6 +686,13 @@ def _add_pages(app: FastAPI, state: WebState) -> None:
         annotator = _page_annotator(request)
         if annotator is None:
             return RedirectResponse("/", status_code=303)
+        if session.task == "segmentation":
+            return _redirect(
+                "/label",
+                "A mask is painted and saved with JavaScript (or imported: `bayesal session "
+                "import-masks`); nothing was recorded.",
+                "bad",
+            )
         given: Any = label
         if session.task == "multilabel":
             given = [name for name in labels or [] if name]
@@ -795,6 +841,55 @@ def _add_api(app: FastAPI, state: WebState) -> None:
         if body.prefetch:
             out["after"] = state.after_json(annotator, view)
         return out
+
+    @app.post("/api/mask")
+    def api_mask(request: Request, body: MaskRequest) -> dict[str, Any]:
+        """A segmentation mask (see :class:`MaskRequest`): checked (the session's size,
+        classes in range: 422 naming the problem), then on disk before the answer."""
+        annotator = _annotator(request, body.annotator)
+        if session.task != "segmentation":
+            raise InvalidInputError(f"this is a {session.task} session: label with POST /api/label")
+        with state.write_lock:
+            item = state.check_item(body.item_id)
+            mask = session.check_mask(body.mask.model_dump())
+            state.check_lease(item, annotator)
+            event = session.label(
+                item,
+                mask,
+                annotator,
+                source="api",
+                unsure=body.unsure,
+                comment=body.comment,
+            )
+            view = session.next_item(annotator)
+        state.poke()
+        out = {
+            "event_id": event.event_id,
+            "item_id": item,
+            "label": "mask",
+            "annotator": annotator,
+            "classes": sorted(int(c) for c in np.unique(mask)),
+            "next": state.item_json(view),
+        }
+        if body.prefetch:
+            out["after"] = state.after_json(annotator, view)
+        return out
+
+    @app.get("/api/items/{item_id}/mask")
+    def api_item_mask(item_id: int) -> dict[str, Any]:
+        """The item's resolved mask (``{"height", "width", "data"}``) and its latest
+        predicted mask, each None when there is none."""
+        item = state.check_item(item_id)
+        if session.task != "segmentation":
+            raise InvalidInputError(f"this is a {session.task} session: it has no masks")
+        resolved = session.mask_of(item)
+        guess = session.guess_mask(item)
+        return {
+            "item_id": item,
+            "class_names": state.label_names,
+            "mask": None if resolved is None else mask_payload(resolved),
+            "guess": None if guess is None else mask_payload(guess),
+        }
 
     @app.post("/api/undo")
     def api_undo(request: Request, body: UndoRequest | None = None) -> dict[str, Any]:

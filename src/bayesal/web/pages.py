@@ -200,6 +200,8 @@ def _item_block(page: ItemPage) -> str:
             f'<button type="submit" name="label" value="{index}" class="{cls}"'
             f'{data_key} title="{_e(name)}">{badge}<span>{_e(name)}</span></button>'
         )
+    if page.task == "segmentation":
+        return _segmentation_block(page, item_id, meta)
     if page.task != "classification":
         return _task_block(page, item_id, meta, shown, guess)
     hidden = "" if prediction else " hidden disabled"
@@ -290,6 +292,77 @@ def _task_block(page: ItemPage, item_id: int, meta: list[str], shown: str, guess
         '<button type="submit" class="ghost" data-keys="u backspace">'
         "<kbd>U</kbd>Undo last label</button></form>"
         "</div></section>"
+    )
+
+
+def _segmentation_block(page: ItemPage, item_id: int, meta: list[str]) -> str:
+    """A segmentation item: the image with the model's predicted mask over it (colours
+    per class, a legend with each class's key), painted with the mouse by
+    ``/static/mask.js`` (class by key, brush size ``[`` / ``]``, Enter saves the mask
+    shown, which starts as the model's guess). Without JavaScript the page says so and
+    points at the import command."""
+    item = page.item or {}
+    prediction = item.get("prediction") or {}
+    mask = prediction.get("mask") or {}
+    height, width = page.extra.get("mask_size", (0, 0))
+    legend = "".join(
+        f'<button type="button" class="cls seg-class" data-class="{c}" '
+        f'data-key="{_e(key or "")}" title="{_e(name)}"{" disabled" if not key else ""}>'
+        f'<kbd>{_e(key or "")}</kbd><span class="swatch" data-class="{c}"></span>'
+        f"<span>{_e(name)}</span></button>"
+        for c, (name, key) in enumerate(zip(page.label_names, page.keys, strict=True))
+    )
+    if prediction:
+        guess = (
+            '<div class="guess" id="guess" data-task="segmentation">'
+            '<div><span class="k">Model\'s guess</span><span class="v" id="predicted">'
+            "the coloured mask, filled in below</span></div>"
+            '<div><span class="k">Mean confidence</span><span class="v" id="guess-prob">'
+            f"{_fmt_pct(prediction.get('confidence'))}</span></div>"
+            '<div><span class="k">Uncertainty (BALD, mean per pixel)</span><span class="v">'
+            f'<span id="guess-unc">{_fmt_num(prediction.get("uncertainty"), 4)}</span> '
+            "<small>nats</small></span></div>"
+            '<div><span class="k">Model</span><span class="v" id="guess-round">round '
+            f"{_e(prediction.get('round'))}</span></div>"
+            '<div class="small muted">Enter saves the mask shown: the guess as it is, '
+            "or after your strokes.</div></div>"
+        )
+    else:
+        guess = (
+            '<div class="guess none" id="guess-none">No model prediction for this image '
+            "yet: the mask starts as the first class everywhere (paint the rest).</div>"
+        )
+    return (
+        '<section class="card item">'
+        '<div class="item-head"><h1>Paint the mask</h1><span class="muted" id="item-meta">'
+        f"{' &middot; '.join(meta)}</span></div>"
+        f'<div class="item-ref muted small" id="item-ref">{_e(item.get("ref", ""))}</div>'
+        f'<div id="seg" data-item="{item_id}" data-height="{int(height)}" '
+        f'data-width="{int(width)}" data-guess="{_e(mask.get("data", ""))}">'
+        f'<figure class="media seg"><img id="item-image" src="/items/{item_id}/image" '
+        f'alt="item {item_id}"><canvas id="seg-canvas" hidden></canvas></figure>'
+        f'<div class="seg-legend" id="seg-legend">{legend}</div>'
+        '<div class="seg-tools small muted" id="seg-tools" hidden>Class: '
+        '<strong id="seg-class-name"></strong> &middot; brush <strong id="seg-brush">1'
+        "</strong> px (<kbd>[</kbd> <kbd>]</kbd>) &middot; <kbd>Enter</kbd> save "
+        '&middot; <kbd>O</kbd> overlay on/off <button type="button" class="primary" '
+        'id="seg-save"><kbd>Enter</kbd><span>Save the mask</span></button></div>'
+        '<p class="flash bad" id="seg-error" hidden></p>'
+        '<noscript><p class="flash bad" id="seg-noscript">Painting a mask needs '
+        "JavaScript, which is off in this browser. Turn it on, or import masks from "
+        "files: <code>bayesal session import-masks SESSION MASKS --annotator NAME</code> "
+        "(a folder of &lt;item_id&gt;.png or an .npz; see docs/labelling.md).</p></noscript>"
+        f"{guess}</div>"
+        '<div class="actions">'
+        '<form method="post" action="/skip" id="skip-form">'
+        f'<input type="hidden" name="item_id" value="{item_id}">'
+        '<button type="submit" class="ghost" data-keys="s"><kbd>S</kbd>Skip</button>'
+        "</form>"
+        '<form method="post" action="/undo" id="undo-form">'
+        '<button type="submit" class="ghost" data-keys="u backspace">'
+        "<kbd>U</kbd>Undo last label</button></form>"
+        "</div></section>"
+        '<script src="/static/mask.js" defer></script>'
     )
 
 
@@ -455,10 +528,19 @@ def _flash(page: ItemPage) -> str:
 def item_page(page: ItemPage) -> str:
     """The labelling page: the item, the model's guess, a button per class, progress."""
     help_keys = (
-        '<footer class="help"><kbd>1</kbd>&ndash;<kbd>9</kbd> <kbd>0</kbd> label'
-        " &middot; <kbd>Enter</kbd> accept the guess &middot; <kbd>S</kbd> skip"
-        " &middot; <kbd>U</kbd> or <kbd>&#9003;</kbd> undo"
-        " &middot; every label is saved when given</footer>"
+        (
+            '<footer class="help"><kbd>1</kbd>&ndash;<kbd>9</kbd> <kbd>0</kbd> class to paint'
+            " &middot; mouse: paint &middot; <kbd>[</kbd> <kbd>]</kbd> brush size"
+            " &middot; <kbd>Enter</kbd> save the mask &middot; <kbd>S</kbd> skip"
+            " &middot; <kbd>U</kbd> undo &middot; every mask is saved when given</footer>"
+        )
+        if page.task == "segmentation"
+        else (
+            '<footer class="help"><kbd>1</kbd>&ndash;<kbd>9</kbd> <kbd>0</kbd> label'
+            " &middot; <kbd>Enter</kbd> accept the guess &middot; <kbd>S</kbd> skip"
+            " &middot; <kbd>U</kbd> or <kbd>&#9003;</kbd> undo"
+            " &middot; every label is saved when given</footer>"
+        )
     )
     item_id = int(page.item["item_id"]) if page.item else ""
     body = (
@@ -567,6 +649,15 @@ button, a.button {
 button:hover { border-color: #c4cad4; background: #fafbfc; }
 button:focus-visible { outline: 3px solid rgba(47, 84, 216, .35); outline-offset: 1px; }
 button.cls { justify-content: flex-start; min-height: 44px; }
+figure.media.seg canvas { max-width: 100%; image-rendering: pixelated; cursor: crosshair;
+  touch-action: none; border-radius: 4px; }
+.seg-legend { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0; }
+.seg-legend button.cls { min-height: 36px; }
+.seg-legend button.cls.active { border-color: var(--accent);
+  box-shadow: inset 0 0 0 2px var(--accent); }
+.swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px;
+  border: 1px solid rgba(0, 0, 0, .3); }
+.seg-tools { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
 button.cls span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 button.cls.guessed { border-color: var(--accent); box-shadow: inset 0 0 0 1px var(--accent); }
 button.pressed { background: var(--accent); color: var(--accent-ink); border-color: var(--accent); }

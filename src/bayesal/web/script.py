@@ -25,7 +25,7 @@ What it does:
 
 from __future__ import annotations
 
-__all__ = ["SCRIPT"]
+__all__ = ["MASK_SCRIPT", "SCRIPT"]
 
 SCRIPT = r"""
 (function () {
@@ -399,5 +399,173 @@ SCRIPT = r"""
   }
   if (document.readyState === "complete") { ready(); }
   else { window.addEventListener("load", ready); }
+})();
+"""
+
+
+#: The mask painter of a segmentation item (served as ``/static/mask.js``; the page's
+#: ``#seg`` element carries the item, the mask size and the model's guess as base64).
+#: The image is drawn on a canvas, the mask over it in a colour per class
+#: (semi-transparent); a class key (the legend's keys) or a click on the legend chooses
+#: the class, the mouse paints a square brush (``[`` / ``]`` size, ``O`` hides the
+#: overlay), Enter posts the mask shown (the guess unless painted over) as
+#: ``{"item_id", "mask": {"height", "width", "data": base64}}`` to ``POST /api/mask``
+#: and loads the next item; a refusal is shown in ``#seg-error``, nothing changes.
+#: ``document.body.dataset.maskReady`` is ``"1"`` once the image and mask are drawn.
+MASK_SCRIPT = r"""
+(function () {
+  "use strict";
+  var root = document.getElementById("seg");
+  if (!root) { return; }
+  var H = Number(root.dataset.height), W = Number(root.dataset.width);
+  var item = Number(root.dataset.item);
+  if (!(H > 0 && W > 0)) { return; }
+  var PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+    [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34],
+    [23, 190, 207], [255, 221, 0], [0, 0, 0]];
+  var ALPHA = 110;
+  var mask = new Uint8Array(H * W);
+  if (root.dataset.guess) {
+    try {
+      var raw = window.atob(root.dataset.guess);
+      if (raw.length === H * W) {
+        for (var i = 0; i < raw.length; i++) { mask[i] = raw.charCodeAt(i); }
+      }
+    } catch (e) { /* no guess: the first class everywhere */ }
+  }
+  var canvas = document.getElementById("seg-canvas");
+  var img = document.getElementById("item-image");
+  var ctx = canvas.getContext("2d");
+  var layer = document.createElement("canvas");
+  layer.width = W; layer.height = H;
+  var lctx = layer.getContext("2d");
+  var scale = Math.max(1, Math.floor(Math.min(480 / W, 480 / H)));
+  canvas.width = W * scale; canvas.height = H * scale;
+  var buttons = root.querySelectorAll("button.seg-class");
+  var current = 0, brush = 1, overlay = true, painting = false, busy = false;
+
+  function colour(c) { return PALETTE[c % PALETTE.length]; }
+
+  function choose(c) {
+    if (c < 0 || c >= buttons.length) { return; }
+    current = c;
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].classList.toggle("active", i === c);
+    }
+    var name = document.getElementById("seg-class-name");
+    if (name) { name.textContent = buttons[c].title; }
+  }
+
+  function draw() {
+    var data = lctx.createImageData(W, H);
+    for (var p = 0; p < H * W; p++) {
+      var rgb = colour(mask[p]);
+      data.data[4 * p] = rgb[0]; data.data[4 * p + 1] = rgb[1];
+      data.data[4 * p + 2] = rgb[2]; data.data[4 * p + 3] = overlay ? ALPHA : 0;
+    }
+    lctx.putImageData(data, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    ctx.drawImage(layer, 0, 0, canvas.width, canvas.height);
+  }
+
+  function paintAt(event) {
+    var rect = canvas.getBoundingClientRect();
+    var x = Math.floor((event.clientX - rect.left) / rect.width * W);
+    var y = Math.floor((event.clientY - rect.top) / rect.height * H);
+    var r = brush - 1;
+    for (var dy = -r; dy <= r; dy++) {
+      for (var dx = -r; dx <= r; dx++) {
+        var px = x + dx, py = y + dy;
+        if (px >= 0 && px < W && py >= 0 && py < H) { mask[py * W + px] = current; }
+      }
+    }
+    draw();
+  }
+
+  function setBrush(size) {
+    brush = Math.max(1, Math.min(64, size));
+    var shown = document.getElementById("seg-brush");
+    if (shown) { shown.textContent = String(2 * brush - 1); }
+  }
+
+  function fail(message) {
+    var box = document.getElementById("seg-error");
+    box.textContent = message;
+    box.hidden = false;
+    busy = false;
+    document.body.classList.remove("busy");
+  }
+
+  function save() {
+    if (busy) { return; }
+    busy = true;
+    document.body.classList.add("busy");
+    var bytes = "";
+    for (var p = 0; p < mask.length; p += 8192) {
+      bytes += String.fromCharCode.apply(null, mask.subarray(p, p + 8192));
+    }
+    var body = { item_id: item, mask: { height: H, width: W, data: window.btoa(bytes) } };
+    window.fetch("/api/mask", {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (j) { return { ok: r.ok, json: j }; });
+    }).then(function (answer) {
+      if (!answer.ok) { return fail("Not saved: " + (answer.json.error || "refused")); }
+      window.location.assign("/label");
+      return null;
+    }).catch(function (e) { fail("Not saved: " + e); });
+  }
+
+  for (var b = 0; b < buttons.length; b++) {
+    buttons[b].addEventListener("click", (function (c) {
+      return function () { choose(c); };
+    })(b));
+    var swatch = buttons[b].querySelector(".swatch");
+    var rgb = colour(b);
+    if (swatch) { swatch.style.backgroundColor = "rgb(" + rgb.join(",") + ")"; }
+  }
+  canvas.addEventListener("pointerdown", function (event) {
+    painting = true;
+    if (canvas.setPointerCapture) { canvas.setPointerCapture(event.pointerId); }
+    paintAt(event);
+  });
+  canvas.addEventListener("pointermove", function (event) { if (painting) { paintAt(event); } });
+  canvas.addEventListener("pointerup", function () { painting = false; });
+  canvas.addEventListener("pointercancel", function () { painting = false; });
+  document.getElementById("seg-save").addEventListener("click", save);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
+    var target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) { return; }
+    var key = String(event.key).toLowerCase();
+    if (key === "enter") { event.preventDefault(); save(); return; }
+    if (key === "[") { setBrush(brush - 1); return; }
+    if (key === "]") { setBrush(brush + 1); return; }
+    if (key === "o") { overlay = !overlay; draw(); return; }
+    for (var i = 0; i < buttons.length; i++) {
+      if (buttons[i].dataset.key && buttons[i].dataset.key === key) {
+        event.preventDefault();
+        choose(i);
+        return;
+      }
+    }
+  });
+
+  function start() {
+    img.hidden = true;
+    canvas.hidden = false;
+    document.getElementById("seg-tools").hidden = false;
+    choose(0);
+    setBrush(1);
+    draw();
+    document.body.dataset.maskReady = "1";
+  }
+  if (img.complete && img.naturalWidth) { start(); }
+  else { img.addEventListener("load", start); }
 })();
 """

@@ -328,8 +328,13 @@ def _same_origin(headers: Headers) -> bool:
     return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
+#: Paths whose bodies may reach :data:`MAX_ML_BODY`: the ML backend's and a posted
+#: segmentation mask (base64 of one byte per pixel: up to about 3 million pixels).
+LARGE_BODY_PATHS = ML_PATHS | {"/api/mask"}
+
+
 def _body_limit(path: str) -> int:
-    return MAX_ML_BODY if path in ML_PATHS else MAX_BODY
+    return MAX_ML_BODY if path in LARGE_BODY_PATHS else MAX_BODY
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
