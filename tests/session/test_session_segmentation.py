@@ -317,3 +317,43 @@ def test_the_cli_imports_and_exports_masks(
         np.testing.assert_array_equal(npz["masks"], truth[[2, 5]])
     bad = runner.invoke(main, ["session", "export", str(tmp_path / "s"), "--out", "x.csv"])
     assert bad.exit_code != 0 and "export-masks" in bad.output
+
+
+def test_a_segmentation_round_reports_the_pixel_agreement_of_its_stop_set_with_the_last(
+    tmp_path: Path, shapes_folder: tuple[Path, np.ndarray]
+) -> None:
+    from bayesal.stopping import cohen_kappa
+
+    folder, truth = shapes_folder
+    session = make_seg_session(tmp_path / "s", folder)
+    label_some(session, truth, 5)
+    first = session.retrain()
+    label_some(session, truth, 5)
+    second = session.retrain()
+    assert first.metrics["agreement"] is None  # no earlier trained round
+    stop_ids = session.store.meta("stop_set")
+    pixels = np.concatenate([session.guess_mask(i).reshape(-1) for i in stop_ids])
+    assert second.stop_predictions is not None and first.stop_predictions is not None
+    now = np.frombuffer(second.stop_predictions, dtype=np.int16)
+    np.testing.assert_array_equal(now, pixels)  # 10 images x 256 pixels: all of them
+    before = np.frombuffer(first.stop_predictions, dtype=np.int16)
+    assert second.metrics["agreement"] == pytest.approx(cohen_kappa(before, now, len(CLASSES)))
+    assert 0 <= second.metrics["stop_mean_bald"] and 0 <= second.metrics["stop_mean_entropy"]
+
+
+def test_under_majority_identical_masks_resolve_and_different_ones_are_a_conflict(
+    tmp_path: Path, shapes_folder: tuple[Path, np.ndarray]
+) -> None:
+    folder, truth = shapes_folder
+    session = make_seg_session(tmp_path / "s", folder, resolve="majority")
+    a, b = (session.store.items()[k][0] for k in (0, 1))
+    other = truth[1].copy()
+    other[5, 5] = (other[5, 5] + 1) % len(CLASSES)  # one pixel differs
+    for who in ("ann", "bea"):
+        session.label(a, truth[0], who)
+    session.label(b, truth[1], "ann")
+    session.label(b, other, "bea")
+    np.testing.assert_array_equal(session.mask_of(a), truth[0])
+    assert session.mask_of(b) is None and [c["item_id"] for c in session.conflicts()] == [b]
+    session.resolve_conflict(b, other, "rev")
+    np.testing.assert_array_equal(session.mask_of(b), other)

@@ -95,6 +95,9 @@ ACCURACY_WINDOW = 50
 _DATA_ANNOTATOR = DATA_ANNOTATOR
 #: Predictions of the pool computed per chunk of items at a retrain.
 _PREDICT_CHUNK = 1024
+#: The most stop-set pixels a segmentation round records for the agreement between
+#: rounds (a regular subsample beyond it).
+_STOP_PIXELS = 200_000
 #: The level of a regression guess's central interval (the page shows it).
 GUESS_LEVEL = 0.9
 
@@ -1675,11 +1678,13 @@ class LabellingSession:
             if self.task == "segmentation":
                 metrics["stop_mean_entropy"] = float(np.mean([guesses[p][3] for p in stop_rows]))
                 # Agreement of the predicted pixels with the previous round's, over the
-                # stop set's images (what stabilizing_predictions reads).
+                # stop set's images (what stabilizing_predictions reads): every pixel, or
+                # every k-th of them past _STOP_PIXELS (the same ones each round).
                 height, width = self.mask_size
                 stop = np.concatenate(
                     [decode_mask(guesses[p][2], height, width).reshape(-1) for p in stop_rows]
                 ).astype(np.int16)
+                stop = stop[:: max(1, -(-len(stop) // _STOP_PIXELS))]
                 stop_predictions = stop.tobytes()
                 previous = self._previous_stop_predictions()
                 metrics["agreement"] = (
