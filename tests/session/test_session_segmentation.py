@@ -238,6 +238,8 @@ def test_bad_masks_are_refused_and_nothing_is_recorded(
         session.label(item, {"height": SIZE, "width": SIZE, "data": "AAAA"}, "ann")
     with pytest.raises(InvalidInputError, match="a mask must hold class indices"):
         session.label(item, "background", "ann")
+    with pytest.raises(InvalidInputError, match=r"a segmentation label is a mask, an \[16, 16\]"):
+        session.label(item, 1, "ann")
     with pytest.raises(InvalidInputError, match="no negative observations"):
         session.negative(item, "circle", "ann")
     assert session.store.events() == [] and session.mask_of(item) is None
@@ -357,3 +359,15 @@ def test_under_majority_identical_masks_resolve_and_different_ones_are_a_conflic
     assert session.mask_of(b) is None and [c["item_id"] for c in session.conflicts()] == [b]
     session.resolve_conflict(b, other, "rev")
     np.testing.assert_array_equal(session.mask_of(b), other)
+
+
+def test_status_counts_per_class_the_resolved_masks_in_which_the_class_appears(
+    tmp_path: Path, shapes_folder: tuple[Path, np.ndarray]
+) -> None:
+    folder, truth = shapes_folder
+    session = make_seg_session(tmp_path / "s", folder)
+    label_some(session, truth, 6)
+    masks = [m for _, _, m in session.mask_rows()]
+    expected = {name: sum(int((m == c).any()) for m in masks) for c, name in enumerate(CLASSES)}
+    assert session.status().per_class == expected
+    assert expected["background"] == 6 and session.status().num_labelled == 6

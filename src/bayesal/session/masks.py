@@ -81,6 +81,11 @@ def check_mask(mask: object, height: int, width: int, num_classes: int) -> np.nd
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):
         raise InvalidInputError(f"a mask must hold class indices, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"a segmentation label is a mask, an [{height}, {width}] array of class indices "
+            f"(one per pixel), not {type(mask).__name__} of shape {list(array.shape)}"
+        )
     if array.shape != (height, width):
         raise InvalidInputError(
             f"mask of size {list(array.shape)}; this session's masks are [{height}, {width}] "

@@ -1894,6 +1894,8 @@ class LabellingSession:
     def status(self) -> SessionStatus:
         store = self.store
         by_label = store.counts_by_label() if self.task == "classification" else {}
+        if self.task == "segmentation":  # the masks in which each class appears
+            by_label = store.mask_class_counts()
         if self.task == "multilabel":
             for mask, count in store.counts_by_label().items():
                 for c in range(self.num_classes):

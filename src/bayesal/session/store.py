@@ -246,7 +246,8 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 4 (issue 23): segmentation masks, one per label event (zlib-compressed uint8
-    # [height, width] class indices; digest: what two annotations are compared by).
+    # [height, width] class indices; digest: what two annotations are compared by;
+    # classes: bit c set when class c appears in the mask).
     """
     CREATE TABLE masks (
         event_id INTEGER PRIMARY KEY REFERENCES events(event_id),
@@ -254,7 +255,8 @@ MIGRATIONS: list[str] = [
         height INTEGER NOT NULL,
         width INTEGER NOT NULL,
         data BLOB NOT NULL,
-        digest INTEGER NOT NULL
+        digest INTEGER NOT NULL,
+        classes INTEGER NOT NULL
     );
     CREATE INDEX masks_item ON masks(item_id, event_id);
     """,
@@ -793,8 +795,8 @@ class SessionStore:
                 if is_mask:
                     assert isinstance(label, np.ndarray)
                     conn.execute(
-                        "INSERT INTO masks(event_id, item_id, height, width, data, digest) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO masks(event_id, item_id, height, width, data, digest, "
+                        "classes) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
                             event.event_id,
                             item_id,
@@ -802,6 +804,7 @@ class SessionStore:
                             int(label.shape[1]),
                             encode_mask(label),
                             mask_digest(label),
+                            sum(1 << int(c) for c in np.unique(label)),
                         ),
                     )
                 if unsure is not None or comment is not None:
@@ -1536,6 +1539,19 @@ class SessionStore:
         finally:
             conn.execute("COMMIT")
         return masks, int(last)
+
+    def mask_class_counts(self) -> dict[int, int]:
+        """``class -> number of resolved masks in which it appears``."""
+        out: dict[int, int] = {}
+        for classes, count in self.conn.execute(
+            "SELECT m.classes, COUNT(*) FROM current_labels c "
+            "JOIN masks m ON m.event_id = c.event_id GROUP BY m.classes"
+        ):
+            bits = int(classes)
+            for c in range(bits.bit_length()):
+                if bits >> c & 1:
+                    out[c] = out.get(c, 0) + int(count)
+        return out
 
     def resolved_mask_events(self) -> dict[int, int]:
         """``item_id -> event_id`` of every item whose resolved label is a mask."""
