@@ -1758,8 +1758,9 @@ class LabellingSession:
         entropy)``: the mean over pixels of the predicted class's MC-averaged probability,
         per-pixel BALD and predictive entropy averaged over the image (nats), and the
         predicted mask (per-pixel argmax of the MC-averaged predictive,
-        :func:`bayesal.tasks.segmentation.predict`) as :func:`~bayesal.session.masks.
-        encode_mask` bytes. In chunks of at most 64 MiB of log-probabilities."""
+        :func:`bayesal.tasks.segmentation.predict`) as
+        :func:`~bayesal.session.masks.encode_mask` bytes. In chunks of at most 64 MiB of
+        log-probabilities."""
         out: list[tuple[float | None, float, bytes, float]] = []
         rows = np.arange(len(x))
         for chunk in self._segmentation_chunks(learner, draw, x, rows):
