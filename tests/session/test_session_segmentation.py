@@ -7,6 +7,7 @@ predicted mask. Masks are checked (size, classes), kept per annotator, exported 
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -371,3 +372,31 @@ def test_status_counts_per_class_the_resolved_masks_in_which_the_class_appears(
     expected = {name: sum(int((m == c).any()) for m in masks) for c, name in enumerate(CLASSES)}
     assert session.status().per_class == expected
     assert expected["background"] == 6 and session.status().num_labelled == 6
+
+
+def test_the_background_worker_process_trains_a_segmentation_sessions_learner(
+    tmp_path: Path, shapes_folder: tuple[Path, np.ndarray]
+) -> None:
+    import subprocess
+    import sys
+
+    folder, truth = shapes_folder
+    session = make_seg_session(tmp_path / "s", folder)
+    label_some(session, truth, 5)  # retrain_every: 5
+    assert session.needs_retrain()
+    done = subprocess.run(
+        [sys.executable, "-m", "bayesal.session.worker", str(session.directory), "--nice", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "round 1: 5 labels"
+    row = session.store.last_round()
+    assert row is not None and row.metrics["task"] == "segmentation"
+    view = session.next_item("ann")
+    assert view is not None and view.guess is not None
+    np.testing.assert_array_equal(
+        session.guess_mask(view.item_id).reshape(-1),
+        np.frombuffer(base64.b64decode(view.guess["mask"]["data"]), dtype=np.uint8),
+    )
