@@ -25,7 +25,25 @@ What it does:
 
 from __future__ import annotations
 
-__all__ = ["MASK_SCRIPT", "SCRIPT"]
+__all__ = ["MASK_ALPHA", "MASK_PALETTE", "MASK_SCRIPT", "SCRIPT"]
+
+#: The colour of mask class ``c`` on a segmentation page: ``MASK_PALETTE[c % 12]`` (RGB),
+#: drawn over the image with opacity ``MASK_ALPHA / 255``.
+MASK_PALETTE = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (255, 221, 0),
+    (0, 0, 0),
+)
+MASK_ALPHA = 110
 
 SCRIPT = r"""
 (function () {
@@ -420,10 +438,8 @@ MASK_SCRIPT = r"""
   var H = Number(root.dataset.height), W = Number(root.dataset.width);
   var item = Number(root.dataset.item);
   if (!(H > 0 && W > 0)) { return; }
-  var PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
-    [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34],
-    [23, 190, 207], [255, 221, 0], [0, 0, 0]];
-  var ALPHA = 110;
+  var PALETTE = __PALETTE__;
+  var ALPHA = __ALPHA__;
   var mask = new Uint8Array(H * W);
   if (root.dataset.guess) {
     try {
@@ -546,7 +562,6 @@ MASK_SCRIPT = r"""
     if (key === "enter") { event.preventDefault(); save(); return; }
     if (key === "[") { setBrush(brush - 1); return; }
     if (key === "]") { setBrush(brush + 1); return; }
-    if (key === "o") { overlay = !overlay; draw(); return; }
     for (var i = 0; i < buttons.length; i++) {
       if (buttons[i].dataset.key && buttons[i].dataset.key === key) {
         event.preventDefault();
@@ -554,6 +569,8 @@ MASK_SCRIPT = r"""
         return;
       }
     }
+    // After the class keys: a session of 25 or more classes has a class on "o".
+    if (key === "o") { overlay = !overlay; draw(); }
   });
 
   function start() {
@@ -569,3 +586,6 @@ MASK_SCRIPT = r"""
   else { img.addEventListener("load", start); }
 })();
 """
+MASK_SCRIPT = MASK_SCRIPT.replace(
+    "__PALETTE__", "[" + ", ".join(f"[{r}, {g}, {b}]" for r, g, b in MASK_PALETTE) + "]"
+).replace("__ALPHA__", str(MASK_ALPHA))
