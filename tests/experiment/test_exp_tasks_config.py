@@ -122,10 +122,24 @@ def test_task_strategy_params_are_checked_by_the_task_table() -> None:
 
 
 def test_a_classification_only_posterior_is_refused_for_a_task() -> None:
-    raw = {**REGRESSION, "posterior": {"name": "forest"}}
+    raw = {**MULTILABEL, "posterior": {"name": "forest"}}
     del raw["model"]
-    with pytest.raises(ConfigError, match=r"supports classification only.*mc_dropout or ensemble"):
+    with pytest.raises(
+        ConfigError, match=r"supports classification and regression only.*mc_dropout or ensemble"
+    ):
         config_from_dict(raw)
+    raw = {**REGRESSION, "posterior": {"name": "laplace"}}
+    with pytest.raises(
+        ConfigError, match=r"supports classification only.*mc_dropout or ensemble or forest"
+    ):
+        config_from_dict(raw)
+
+
+def test_a_regression_forest_config_needs_no_model() -> None:
+    raw = {**REGRESSION, "posterior": {"name": "forest", "params": {"n_estimators": 10}}}
+    del raw["model"]
+    cfg = config_from_dict(raw)
+    assert cfg.model is None and cfg.posterior.name == "forest"
 
 
 @pytest.mark.parametrize(

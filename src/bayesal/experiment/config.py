@@ -750,10 +750,12 @@ class ExperimentConfig(_Strict):
             )
         for spec in self.strategies:
             method = self.posterior_for(spec).build()
-            if not method.supports_heads:
+            if not method.supports_heads and self.task not in method.head_tasks:
+                tasks = " and ".join(("classification", *method.head_tasks))
+                also = " or forest" if self.task == "regression" else ""
                 raise ValueError(
-                    f"posterior {method.name!r} (arm {spec.label}) supports classification "
-                    f"only; task {self.task!r} needs posterior mc_dropout or ensemble"
+                    f"posterior {method.name!r} (arm {spec.label}) supports {tasks} "
+                    f"only; task {self.task!r} needs posterior mc_dropout or ensemble{also}"
                 )
         return self
 

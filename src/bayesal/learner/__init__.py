@@ -139,7 +139,8 @@ class ActiveLearner:
             callable (a class, a function), a ``seed -> nn.Module`` callable, a
             registered model name or an import path ``package.module:factory``.
             None for a posterior that trains no network (``forest``: a scikit-learn
-            tree ensemble; ``num_classes`` is then required).
+            tree ensemble; ``num_classes`` is then required, except for
+            ``task="regression"``, where it is 2: mean and log-variance per tree).
         task: the task type (:mod:`bayesal.learner.task`): ``"classification"``
             (default; labels are class indices, the model returns logits ``[N, C]``) or
             ``"multilabel"`` (labels ``[n, L]`` in {0, 1}, the model returns ``[N, L]``
@@ -305,7 +306,7 @@ class ActiveLearner:
         self.num_classes: int = (
             model_output_width(self.task, self._build_model, self.inputs, self.device, wanted)
             if self._build_model is not None
-            else model_free_width(self.method, self.inputs, wanted)
+            else model_free_width(self.method, self.inputs, wanted, self.task.model_free_width)
         )
         if self._build_model is not None:
             self._build_model = self.task.wrap_model(self._build_model, self.num_classes)

@@ -60,10 +60,12 @@ class HeadTask(Task):
             )
 
     def configure_method(self, method: PosteriorMethod) -> PosteriorMethod:
-        if not method.supports_heads:
+        if not method.supports_heads and self.name not in method.head_tasks:
+            tasks = " and ".join(("classification", *method.head_tasks))
+            also = " or 'forest'" if self.name == "regression" else ""
             raise InvalidInputError(
-                f"posterior {method.name!r} supports classification only; task "
-                f"{self.name!r} needs 'mc_dropout' or 'ensemble'"
+                f"posterior {method.name!r} supports {tasks} only; task "
+                f"{self.name!r} needs 'mc_dropout' or 'ensemble'{also}"
             )
         configured = copy.copy(method)
         configured.head = self.head()

@@ -9,7 +9,11 @@
 * **Posterior output**: ``[N, K, 2]`` per parameter sample, ``(μ_k, log σ²_k)``, the
   log-variance floored at ``log 1e-6`` (:class:`~bayesal.posterior.heads.GaussianHead`),
   from MC dropout (consistent masks, as for classification) or a deep ensemble of such
-  networks; other posterior methods are refused.
+  networks, or, with ``model=None``, from ``posterior="forest"``: a scikit-learn
+  regression forest whose tree ``k`` gives ``μ_k`` (its prediction) and ``σ²_k`` (the
+  variance of the training targets in the input's leaf, floored;
+  :mod:`bayesal.posterior.forest`), ``num_classes`` then 2; other posterior methods are
+  refused.
 * **Training loss**: the Gaussian negative log-likelihood ``½ (log σ² + (y - μ)² / σ²)``
   averaged over the batch. Targets are used as given: standardise them (zero mean, unit
   variance) for the default training settings to fit in a few hundred steps.
@@ -76,6 +80,7 @@ class RegressionTask(HeadTask):
 
     name: ClassVar[str] = "regression"
     min_width: ClassVar[int] = 1
+    model_free_width: ClassVar[int | None] = 2
 
     def head(self) -> OutputHead:
         return GaussianHead()

@@ -78,6 +78,9 @@ class Task:
     name: ClassVar[str]
     #: The smallest output width (``num_classes``) the task accepts.
     min_width: ClassVar[int] = 2
+    #: The output width of a posterior that trains no network (``model=None``), when the
+    #: task fixes it (regression: 2, mean and log-variance); None: ``num_classes`` given.
+    model_free_width: ClassVar[int | None] = None
 
     def output_width(self, out: object, expected: int | None) -> int:
         """The width of the model's output ``out`` for one input (``expected``: the

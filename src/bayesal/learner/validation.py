@@ -255,9 +255,20 @@ def model_output_width(
     return task.output_width(out, expected)
 
 
-def model_free_width(method: PosteriorMethod, inputs: PoolInputs, expected: int | None) -> int:
+def model_free_width(
+    method: PosteriorMethod, inputs: PoolInputs, expected: int | None, fixed: int | None = None
+) -> int:
     """C for a learner without a model (a posterior that trains none): it must be
-    given, and the pool's inputs must be numbers."""
+    given, and the pool's inputs must be numbers. ``fixed``: the task's own width for
+    such a posterior (regression: 2, mean and log-variance), the default and the only
+    value accepted."""
+    if fixed is not None:
+        if expected not in (None, fixed):
+            raise InvalidInputError(
+                f"posterior {method.name!r} gives {fixed} outputs per sample for this task; "
+                f"got num_classes={expected} (leave it unset)"
+            )
+        expected = fixed
     if expected is None:
         raise InvalidInputError(
             "model=None needs num_classes= (the number of classes C; without a model "

@@ -34,6 +34,28 @@ Evaluation uses the mean of the (floored) estimators' probabilities, the ensembl
 predictive. No torch model is trained: the method declares ``needs_model = False``, so
 a learner or an experiment runs it with ``model=None``. Inputs must be numeric; any
 ``[N, ...]`` shape is flattened. Training settings (``training:``) are not used.
+
+**Regression** (``task="regression"``: the task sets the method's Gaussian head, see
+:meth:`~bayesal.learner.regression.RegressionTask.configure_method`). The ensemble is a
+:class:`~sklearn.ensemble.RandomForestRegressor`, :class:`~sklearn.ensemble.ExtraTreesRegressor`
+or :class:`~sklearn.ensemble.BaggingRegressor` of regression trees, fitted on the float
+targets; sample ``k`` of the ``[N, K, 2]`` output is a Gaussian per input, ``(μ_k, log σ²_k)``:
+
+- ``μ_k(x)``: tree ``k``'s prediction (the mean of the training targets in the leaf of
+  ``x``, in-bag ones counted with their bootstrap multiplicity);
+- ``σ²_k(x)``: the **within-leaf variance** of those same training targets (the tree's
+  ``tree_.impurity`` of that leaf under the squared-error criterion), floored at
+  :data:`DEFAULT_MIN_VARIANCE` (``1e-6``, the Gaussian head's floor).
+
+Why this estimator: it is the noise each tree itself implies (the spread of the targets
+it could not separate), it is heteroscedastic (larger where the targets in a region
+disagree), it is defined for every kind (with or without bootstrap, where an out-of-bag
+residual is not) and costs nothing beyond the fit. A fully grown tree has one distinct
+target per leaf and so variance 0, so the regression trees' ``min_samples_leaf``
+defaults to 5 (R's ``randomForest`` default node size for regression) unless set; the
+criterion must be ``squared_error`` (or ``friedman_mse``, whose leaf impurity is the same
+variance). The split between the trees' spread (epistemic) and the leaf variance
+(aleatoric) is what ``bald`` and ``epistemic_variance`` read.
 """
 
 from __future__ import annotations
@@ -58,11 +80,24 @@ from bayesal.posterior.methods import (
 )
 from bayesal.training import TrainConfig
 
-__all__ = ["DEFAULT_MIN_PROB", "KINDS", "ForestMethod", "ForestPosterior"]
+__all__ = [
+    "DEFAULT_MIN_PROB",
+    "DEFAULT_MIN_VARIANCE",
+    "KINDS",
+    "REGRESSION_MIN_SAMPLES_LEAF",
+    "ForestMethod",
+    "ForestPosterior",
+    "ForestRegressionPosterior",
+]
 
 KINDS = ("random_forest", "extra_trees", "bagging")
 #: Each estimator's probabilities are clipped from below at this value, then renormalised.
 DEFAULT_MIN_PROB = 1e-6
+#: Regression: each tree's leaf variance is floored at this value (the Gaussian head's).
+DEFAULT_MIN_VARIANCE = 1e-6
+#: Regression: the trees' ``min_samples_leaf`` unless set (a leaf of one target has
+#: variance 0).
+REGRESSION_MIN_SAMPLES_LEAF = 5
 
 
 def _features(inputs_N: Tensor) -> NDArray[np.float32]:
@@ -120,18 +155,58 @@ class ForestPosterior(Posterior):
         return out
 
     def draw(self, num_samples: int, generator: torch.Generator) -> PosteriorDraw:
-        check_num_samples(num_samples)
-        m = self.num_estimators
-        if num_samples > m:
-            raise InvalidInputError(
-                f"posterior 'forest' has {m} estimators, so at most {m} samples; got "
-                f"num_samples={num_samples} (raise n_estimators)"
-            )
-        if num_samples == m:
-            which = list(range(m))
-        else:
-            which = sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
-        return ForestDraw(self, which)
+        return ForestDraw(self, _which(self.num_estimators, num_samples, generator))
+
+
+def _which(m: int, num_samples: int, generator: torch.Generator) -> list[int]:
+    """The estimators of a draw of ``num_samples`` out of ``m``: all of them in order, or
+    a random subset chosen by ``generator``."""
+    check_num_samples(num_samples)
+    if num_samples > m:
+        raise InvalidInputError(
+            f"posterior 'forest' has {m} estimators, so at most {m} samples; got "
+            f"num_samples={num_samples} (raise n_estimators)"
+        )
+    if num_samples == m:
+        return list(range(m))
+    return sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+
+
+class ForestRegressionPosterior(Posterior):
+    """Regression: K = number of estimators Gaussians per input, ``(μ_k, log σ²_k)``.
+
+    Args:
+        ensemble: a fitted ``RandomForestRegressor``, ``ExtraTreesRegressor`` or
+            ``BaggingRegressor`` of decision trees (squared-error criterion).
+        min_variance: the floor of each tree's leaf variance.
+    """
+
+    def __init__(self, ensemble: Any, min_variance: float = DEFAULT_MIN_VARIANCE) -> None:
+        self.ensemble = ensemble
+        self.min_variance = min_variance
+        self._estimators = list(ensemble.estimators_)
+        features = getattr(ensemble, "estimators_features_", None)
+        self._features = list(features) if features is not None else [None] * len(self._estimators)
+
+    @property
+    def num_estimators(self) -> int:
+        return len(self._estimators)
+
+    def gaussians(self, x_N_D: NDArray[np.float32], which: list[int]) -> NDArray[np.float64]:
+        """``[N, len(which), 2]``: tree ``k``'s prediction and the log of its leaf's
+        (floored) target variance."""
+        out = np.zeros((len(x_N_D), len(which), 2), dtype=np.float64)
+        for k, e in enumerate(which):
+            feats = self._features[e]
+            x = x_N_D if feats is None else x_N_D[:, feats]
+            tree = self._estimators[e].tree_
+            leaf = self._estimators[e].apply(x)
+            out[:, k, 0] = tree.value[leaf, 0, 0]
+            out[:, k, 1] = np.log(np.maximum(tree.impurity[leaf], self.min_variance))
+        return out
+
+    def draw(self, num_samples: int, generator: torch.Generator) -> PosteriorDraw:
+        return ForestRegressionDraw(self, _which(self.num_estimators, num_samples, generator))
 
 
 class ForestDraw(PosteriorDraw):
@@ -151,22 +226,50 @@ class ForestDraw(PosteriorDraw):
         return torch.from_numpy(np.log(probs)).float()
 
 
+class ForestRegressionDraw(PosteriorDraw):
+    """Regression: a fixed list of trees, the same K Gaussians' sources for every batch."""
+
+    def __init__(self, posterior: ForestRegressionPosterior, which: list[int]) -> None:
+        self.posterior = posterior
+        self.which = list(which)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.which)
+
+    def log_probs(self, inputs_N: Tensor) -> Tensor:
+        """``[N, K, 2]`` float32 (mean, log-variance) on the CPU."""
+        return torch.from_numpy(self.posterior.gaussians(_features(inputs_N), self.which)).float()
+
+
 class _ForestFitted(FittedPosterior):
     """A fitted forest: no torch models; the ensemble lives in ``extra["forest"]``, so
     that a saved learner restores it (the file is a pickle, like every saved learner)."""
 
-    def _forest(self) -> ForestPosterior:
-        if not isinstance(self.posterior, ForestPosterior):
+    def _restored(self) -> ForestPosterior | ForestRegressionPosterior:
+        if not isinstance(self.posterior, ForestPosterior | ForestRegressionPosterior):
             state = self.extra.get("forest")
             if not isinstance(state, dict):
                 raise InvalidInputError("this forest posterior has no fitted ensemble")
-            self.posterior = ForestPosterior(
-                state["ensemble"], state["num_classes"], state["min_prob"]
-            )
+            if state.get("regression"):
+                self.posterior = ForestRegressionPosterior(state["ensemble"], state["min_variance"])
+            else:
+                self.posterior = ForestPosterior(
+                    state["ensemble"], state["num_classes"], state["min_prob"]
+                )
         return self.posterior
 
+    def _forest(self) -> ForestPosterior:
+        forest = self._restored()
+        if not isinstance(forest, ForestPosterior):
+            raise InvalidInputError(
+                "a regression forest has no classification predictive: read its [N, K, 2] "
+                "samples (draw(...).log_probs)"
+            )
+        return forest
+
     def draw(self, generator: torch.Generator) -> PosteriorDraw:
-        return self._forest().draw(self.num_samples, generator)
+        return self._restored().draw(self.num_samples, generator)
 
     @torch.no_grad()
     def predict_log_probs(self, inputs_N: Tensor, chunk_size: int = EVAL_CHUNK_SIZE) -> Tensor:
@@ -189,7 +292,9 @@ def _check_int(name: str, value: object, low: int = 1) -> int:
 
 
 class ForestMethod(PosteriorMethod):
-    """Posterior ``forest``: a scikit-learn tree ensemble, one sample per estimator.
+    """Posterior ``forest``: a scikit-learn tree ensemble, one sample per estimator
+    (classification; with the regression task's Gaussian head, regression trees: see the
+    module docstring).
 
     Args:
         kind: ``random_forest`` (default), ``extra_trees`` or ``bagging`` (bagged
@@ -209,6 +314,8 @@ class ForestMethod(PosteriorMethod):
 
     name = "forest"
     needs_model = False
+    #: Regression too: a Gaussian head makes :meth:`fit` grow regression trees.
+    head_tasks = ("regression",)
 
     def __init__(
         self,
@@ -291,6 +398,37 @@ class ForestMethod(PosteriorMethod):
         except TypeError as exc:
             raise InvalidInputError(f"posterior 'forest' ({self.kind}): {exc}") from None
 
+    def new_regressor(self, random_state: int) -> Any:
+        """Regression: an unfitted sklearn ensemble of regression trees of this method's
+        kind and parameters (``min_samples_leaf`` defaults to
+        :data:`REGRESSION_MIN_SAMPLES_LEAF`)."""
+        from sklearn.ensemble import (
+            BaggingRegressor,
+            ExtraTreesRegressor,
+            RandomForestRegressor,
+        )
+        from sklearn.tree import DecisionTreeRegressor
+
+        criterion = self.params.get("criterion", "squared_error")
+        if criterion not in ("squared_error", "friedman_mse"):
+            raise InvalidInputError(
+                f"a regression forest needs criterion squared_error (its leaf impurity is the "
+                f"leaf's target variance), got {criterion!r}"
+            )
+        common = {"n_estimators": self.n_estimators, "random_state": random_state}
+        common["n_jobs"] = self.n_jobs
+        leaf = {"min_samples_leaf": REGRESSION_MIN_SAMPLES_LEAF}
+        try:
+            if self.kind == "random_forest":
+                return RandomForestRegressor(**common, **{**leaf, **self.params})
+            if self.kind == "extra_trees":
+                return ExtraTreesRegressor(**common, **{**leaf, **self.params})
+            return BaggingRegressor(
+                estimator=DecisionTreeRegressor(**leaf), **common, **self.params
+            )
+        except TypeError as exc:
+            raise InvalidInputError(f"posterior 'forest' ({self.kind}): {exc}") from None
+
     def posterior(self, models: list[nn.Module]) -> Posterior:
         raise InvalidInputError(
             "a forest posterior is a fitted sklearn ensemble, not torch models: use fit(), "
@@ -324,6 +462,8 @@ class ForestMethod(PosteriorMethod):
                 "networks): leave it unset"
             )
         x = _features(x_L)
+        if self.head is not None:  # regression (the only head this method takes)
+            return self._fit_regression(x, y_L, seeds)
         y = torch.as_tensor(y_L).detach().cpu().numpy().astype(np.int64).reshape(-1)
         if len(y) != len(x) or len(y) == 0:
             raise InvalidInputError(f"{len(x)} inputs but {len(y)} labels (need at least one)")
@@ -343,5 +483,26 @@ class ForestMethod(PosteriorMethod):
             "ensemble": ensemble,
             "num_classes": c,
             "min_prob": self.min_prob,
+        }
+        return fitted
+
+    def _fit_regression(
+        self, x: NDArray[np.float32], y_L: Tensor, seeds: FitSeeds
+    ) -> FittedPosterior:
+        y = torch.as_tensor(y_L).detach().cpu().numpy().astype(np.float64).reshape(-1)
+        if len(y) != len(x) or len(y) == 0:
+            raise InvalidInputError(f"{len(x)} inputs but {len(y)} targets (need at least one)")
+        if not np.isfinite(y).all():
+            raise InvalidInputError("regression targets must be finite")
+        ensemble = self.new_regressor(int(seeds.init(0)) % 2**32)
+        try:
+            ensemble.fit(x, y)
+        except ValueError as exc:
+            raise InvalidInputError(f"posterior 'forest' ({self.kind}): {exc}") from None
+        fitted = _ForestFitted(ForestRegressionPosterior(ensemble), [], self._k)
+        fitted.extra["forest"] = {
+            "ensemble": ensemble,
+            "regression": True,
+            "min_variance": DEFAULT_MIN_VARIANCE,
         }
         return fitted

@@ -126,6 +126,9 @@ class PosteriorMethod(ABC):
     #: Whether the method takes an output :attr:`head` (a task other than
     #: classification: :mod:`bayesal.posterior.heads`). MC dropout and ensembles do.
     supports_heads: bool = False
+    #: The task types other than classification whose head the method takes although
+    #: :attr:`supports_heads` is False (``forest``: ``("regression",)``).
+    head_tasks: tuple[str, ...] = ()
     #: The output head of a task other than classification (None: logits and
     #: cross-entropy). The learner sets it on its own copy of the method.
     head: OutputHead | None = None
