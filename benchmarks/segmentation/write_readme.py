@@ -83,9 +83,12 @@ minus random's, mean [95% paired t interval], wins/losses (from `paired.md`). Fi
 
 {verdicts}
 
-"More than seed noise" means the 95% paired t interval over the 5 seeds excludes 0; it
-is about the seed-to-seed noise of this protocol only (one dataset, one network, one
-budget), not a general ranking of the scores.
+The verdicts are those of `paired.md`: the 95% paired t interval of the AULC difference
+over the 5 seeds, and whether it excludes 0. They are about the seed-to-seed noise of
+this protocol only (one dataset, one network, one budget), not a general ranking of the
+scores. BALD's AULC varies far more from seed to seed than random's or entropy's (the
+s.d. column): on some seeds it does as well as entropy, on others worse than random;
+5 seeds do not say why (`per_seed.md` has each seed).
 """
 (d / "README.md").write_text(text)
 print(text)
