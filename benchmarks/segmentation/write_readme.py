@@ -14,8 +14,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 spec = importlib.util.spec_from_file_location("claims", "benchmarks/claims.py")
 c = importlib.util.module_from_spec(spec)
 sys.modules["claims"] = c
@@ -27,14 +25,6 @@ root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".")
 d = root / "benchmarks/results/shapes_segmentation"
 rows = "\n".join(seg.table_row(c, s).render(root) for s in ("random", "bald", "entropy"))
 verdicts = "\n".join(f"- {seg.verdict(c, s).render(root)}." for s in seg.ARMS)
-res = pd.read_csv(d / "results.csv")
-trial = (
-    res.groupby(["strategy", "seed"])[
-        ["train_seconds", "score_seconds", "select_seconds", "eval_seconds"]
-    ]
-    .sum()
-    .sum(axis=1)
-)
 text = f"""# Shapes segmentation: random vs per-pixel BALD and entropy, one MC-dropout U-Net
 
 Issue 23's segmentation study (`configs/shapes_segmentation.yaml`, `task: segmentation`).
@@ -56,8 +46,8 @@ Issue 23's segmentation study (`configs/shapes_segmentation.yaml`, `task: segmen
 - **Metric**: the test mIoU (mean over the 4 classes of the intersection over union of
   the per-pixel argmax of the MC-averaged predictive) after every round's labels.
 
-Regenerate (2-core machine, two workers; the trials' own time summed: {trial.sum():.0f} s,
-{trial.mean():.0f} s per trial on average):
+Regenerate (two workers; run on a 2-core machine shared with other jobs, so the timings
+in `results.csv` are not clean measurements):
 
 ```bash
 flock /tmp/bayesal-heavy.lock bayesal run configs/shapes_segmentation.yaml \\
@@ -66,8 +56,8 @@ bayesal report benchmarks/results/shapes_segmentation
 ```
 
 `results.csv` holds every round (`miou`, `pixel_accuracy`, the acquired ids, timings);
-`summary.md`, `paired.md` and `per_seed.md` are the report's (per-trial files under
-`trials/` are not committed).
+`summary.md`, `paired.md` and `per_seed.md` are the report's; `trials/` holds the
+per-trial files `bayesal run` resumes from.
 
 ## Results
 
