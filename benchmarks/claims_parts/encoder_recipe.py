@@ -85,7 +85,8 @@ def _head_beats_cnn(d: dict[str, Any]) -> bool:
 PROBE_ROW = (
     "| {{r[{k}][name]}} | {{r[{k}][pool]}} | {space_name} | {{r[{k}][{s}_linear_20]}} | "
     "{{r[{k}][{s}_linear_50]}} | {{r[{k}][{s}_linear_100]}} | {{r[{k}][{s}_linear_1000]}} | "
-    "{{r[{k}][{s}_1nn_100]}} |"
+    "{{r[{k}][{s}_1nn_20]}} | {{r[{k}][{s}_1nn_50]}} | {{r[{k}][{s}_1nn_100]}} | "
+    "{{r[{k}][{s}_1nn_1000]}} |"
 )
 VERSUS_ROW = (
     "| {{r[{k}][name]}} | {n} | {{r[{k}][cnn_raw_{n}]}} / {{r[{k}][cnn_std_{n}]}} | "
