@@ -97,6 +97,24 @@ def check_num_samples(num_samples: object) -> int:
     return num_samples
 
 
+def choose_members(
+    m: int, num_samples: int, generator: torch.Generator, *, what: str, hint: str = ""
+) -> list[int]:
+    """The members of a draw of ``num_samples`` out of a fixed set of ``m`` (trees,
+    bootstrap members): all of them in order, or a sorted random subset chosen by
+    ``generator``. ``what`` names the posterior and its members in the error (e.g.
+    ``"posterior 'forest' has 3 estimators"``), ``hint`` says how to get more."""
+    check_num_samples(num_samples)
+    if num_samples > m:
+        raise InvalidInputError(
+            f"{what}, so at most {m} samples; got num_samples={num_samples}"
+            + (f" ({hint})" if hint else "")
+        )
+    if num_samples == m:
+        return list(range(m))
+    return sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+
+
 def check_generator(generator: object) -> torch.Generator:
     """Return ``generator`` if it is a :class:`torch.Generator`, else raise."""
     if not isinstance(generator, torch.Generator):

@@ -70,7 +70,12 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
-from bayesal.posterior.base import Posterior, PosteriorDraw, check_inputs, check_num_samples
+from bayesal.posterior.base import (
+    Posterior,
+    PosteriorDraw,
+    check_inputs,
+    choose_members,
+)
 from bayesal.posterior.methods import (
     EVAL_CHUNK_SIZE,
     FitSeeds,
@@ -161,15 +166,13 @@ class ForestPosterior(Posterior):
 def _which(m: int, num_samples: int, generator: torch.Generator) -> list[int]:
     """The estimators of a draw of ``num_samples`` out of ``m``: all of them in order, or
     a random subset chosen by ``generator``."""
-    check_num_samples(num_samples)
-    if num_samples > m:
-        raise InvalidInputError(
-            f"posterior 'forest' has {m} estimators, so at most {m} samples; got "
-            f"num_samples={num_samples} (raise n_estimators)"
-        )
-    if num_samples == m:
-        return list(range(m))
-    return sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+    return choose_members(
+        m,
+        num_samples,
+        generator,
+        what=f"posterior 'forest' has {m} estimators",
+        hint="raise n_estimators",
+    )
 
 
 class ForestRegressionPosterior(Posterior):

@@ -63,7 +63,12 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
-from bayesal.posterior.base import Posterior, PosteriorDraw, check_inputs, check_num_samples
+from bayesal.posterior.base import (
+    Posterior,
+    PosteriorDraw,
+    check_inputs,
+    choose_members,
+)
 from bayesal.posterior.methods import (
     EVAL_CHUNK_SIZE,
     FitSeeds,
@@ -280,17 +285,13 @@ class LabelSpreadingPosterior(Posterior):
         return torch.cat(out) if out else torch.zeros(0, len(members), p.shape[-1])
 
     def draw(self, num_samples: int, generator: torch.Generator) -> PosteriorDraw:
-        check_num_samples(num_samples)
         m = self.num_members
-        if num_samples > m:
-            raise InvalidInputError(
-                f"posterior 'label_spreading' has {m} members, so at most {m} samples; got "
-                f"num_samples={num_samples} (raise members)"
-            )
-        which = (
-            list(range(m))
-            if num_samples == m
-            else sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+        which = choose_members(
+            m,
+            num_samples,
+            generator,
+            what=f"posterior 'label_spreading' has {m} members",
+            hint="raise members",
         )
         return LabelSpreadingDraw(self, which)
 

@@ -59,7 +59,7 @@ from bayesal.errors import InvalidInputError
 from bayesal.posterior.base import (
     Posterior,
     PosteriorDraw,
-    check_num_samples,
+    choose_members,
     evaluation_mode,
 )
 from bayesal.posterior.forest import ForestMethod, ForestPosterior, _features
@@ -176,17 +176,9 @@ class _GroupedForestPosterior(Posterior):
         return np.stack(columns, axis=1)
 
     def draw(self, num_samples: int, generator: torch.Generator) -> PosteriorDraw:
-        check_num_samples(num_samples)
         m = self.num_estimators
-        if num_samples > m:
-            raise InvalidInputError(
-                f"posterior 'self_training' (forest) has {m} trees, so at most {m} samples; "
-                f"got num_samples={num_samples}"
-            )
-        which = (
-            list(range(m))
-            if num_samples == m
-            else sorted(torch.randperm(m, generator=generator)[:num_samples].tolist())
+        which = choose_members(
+            m, num_samples, generator, what=f"posterior 'self_training' (forest) has {m} trees"
         )
         return _GroupedForestDraw(self, which)
 
