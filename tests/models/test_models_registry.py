@@ -14,7 +14,7 @@ def params(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def test_available_models() -> None:
-    assert available_models() == ["gal_cnn", "mlp", "two_moons_mlp"]
+    assert available_models() == ["gal_cnn", "mlp", "two_moons_mlp", "unet"]
     assert isinstance(build_model("gal_cnn", seed=0), GalCNN)
     assert isinstance(build_model("two_moons_mlp", seed=0), TwoMoonsMLP)
 

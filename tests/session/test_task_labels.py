@@ -78,7 +78,7 @@ def test_a_regression_session_stores_finite_numbers(make_session, tmp_path: Path
     ]:
         with pytest.raises(InvalidInputError, match=match):
             session.label(3, bad, "ann")
-    with pytest.raises(InvalidInputError, match="no classes"):
+    with pytest.raises(InvalidInputError, match="no negative observations"):
         session.negative(3, "two", "ann")
     out = export_labels(session, tmp_path / "values.csv")
     frame = pd.read_csv(out)
@@ -108,7 +108,7 @@ def test_task_configs_are_validated(digits_folder) -> None:
     with pytest.raises(ConfigError, match="give the class names"):
         parse_session_config(fast_digits_config(folder, task="multilabel", labels=None))
     with pytest.raises(ConfigError, match="task"):
-        parse_session_config(fast_digits_config(folder, task="segmentation"))
+        parse_session_config(fast_digits_config(folder, task="detection"))
     with pytest.raises(ConfigError, match="resolve"):
         parse_session_config(fast_digits_config(folder, resolve="loudest"))
     with pytest.raises(ConfigError, match="overlap"):
