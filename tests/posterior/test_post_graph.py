@@ -52,6 +52,37 @@ def test_knn_search_equals_brute_force_and_skips_self() -> None:
     assert torch.allclose(d2.double(), expected_d2, atol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["tree", "auto"])
+def test_tree_knn_search_equals_brute_force_and_skips_self(method: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    base, queries = torch.randn(300, 6, generator=gen), torch.randn(40, 6, generator=gen)
+    for q, exclude in ((queries, False), (base, True)):
+        idx, d2 = knn_search(q, base, 7, exclude_self=exclude, method=method)
+        full = torch.cdist(q.double(), base.double()) ** 2
+        if exclude:
+            full.fill_diagonal_(float("inf"))
+        expected_d2, expected_idx = torch.topk(full, 7, largest=False)
+        assert torch.equal(idx, expected_idx)
+        assert d2.dtype == torch.float32
+        assert torch.allclose(d2.double(), expected_d2, rtol=1e-6, atol=1e-6)
+
+
+def test_tree_knn_search_skips_self_among_duplicate_points() -> None:
+    # Four copies of one point: a copy's own row may not come first among equals.
+    x = torch.cat([torch.zeros(4, 2), torch.arange(1.0, 7.0)[:, None].repeat(1, 2)])
+    idx, d2 = knn_search(x, x, 3, exclude_self=True, method="tree")
+    assert all(i not in row for i, row in enumerate(idx.tolist()))
+    assert torch.equal(d2[:4], torch.zeros(4, 3))
+
+
+def test_knn_method_is_checked() -> None:
+    x = torch.randn(10, 2)
+    with pytest.raises(InvalidInputError, match="knn must be one of brute, tree, auto"):
+        knn_search(x, x, 3, method="ball")
+    with pytest.raises(InvalidInputError, match="knn must be one of"):
+        get_posterior("label_spreading", knn="faiss")
+
+
 def test_affinity_is_symmetric_nonnegative_without_self_loops() -> None:
     x, _ = _blobs()
     w = affinity_matrix(*knn_search(x, x, 6, exclude_self=True)).toarray()
@@ -188,6 +219,24 @@ def test_saved_learner_restores_the_spread_labels(tmp_path) -> None:  # type: ig
     learner.save(tmp_path / "l.pt")
     loaded = ActiveLearner.load(tmp_path / "l.pt")
     assert torch.allclose(loaded.predict_log_probs(x.numpy()), before)
+
+
+def test_saved_learner_keeps_its_knn_method(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x, y = _blobs()
+    learner = ActiveLearner(
+        x.numpy(),
+        model=None,
+        num_classes=3,
+        posterior="label_spreading",
+        posterior_params={"knn": "tree"},
+        seed=0,
+    )
+    learner.teach([0, 30, 60], y[[0, 30, 60]])
+    before = learner.predict_log_probs(x.numpy())
+    learner.save(tmp_path / "l.pt")
+    loaded = ActiveLearner.load(tmp_path / "l.pt")
+    assert loaded.fitted.extra["label_spreading"]["knn"] == "tree"
+    assert torch.equal(loaded.predict_log_probs(x.numpy()), before)
 
 
 def test_class_mass_normalisation_keeps_a_many_labelled_class_from_taking_over() -> None:

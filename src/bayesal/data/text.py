@@ -413,6 +413,7 @@ def load_text(
     test_fraction, seed = _check_fraction(test_fraction), _check_seed(seed)
     if label_column is None:
         raise InvalidInputError("label_column is required: the column holding the labels")
+
     def read(file: PathLike) -> TextData:
         return read_text(
             file,

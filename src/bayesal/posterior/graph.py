@@ -40,8 +40,9 @@ every round) are cached by the batch's content.
 **Large pools.** The graph holds at most ``max_nodes`` pool items (default 20,000: all of
 a smaller pool; else a seeded random sample, fixed for the learner's life so the graph
 and the solves are reused). A labelled item outside the sample places its label on its k
-nearest nodes with kernel weights. The graph is built once, in chunks (exact k-NN by
-matrix products, never an N x N matrix), and stored sparse (about ``2 N k`` entries).
+nearest nodes with kernel weights. The graph is built once (exact k-NN by matrix products
+in chunks, never an N x N matrix, or with ``knn: tree`` by a k-d tree) and stored sparse
+(about ``2 N k`` entries).
 
 The method trains no torch model (``needs_model = False``: ``model=None``) and reads the
 pool (``reads_pool = True``: the learner passes ``pool`` and ``labelled_rows`` to
@@ -60,6 +61,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 from torch import Tensor, nn
 
 from bayesal.errors import InvalidInputError
@@ -85,13 +87,18 @@ __all__ = [
     "RESAMPLES",
     "LabelSpreadingMethod",
     "LabelSpreadingPosterior",
+    "KNN_METHODS",
     "affinity_matrix",
     "knn_search",
     "spread_labels",
 ]
 
 RESAMPLES = ("bootstrap", "bayesian")
+KNN_METHODS = ("brute", "tree", "auto")
 _KNN_CHUNK = 2048
+# At or below this many features a k-d tree beats matrix products by far (a UMAP-10 map);
+# above it the tree visits most nodes anyway.
+_TREE_MAX_DIMS = 16
 _CACHED_BATCHES = 16
 
 
@@ -109,23 +116,35 @@ def _as_features(inputs_N: Tensor) -> Tensor:
 
 
 def knn_search(
-    queries_Q_D: Tensor, base_B_D: Tensor, k: int, *, exclude_self: bool = False
+    queries_Q_D: Tensor,
+    base_B_D: Tensor,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    method: str = "brute",
 ) -> tuple[Tensor, Tensor]:
-    """Exact k nearest neighbours (Euclidean) of each query among ``base``, in chunks.
+    """Exact k nearest neighbours (Euclidean) of each query among ``base``.
 
     Args:
         queries_Q_D: the query points.
         base_B_D: the points searched.
         k: neighbours per query (at most ``B``, or ``B - 1`` with ``exclude_self``).
         exclude_self: the queries *are* the base (same order): skip each one's own row.
+        method: ``brute`` (float32 matrix products in chunks: one ``[chunk, B]`` block at
+            a time, never ``[Q, B]``), ``tree`` (scipy's k-d tree in float64: far faster
+            in a few dimensions, and exact where the float32 products round near-equal
+            distances apart), or ``auto`` (the tree up to 16 features, else brute).
 
     Returns:
-        ``(indices [Q, k] int64, squared distances [Q, k] float32)``, nearest first. Memory:
-        one ``[chunk, B]`` block at a time, never ``[Q, B]``.
+        ``(indices [Q, k] int64, squared distances [Q, k] float32)``, nearest first.
     """
     limit = len(base_B_D) - (1 if exclude_self else 0)
     if not 1 <= k <= limit:
         raise InvalidInputError(f"k must be in [1, {limit}] for {len(base_B_D)} graph nodes")
+    if method not in KNN_METHODS:
+        raise InvalidInputError(f"knn must be one of {', '.join(KNN_METHODS)}, got {method!r}")
+    if method == "tree" or (method == "auto" and base_B_D.shape[1] <= _TREE_MAX_DIMS):
+        return _tree_search(queries_Q_D, base_B_D, k, exclude_self=exclude_self)
     base_sq_B = (base_B_D * base_B_D).sum(1)
     indices, dists = [], []
     for start in range(0, len(queries_Q_D), _KNN_CHUNK):
@@ -140,6 +159,23 @@ def knn_search(
     if not indices:
         return torch.zeros(0, k, dtype=torch.int64), torch.zeros(0, k)
     return torch.cat(indices), torch.cat(dists)
+
+
+def _tree_search(
+    queries_Q_D: Tensor, base_B_D: Tensor, k: int, *, exclude_self: bool
+) -> tuple[Tensor, Tensor]:
+    """:func:`knn_search` by a k-d tree (float64 distances, float32 output)."""
+    if len(queries_Q_D) == 0:
+        return torch.zeros(0, k, dtype=torch.int64), torch.zeros(0, k)
+    tree = cKDTree(base_B_D.double().numpy())
+    dist, idx = tree.query(queries_Q_D.double().numpy(), k=k + (1 if exclude_self else 0))
+    dist, idx = dist.reshape(len(queries_Q_D), -1), idx.reshape(len(queries_Q_D), -1)
+    if exclude_self:
+        # Drop each query's own row; where duplicates hid it beyond k + 1, drop the last.
+        keep = idx != np.arange(len(idx))[:, None]
+        keep[keep.all(1), -1] = False
+        dist, idx = dist[keep].reshape(len(idx), k), idx[keep].reshape(len(idx), k)
+    return torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(np.square(dist)).float()
 
 
 def _kernel(d2_Q_k: Tensor, scale_Q: Tensor, scale_nbr_Q_k: Tensor) -> Tensor:
@@ -228,6 +264,7 @@ class LabelSpreadingPosterior(Posterior):
         node_scale: ``[B]`` each node's kernel scale.
         probs_B_M_C: the M members' (floored) probabilities at the nodes.
         k: neighbours used for an input.
+        knn: the neighbour search (:func:`knn_search`'s ``method``).
     """
 
     def __init__(
@@ -237,8 +274,10 @@ class LabelSpreadingPosterior(Posterior):
         probs_B_M_C: Tensor,
         k: int,
         neighbour_cache: OrderedDict[str, tuple[Tensor, Tensor]] | None = None,
+        knn: str = "brute",
     ) -> None:
         self.node_features = node_features
+        self.knn = knn
         self.node_scale = node_scale
         self.probs_B_M_C = probs_B_M_C
         self.k = k
@@ -262,7 +301,7 @@ class LabelSpreadingPosterior(Posterior):
         if key is not None and key in self._neighbours:
             self._neighbours.move_to_end(key)
             return self._neighbours[key]
-        idx, d2 = knn_search(x, self.node_features, self.k)
+        idx, d2 = knn_search(x, self.node_features, self.k, method=self.knn)
         scale = d2[:, -1].sqrt()
         w = _kernel(d2, scale, self.node_scale[idx])
         # An input far from every node keeps its nearest node's prediction.
@@ -322,7 +361,11 @@ class _SpreadingFitted(FittedPosterior):
             if not isinstance(state, dict):
                 raise InvalidInputError("this label-spreading posterior has no fitted state")
             self.posterior = LabelSpreadingPosterior(
-                state["node_features"], state["node_scale"], state["probs"], state["k"]
+                state["node_features"],
+                state["node_scale"],
+                state["probs"],
+                state["k"],
+                knn=state.get("knn", "brute"),  # saved before the option existed: brute
             )
         return self.posterior
 
@@ -342,10 +385,12 @@ class _SpreadingFitted(FittedPosterior):
 class _Graph:
     """The pool's graph: node rows, features, scales, affinity, and cached solves."""
 
-    def __init__(self, rows: NDArray[np.int64], features: Tensor, k: int) -> None:
+    def __init__(
+        self, rows: NDArray[np.int64], features: Tensor, k: int, knn: str = "brute"
+    ) -> None:
         self.rows = rows
         self.features = features
-        idx, d2 = knn_search(features, features, k, exclude_self=True)
+        idx, d2 = knn_search(features, features, k, exclude_self=True, method=knn)
         self.scale = d2[:, -1].sqrt()
         self.w = affinity_matrix(idx, d2)
         self.position = {int(r): i for i, r in enumerate(rows)}
@@ -388,6 +433,12 @@ class LabelSpreadingMethod(PosteriorMethod):
         class_mass_normalization: scale each class's spread mass to sum to one over the
             graph before normalising each node over classes (default true; a uniform
             class prior, Zhu, Ghahramani and Lafferty 2003's class mass normalisation).
+        knn: the neighbour search, ``brute`` (default; float32 matrix products), ``tree``
+            (a float64 k-d tree) or ``auto`` (the tree up to 16 features): see
+            :func:`knn_search`. The tree is far faster on a low-dimensional map (UMAP-10)
+            and exact where float32 rounds near-equal distances apart, so its graphs can
+            differ in a few neighbours; brute stays the default so committed results
+            reproduce.
     """
 
     name = "label_spreading"
@@ -405,7 +456,11 @@ class LabelSpreadingMethod(PosteriorMethod):
         min_prob: float = 1e-6,
         tol: float = 1e-6,
         class_mass_normalization: bool = True,
+        knn: str = "brute",
     ) -> None:
+        if knn not in KNN_METHODS:
+            raise InvalidInputError(f"knn must be one of {', '.join(KNN_METHODS)}, got {knn!r}")
+        self.knn = knn
         if not isinstance(class_mass_normalization, bool):
             raise InvalidInputError(
                 f"class_mass_normalization must be true or false, got {class_mass_normalization!r}"
@@ -462,7 +517,7 @@ class LabelSpreadingMethod(PosteriorMethod):
                     f"got {len(rows)}"
                 )
             features = torch.cat([_as_features(b) for b in pool.batches(rows, 4096)]).contiguous()
-            self._graph = _Graph(rows, features, self.k)
+            self._graph = _Graph(rows, features, self.k, self.knn)
             self._graph_key = key
         return self._graph
 
@@ -478,7 +533,7 @@ class LabelSpreadingMethod(PosteriorMethod):
                 y0[graph.position[r], j] = 1.0
         if off_graph:
             x = _as_features(pool.take(np.asarray([todo[j] for j in off_graph], dtype=np.int64)))
-            idx, d2 = knn_search(x, graph.features, self.k)
+            idx, d2 = knn_search(x, graph.features, self.k, method=self.knn)
             w = _kernel(d2, d2[:, -1].sqrt(), graph.scale[idx])
             w = torch.where(w.sum(1, keepdim=True) > 0, w, torch.ones_like(w))
             share = (w / w.sum(1, keepdim=True)).double().numpy()
@@ -549,9 +604,15 @@ class LabelSpreadingMethod(PosteriorMethod):
             "node_scale": graph.scale,
             "probs": torch.from_numpy(probs).float(),
             "k": self.k,
+            "knn": self.knn,
         }
         posterior = LabelSpreadingPosterior(
-            state["node_features"], state["node_scale"], state["probs"], self.k, graph.cache
+            state["node_features"],
+            state["node_scale"],
+            state["probs"],
+            self.k,
+            graph.cache,
+            knn=self.knn,
         )
         fitted = _SpreadingFitted(posterior, [], self.members)
         fitted.extra["label_spreading"] = state
