@@ -599,20 +599,20 @@ class LabelSpreadingMethod(PosteriorMethod):
         probs = np.where(total > 0, mass_B_M_C / np.where(total > 0, total, 1.0), 1.0 / c)
         np.maximum(probs, self.min_prob, out=probs)
         probs /= probs.sum(-1, keepdims=True)
+        return self._fitted(graph, torch.from_numpy(probs).float())
+
+    def _fitted(self, graph: _Graph, probs_B_M_C: Tensor) -> FittedPosterior:
+        """The fitted posterior of members' probabilities at the graph's nodes; its state
+        lives in ``extra["label_spreading"]`` so that a saved learner restores it."""
         state: dict[str, Any] = {
             "node_features": graph.features,
             "node_scale": graph.scale,
-            "probs": torch.from_numpy(probs).float(),
+            "probs": probs_B_M_C,
             "k": self.k,
             "knn": self.knn,
         }
         posterior = LabelSpreadingPosterior(
-            state["node_features"],
-            state["node_scale"],
-            state["probs"],
-            self.k,
-            graph.cache,
-            knn=self.knn,
+            graph.features, graph.scale, probs_B_M_C, self.k, graph.cache, knn=self.knn
         )
         fitted = _SpreadingFitted(posterior, [], self.members)
         fitted.extra["label_spreading"] = state

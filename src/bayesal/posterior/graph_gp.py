@@ -41,7 +41,7 @@ pool (``reads_pool``); ``training:`` is not used.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,14 +54,12 @@ from torch import Tensor
 from bayesal.errors import InvalidInputError
 from bayesal.posterior.graph import (
     LabelSpreadingMethod,
-    LabelSpreadingPosterior,
     _as_features,
     _check_int,
     _check_number,
     _Graph,
     _kernel,
     _normalised,
-    _SpreadingFitted,
     knn_search,
 )
 from bayesal.posterior.methods import FitSeeds, FittedPosterior, ModelBuilder
@@ -306,21 +304,4 @@ class GraphGPMethod(LabelSpreadingMethod):
         probs /= probs.sum(-1, keepdim=True)
         probs.clamp_min_(self.min_prob)
         probs /= probs.sum(-1, keepdim=True)
-        state: dict[str, Any] = {
-            "node_features": graph.features,
-            "node_scale": graph.scale,
-            "probs": probs,
-            "k": self.k,
-            "knn": self.knn,
-        }
-        posterior = LabelSpreadingPosterior(
-            state["node_features"],
-            state["node_scale"],
-            state["probs"],
-            self.k,
-            graph.cache,
-            knn=self.knn,
-        )
-        fitted = _SpreadingFitted(posterior, [], self.members)
-        fitted.extra["label_spreading"] = state
-        return fitted
+        return self._fitted(graph, probs)
