@@ -47,7 +47,8 @@ def claims(c: Any) -> list[Any]:
             "docs/encoders.md",
             "twice the epochs ({epochs}, {seconds} s under a load of about {load}) left the "
             "features where they were: the `mlp` head at 100 labels {mlp100}% ({d[mlp100]}% at "
-            "the default {d[epochs]} epochs), at 220 labels {mlp220}% ({d[mlp220]}%), the linear probe "
+            "the default {d[epochs]} epochs), at 220 labels {mlp220}% ({d[mlp220]}%), the "
+            "linear probe "
             "at 100 class-balanced labels {lin100}% ({d[lin100]}%), while the standardised CNN "
             "is at {cnn100}% and {cnn220}%",
             _steps(c),
